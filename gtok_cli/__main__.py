@@ -1,0 +1,3 @@
+from gtok_cli.cli import main
+
+main()

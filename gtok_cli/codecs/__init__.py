@@ -1,0 +1,66 @@
+"""Token-scheme registry: ``get_codec("loc")``, ``get_codec("bins", bins=500)``, ``codec_from_params(d)``.
+
+One module per scheme family; each is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
+from gtok_cli.errors import UsageError
+
+# scheme name -> "module:Class"
+SCHEMES: dict[str, str] = {
+    "bins": "gtok_cli.codecs.bins:BinsCodec",
+    "loc": "gtok_cli.codecs.loc:LocCodec",
+    "kosmos2": "gtok_cli.codecs.kosmos2:Kosmos2Codec",
+    "paligemma": "gtok_cli.codecs.paligemma:PaliGemmaCodec",
+    "qwen-vl": "gtok_cli.codecs.qwen:QwenVLCodec",
+    "qwen2-vl": "gtok_cli.codecs.qwen:Qwen2VLCodec",
+    "qwen2.5-vl": "gtok_cli.codecs.qwen:Qwen25VLCodec",
+    "qwen3-vl": "gtok_cli.codecs.qwen:Qwen3VLCodec",
+    "shikra": "gtok_cli.codecs.shikra:ShikraCodec",
+    "ferret": "gtok_cli.codecs.ferret:FerretCodec",
+    "grid": "gtok_cli.codecs.grid:GridCodec",
+}
+
+
+def codec_class(name: str) -> type[Codec]:
+    try:
+        target = SCHEMES[name]
+    except KeyError:
+        raise UsageError(f"unknown scheme {name!r}; choose one of: {', '.join(SCHEMES)}") from None
+    module_name, class_name = target.split(":")
+    cls: type[Codec] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def get_codec(name: str, **params: Any) -> Codec:
+    """A codec instance; ``params`` are the scheme's own keyword parameters (``bins``, ``grid``, …)."""
+    cls = codec_class(name)
+    try:
+        return cls(**{k: v for k, v in params.items() if v is not None})
+    except TypeError as exc:
+        raise UsageError(f"scheme {name!r}: bad parameters {params!r}: {exc}") from None
+
+
+def codec_from_params(described: dict[str, Any]) -> Codec:
+    """Inverse of ``Codec.describe()``: ``{"scheme": name, "params": {...}}`` → the same codec."""
+    return get_codec(described["scheme"], **described.get("params", {}))
+
+
+__all__ = [
+    "SCHEMES",
+    "Codec",
+    "DecodeIssue",
+    "Decoded",
+    "ErrorBound",
+    "Grounding",
+    "Shape",
+    "Size",
+    "codec_class",
+    "codec_from_params",
+    "get_codec",
+]

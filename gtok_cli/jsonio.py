@@ -1,0 +1,129 @@
+"""JSON / JSONL I/O: streaming reads with file + line context, atomic writes, one serialiser (orjson).
+
+Every writer in gtok goes through :func:`atomic_path` (temp file in the same folder + ``os.replace``) so a
+killed run never leaves a partial file under a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+import orjson
+
+from gtok_cli.errors import InputError
+
+STDIO = "-"
+
+
+def dumps(obj: Any) -> bytes:
+    """The one serialisation: orjson, keys in insertion order, numpy allowed, no trailing newline."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def dumps_line(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+def load_json(path: str | Path) -> Any:
+    """Read a whole JSON file; errors name the file (and the byte position orjson reports)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", file=str(p), reason="file.unreadable") from None
+    if not data.strip():
+        raise InputError("file is empty", file=str(p), reason="file.empty")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}", file=str(p), reason="json.invalid") from None
+
+
+@contextlib.contextmanager
+def open_binary_input(path: str | Path) -> Iterator[BinaryIO]:
+    if str(path) == STDIO:
+        yield sys.stdin.buffer
+        return
+    p = Path(path)
+    try:
+        raw = open(p, "rb")  # noqa: SIM115 - closed below; opening is separated to name the file on error
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", file=str(p), reason="file.unreadable") from None
+    with raw:
+        if p.suffix == ".gz":
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield gz  # type: ignore[misc]
+        else:
+            yield raw
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, object)`` for each non-blank line (1-based); a bad line raises InputError."""
+    name = str(path)
+    with open_binary_input(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(
+                    f"line {lineno} is not valid JSON: {exc}", file=name, reason="json.invalid"
+                ) from None
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success fsync and rename it over ``path``, else remove it."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def open_output(path: str | Path) -> Iterator[IO[bytes]]:
+    """Binary output: stdout for ``-``, else an atomic file (gzip when the name ends in ``.gz``)."""
+    if str(path) == STDIO:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
+        if str(path).endswith(".gz"):
+            # filename="" and mtime=0 so the same input gives byte-identical output
+            with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+                yield gz  # type: ignore[misc]
+        else:
+            yield raw
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Pretty, sorted-key JSON written atomically (manifests, stats)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
