@@ -106,6 +106,11 @@ def open_output(path: str | Path) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
+    if os.path.exists(path) and not os.path.isfile(path):
+        # a device or pipe (/dev/null, /dev/stdout, a FIFO): write to it; renaming over it would replace it
+        with open(path, "wb") as special:
+            yield special
+        return
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:
         if str(path).endswith(".gz"):
             # filename="" and mtime=0 so the same input gives byte-identical output

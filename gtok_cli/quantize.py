@@ -27,11 +27,15 @@ ArrayLike = npt.ArrayLike
 RoundingMode = Literal["floor", "half_even", "half_up"]
 
 
-def ratio(coord: ArrayLike, extent: ArrayLike, scale: float = 1.0) -> FloatArray:
-    """``coord * scale / extent`` in float64, clamped to ``[0, scale]`` (normalised form × scale)."""
+def ratio(coord: ArrayLike, extent: ArrayLike, scale: ArrayLike = 1.0) -> FloatArray:
+    """``coord * scale / extent`` in float64, clamped to ``[0, scale]`` (normalised form × scale).
+
+    ``scale`` may be an array (one scale per item, e.g. a resized image's extent).
+    """
     c = np.asarray(coord, dtype=np.float64)
     e = np.asarray(extent, dtype=np.float64)
-    return np.clip(c * scale / e, 0.0, scale)
+    s = np.asarray(scale, dtype=np.float64)
+    return np.clip(c * s / e, 0.0, s)
 
 
 def normalise(coord: ArrayLike, extent: ArrayLike) -> FloatArray:
@@ -55,13 +59,38 @@ def round_mode(values: ArrayLike, mode: RoundingMode) -> IntArray:
 def quantise(
     coord: ArrayLike,
     extent: ArrayLike,
-    scale: float,
+    scale: ArrayLike,
     mode: RoundingMode,
-    lo: int,
-    hi: int,
+    lo: ArrayLike,
+    hi: ArrayLike,
 ) -> IntArray:
     """Quantise pixel coordinates: ``mode(coord * scale / extent)`` clamped to ``lo..hi`` (inclusive)."""
     return np.clip(round_mode(ratio(coord, extent, scale), mode), lo, hi)
+
+
+def round_decimals(values: ArrayLike, places: int) -> IntArray:
+    """``round(v, places) · 10**places`` exactly as Python's ``round``/``format`` do for each float ``v``.
+
+    Python rounds the *exact binary value* of ``v`` to ``places`` decimals (ties, which are rare, to even):
+    ``round(0.0125, 3)`` is 0.013 because the float 0.0125 lies just above the tie, while ``rint(0.0125 *
+    1000)`` gives 12. Shikra-style decimal text is defined by Python formatting, so it is reproduced exactly:
+    the product ``v · 10**places`` is formed with its exact rounding error (Dekker's two-product;
+    ``5**places`` fits in 26 bits for ``places <= 11``) and a computed tie is resolved by the sign of that
+    error.
+    """
+    if not 0 <= places <= 11:
+        raise ValueError(f"places must be 0..11, got {places}")
+    v = np.asarray(values, dtype=np.float64)
+    m = float(10**places)
+    p = v * m
+    split = v * 134217729.0  # 2**27 + 1: Veltkamp split of v into 26-bit halves
+    hi = split - (split - v)
+    lo = v - hi
+    err = (hi * m - p) + lo * m  # exact: p + err == v * m
+    below = np.floor(p)
+    tie = (p - below) == 0.5
+    q = np.where(tie & (err > 0), below + 1.0, np.where(tie & (err < 0), below, np.rint(p)))
+    return q.astype(np.int64)
 
 
 def floor_bins(coord: ArrayLike, extent: ArrayLike, n: int) -> IntArray:

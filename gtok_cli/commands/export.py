@@ -1,9 +1,97 @@
-"""`gtok export` command(s). (Placeholder: filled in by its issue.)"""
+"""`gtok export` and `gtok merge-manifests`: records → instruction-tuning shards (DESIGN §5)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
+
+    @app.command("export")
+    def export_cmd(
+        records: list[Path] = typer.Argument(..., help="Record JSONL file(s) (.gz read transparently)."),
+        scheme: str = typer.Option(..., "--scheme", "-s", help="Token scheme (see `gtok codec list`)."),
+        task: str = typer.Option(
+            ..., "--task", "-t", help="rec | reg | grounded-caption | multi | point | detect"
+        ),
+        fmt: str = typer.Option("llava", "--format", "-f", help="llava | messages | conversations"),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+        shard_size: int = typer.Option(100_000, "--shard-size", help="Lines per shard."),
+        seed: int = typer.Option(
+            0, "--seed", help="Chooses the phrasing of each sample (with its record id)."
+        ),
+        num_shards: int = typer.Option(1, "--num-shards", help="Split the work into N parts by image."),
+        shard_index: int | None = typer.Option(
+            None,
+            "--shard-index",
+            help="Process only part I of --num-shards (job arrays); join with merge-manifests.",
+        ),
+        templates: Path | None = typer.Option(
+            None, "--templates", help="JSON file replacing task phrasings."
+        ),
+        prefix: str = typer.Option("gtok", "--prefix", help="Shard file-name prefix."),
+        gzip_out: bool = typer.Option(False, "--gzip", help="Write .jsonl.gz shards."),
+        no_meta: bool = typer.Option(
+            False, "--no-meta", help="Leave out the meta object (verify --against)."
+        ),
+        shape: str = typer.Option(
+            "box",
+            "--shape",
+            help="box | mask (grid scheme, regions with mask_tokens) | auto (mask where possible).",
+        ),
+        workers: int = typer.Option(0, "--workers", help="Worker processes (0: automatic)."),
+        bins: int | None = typer.Option(None, "--bins", help="Scheme parameter: number of bins."),
+        grid: int | None = typer.Option(None, "--grid", help="Scheme parameter: grid size n."),
+        offset_step: float | None = typer.Option(None, "--offset-step", help="Scheme parameter (grid)."),
+        min_pixels: int | None = typer.Option(None, "--min-pixels", help="Scheme parameter (qwen2.5-vl)."),
+        max_pixels: int | None = typer.Option(None, "--max-pixels", help="Scheme parameter (qwen2.5-vl)."),
+    ) -> None:
+        """Render records into conversation shards with spatial tokens, plus a manifest."""
+        from gtok_cli.codecs import get_codec
+        from gtok_cli.export.run import ExportOptions, export
+
+        params = {
+            "bins": bins,
+            "grid": grid,
+            "offset_step": offset_step,
+            "min_pixels": min_pixels,
+            "max_pixels": max_pixels,
+        }
+        codec = get_codec(scheme, **{k: v for k, v in params.items() if v is not None})
+        opts = ExportOptions(
+            records=tuple(str(r) for r in records),
+            scheme=codec.describe(),
+            task=task,
+            fmt=fmt,
+            out_dir=str(out),
+            shard_size=shard_size,
+            seed=seed,
+            num_shards=num_shards,
+            shard_index=shard_index,
+            templates_file=str(templates) if templates is not None else None,
+            prefix=prefix,
+            compress=gzip_out,
+            meta=not no_meta,
+            shape=shape,  # type: ignore[arg-type]  # checked in check_options
+            workers=workers,
+        )
+        manifest = export(opts)
+        c = manifest["counts"]
+        skipped = ", ".join(f"{k}={v}" for k, v in c["skipped"].items()) or "none"
+        typer.echo(
+            f"read {c['read']}, written {c['written']} in {len(manifest['shards'])} shard(s), "
+            f"skipped {skipped}",
+            err=True,
+        )
+
+    @app.command("merge-manifests")
+    def merge_cmd(
+        out: Path = typer.Argument(..., help="Folder holding the parts' shards and manifest-part-*.json."),
+    ) -> None:
+        """Join job-array part manifests into the manifest.json one run would write."""
+        from gtok_cli.export.manifest import merge_dir
+
+        typer.echo(str(merge_dir(out)))

@@ -1,9 +1,96 @@
-"""`gtok ingest refcoco` and `gtok ingest flickr30k`. (Placeholder: filled in by the ingest issue.)"""
+"""`gtok ingest refcoco` and `gtok ingest flickr30k`: thin wrappers over the library readers.
+
+The readers live in :mod:`gtok_cli.ingest.refcoco` and :mod:`gtok_cli.ingest.flickr30k`; writing, rejects
+and the reconciling summary are the shared ``run_and_report`` of ``gtok ingest``.
+"""
 
 from __future__ import annotations
 
 import typer
 
+_ON_ERROR_HELP = "fail: stop at the first bad item (exit 2); skip: write bad items to the rejects file."
+_REJECTS_HELP = "Rejects file for --on-error skip (default: OUT.rejects.jsonl)."
+
 
 def register(ingest_app: typer.Typer) -> None:
     """Add the refcoco and flickr30k subcommands to the `ingest` group."""
+    ingest_app.command("refcoco")(refcoco)
+    ingest_app.command("flickr30k")(flickr30k)
+
+
+def refcoco(
+    dataset: str = typer.Option(..., "--dataset", help="refcoco, refcoco+ or refcocog."),
+    refs: str = typer.Option(
+        ..., "--refs", help='The refer pickle, e.g. "refs(unc).p" (splitBy from its name).'
+    ),
+    instances: str = typer.Option(..., "--instances", help="The instances.json beside the refs file."),
+    split: str | None = typer.Option(
+        None, "--split", help="Keep one split, as refer.py selects: train, val, test, testA, testB."
+    ),
+    split_by: str | None = typer.Option(
+        None, "--split-by", help="unc, google or umd (default: read from refs(<splitBy>).p)."
+    ),
+    images: str | None = typer.Option(
+        None, "--images", help="Image folder: each image must exist with the annotated size."
+    ),
+    exclusions: str | None = typer.Option(
+        None,
+        "--exclusions",
+        help="Write the COCO image ids of every non-train ref (one id per line, ascending) to this file.",
+    ),
+    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
+    on_error: str = typer.Option("fail", "--on-error", help=_ON_ERROR_HELP),
+    rejects: str | None = typer.Option(None, "--rejects", help=_REJECTS_HELP),
+    json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """RefCOCO / RefCOCO+ / RefCOCOg (lichengunc/refer format) → one referring record per sentence."""
+    from gtok_cli.commands.ingest import rejects_path, run_and_report
+    from gtok_cli.ingest.refcoco import exclusions as excluded_ids
+    from gtok_cli.ingest.refcoco import format_exclusions, iter_refcoco, load_refs
+    from gtok_cli.jsonio import atomic_path
+
+    rejects_path(out, on_error, rejects)  # usage errors before any file is written
+    refs_list = load_refs(refs)
+    if exclusions is not None:
+        # written first: the leakage list is valid whatever the per-sentence outcome
+        with atomic_path(exclusions) as tmp:
+            tmp.write_bytes(format_exclusions(excluded_ids(refs_list)))
+    items = iter_refcoco(
+        dataset, refs, instances, split=split, images_dir=images, split_by=split_by, refs=refs_list
+    )
+    run_and_report(items, out, on_error, rejects, json_summary)
+
+
+def flickr30k(
+    annotations: str = typer.Option(..., "--annotations", help="The Annotations/ folder (<id>.xml)."),
+    sentences: str = typer.Option(..., "--sentences", help="The Sentences/ folder (<id>.txt)."),
+    split_file: str | None = typer.Option(
+        None, "--split-file", help="Keep the image ids listed in this file (train.txt / val.txt / test.txt)."
+    ),
+    boxes: str = typer.Option(
+        "separate", "--boxes", help="separate: one region per box; merged: one union box per phrase."
+    ),
+    images: str | None = typer.Option(
+        None, "--images", help="Image folder: each image must exist with the annotated size."
+    ),
+    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
+    on_error: str = typer.Option("fail", "--on-error", help=_ON_ERROR_HELP),
+    rejects: str | None = typer.Option(None, "--rejects", help=_REJECTS_HELP),
+    json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Flickr30k Entities (Sentences + Annotations) → one grounded_caption record per caption."""
+    from gtok_cli.commands.ingest import rejects_path, run_and_report
+    from gtok_cli.errors import UsageError
+    from gtok_cli.ingest.flickr30k import iter_flickr30k
+
+    rejects_path(out, on_error, rejects)
+    if boxes not in ("separate", "merged"):
+        raise UsageError(f"--boxes must be separate or merged, not {boxes!r}")
+    items = iter_flickr30k(
+        annotations,
+        sentences,
+        split_file=split_file,
+        boxes="merged" if boxes == "merged" else "separate",
+        images_dir=images,
+    )
+    run_and_report(items, out, on_error, rejects, json_summary)

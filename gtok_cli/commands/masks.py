@@ -1,9 +1,77 @@
-"""`gtok masks` command(s). (Placeholder: filled in by its issue.)"""
+"""`gtok masks`: add GETok grid-token sets (``mask_tokens``) to every region that has a mask (issue 5)."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import typer
 
 
+def _auto_device(device: str, backend: str) -> str:
+    if device != "auto":
+        return device
+    if backend != "sam":
+        return "cpu"  # the cells backend is fastest as bit-packed numpy; ask for cuda explicitly
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def masks(
+    records: str = typer.Argument(..., help="Records JSONL (.gz ok, - for stdin)."),
+    out: str = typer.Option(..., "--out", "-o", help="Output records JSONL (.gz ok, - for stdout)."),
+    images: Path | None = typer.Option(None, "--images", help="Images root (needed by --backend sam)."),
+    backend: str = typer.Option("cells", "--backend", help="cells (each grid point's own cell) | sam."),
+    sam_checkpoint: Path | None = typer.Option(None, "--sam-checkpoint", help="Local SAM weights (.pth)."),
+    model_type: str = typer.Option(
+        "vit_h", "--model-type", help="vit_h | vit_l | vit_b (must match weights)."
+    ),
+    grid: int = typer.Option(32, "--grid", help="Grid size n (n x n anchors)."),
+    tau: float = typer.Option(0.9, "--tau", help="Target IoU of the union with the mask."),
+    variant: str = typer.Option("sorted", "--variant", help="sorted (paper) | best-gain."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="At most K anchors per mask."),
+    select: str = typer.Option(
+        "max-pred-iou", "--select", help="SAM output per point: max-pred-iou (of 3) | single."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda[:i]."),
+    dtype: str = typer.Option("fp32", "--dtype", help="SAM compute dtype: fp32 | bf16."),
+    batch_images: int = typer.Option(1, "--batch-images", help="Images per SAM encoder batch."),
+    prompt_chunk: int = typer.Option(64, "--prompt-chunk", help="Grid prompts per SAM decoder call."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue a killed run (skips images already written)."
+    ),
+) -> None:
+    """Solve the fewest grid anchors whose candidate masks' union reaches IoU >= tau with each region mask.
+
+    Anchors are written in ascending grid index (row-major: j, then i). Records without masks pass through.
+    """
+    from gtok_cli.masks.run import run_masks
+    from gtok_cli.masks.solver import MaskSolverConfig
+
+    config = MaskSolverConfig(
+        backend=backend,
+        grid=grid,
+        tau=tau,
+        variant=variant,
+        max_tokens=max_tokens,
+        select=select,
+        model_type=model_type,
+        sam_checkpoint=str(sam_checkpoint) if sam_checkpoint else None,
+        device=_auto_device(device, backend),
+        dtype=dtype,
+        prompt_chunk=prompt_chunk,
+    )
+    stats = run_masks(records, out, config, images_root=images, batch_images=batch_images, resume=resume)
+    s = stats.summary()
+    print(
+        f"gtok masks: {s['images']} images, {s['records']} records, {s['regions_tokenised']} masked regions, "
+        f"{s['objects_solved']} masks solved; mean IoU {s['mean_iou']:.4f}, "
+        f"mean tokens {s['mean_tokens']:.2f}, {s['reached_tau']}/{s['objects_solved']} reached tau={tau}",
+        file=sys.stderr,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
+    app.command("masks")(masks)

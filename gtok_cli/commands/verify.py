@@ -1,9 +1,37 @@
-"""`gtok verify` command(s). (Placeholder: filled in by its issue.)"""
+"""`gtok verify`: decode every spatial span of an export and compare with the truth (exit 0 / 1 / 2)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
+
+    @app.command("verify")
+    def verify_cmd(
+        target: Path = typer.Argument(..., help="Export folder (its manifest.json) or a manifest file."),
+        against: list[Path] | None = typer.Option(
+            None, "--against", help="Take the truth from these record files (for --no-meta exports)."
+        ),
+        json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+        max_error_px: float | None = typer.Option(
+            None,
+            "--max-error-px",
+            help="Allowed error per coordinate in pixels (default: the scheme's bound).",
+        ),
+        workers: int = typer.Option(0, "--workers", help="Worker processes (0: automatic)."),
+    ) -> None:
+        """Validate shards and manifest; exit 0 when all holds, 1 when anything fails, 2 on unusable input."""
+        import orjson
+
+        from gtok_cli.verify import verify
+
+        report = verify(target, [str(a) for a in against] if against else None, max_error_px, workers)
+        if json_out:
+            typer.echo(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
+        else:
+            typer.echo(report.human())
+        raise typer.Exit(0 if report.ok else 1)

@@ -43,7 +43,9 @@ class Excluded:
     count: int = 1
 
 
-IngestItem = dict[str, Any] | Rejected | Excluded
+IngestItem = dict[str, Any] | bytes | Rejected | Excluded
+"""A record (a dict, or ``bytes``: the record already serialised as one JSONL line, exactly as
+``jsonio.dumps_line`` would write it, for sources that serialise as they read), or Rejected / Excluded."""
 
 
 @dataclass
@@ -105,6 +107,10 @@ def run_ingest(
                 stats.read += 1
                 stats.written += 1
                 write(dumps_line(item))
+            elif isinstance(item, bytes):
+                stats.read += 1
+                stats.written += 1
+                write(item)
             elif isinstance(item, Rejected):
                 if on_error == "fail":
                     raise item.error

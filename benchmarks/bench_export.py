@@ -1,0 +1,219 @@
+"""Export + verify throughput on synthetic `referring` records, against a naive baseline.
+
+    .venv/bin/python benchmarks/bench_export.py [--n 1000000] [--scheme bins] [--workers 0]
+
+Generates N records in benchmarks/_work/ (kept between runs), then times, in this process:
+- gtok export (task rec, format llava, meta on) and gtok verify of its output;
+- the naive baseline of each: stdlib ``json`` per line, per-record Python string building for the bins
+  scheme (``<box> 0.xxx …``), one output file; verify = json.loads + regex + per-record comparison.
+Prints samples/s and the speed-up of each step over its baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+
+import orjson
+
+WORK = Path(__file__).parent / "_work"
+
+
+def make_records(n: int) -> Path:
+    path = WORK / f"records-{n}.jsonl"
+    if path.exists():
+        return path
+    WORK.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(0)
+    sizes = [(640, 480), (500, 333), (427, 640), (612, 612), (1024, 768)]
+    words = ["man", "woman", "dog", "red car", "left", "right", "small", "chair", "person in blue", "table"]
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        buf = []
+        for k in range(n):
+            w, h = sizes[k % len(sizes)]
+            x1, y1 = rnd.uniform(0, w - 8), rnd.uniform(0, h - 8)
+            x2, y2 = rnd.uniform(x1 + 4, w), rnd.uniform(y1 + 4, h)
+            text = " ".join(rnd.choice(words) for _ in range(3))
+            rec = {
+                "id": f"refcoco-{k}",
+                "dataset": "refcoco",
+                "split": "train",
+                "task": "referring",
+                "text": text,
+                "image": {"file": f"COCO_train2014_{k // 4:012d}.jpg", "width": w, "height": h, "id": k // 4},
+                "regions": [
+                    {
+                        "bbox": [round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)],
+                        "mask": None,
+                        "label": "person",
+                        "category_id": 1,
+                        "iscrowd": False,
+                        "ann_id": k,
+                        "phrase": None,
+                        "span": None,
+                    }
+                ],
+                "source": {"image_id": k // 4, "ann_id": k, "ref_id": k, "sent_id": k},
+            }
+            buf.append(orjson.dumps(rec))
+            if len(buf) >= 50_000:
+                fh.write(b"\n".join(buf) + b"\n")
+                buf = []
+        if buf:
+            fh.write(b"\n".join(buf) + b"\n")
+    tmp.rename(path)
+    return path
+
+
+def naive_export(records: Path, out: Path) -> int:
+    n = 0
+    with open(records) as src, open(out, "w") as dst:
+        for line in src:
+            rec = json.loads(line)
+            w, h = rec["image"]["width"], rec["image"]["height"]
+            x1, y1, x2, y2 = rec["regions"][0]["bbox"]
+            vals = [
+                min(math.floor(x1 / w * 1000), 999),
+                min(math.floor(y1 / h * 1000), 999),
+                min(math.floor(x2 / w * 1000), 999),
+                min(math.floor(y2 / h * 1000), 999),
+            ]
+            answer = "<box> " + " ".join(f"{(v + 0.5) / 1000:.4f}" for v in vals)
+            sample = {
+                "id": rec["id"],
+                "image": rec["image"]["file"],
+                "conversations": [
+                    {"from": "human", "value": "<image>\nWhere is " + rec["text"] + "?"},
+                    {"from": "gpt", "value": answer},
+                ],
+                "meta": {
+                    "record_id": rec["id"],
+                    "image_size": [w, h],
+                    "regions": [
+                        {
+                            "kind": "box",
+                            "bbox": rec["regions"][0]["bbox"],
+                            "mask_tokens": None,
+                            "label": "person",
+                            "phrase": rec["text"],
+                        }
+                    ],
+                },
+            }
+            dst.write(json.dumps(sample) + "\n")
+            n += 1
+    return n
+
+
+_SPAN = re.compile(r"<box> ([0-9.]+) ([0-9.]+) ([0-9.]+) ([0-9.]+)")
+
+
+def naive_verify(path: Path) -> int:
+    bad = 0
+    with open(path) as fh:
+        for line in fh:
+            s = json.loads(line)
+            w, h = s["meta"]["image_size"]
+            m = _SPAN.fullmatch(s["conversations"][1]["value"])
+            if m is None:
+                bad += 1
+                continue
+            got = [float(m[1]) * w, float(m[2]) * h, float(m[3]) * w, float(m[4]) * h]
+            want = s["meta"]["regions"][0]["bbox"]
+            if any(abs(a - b) > max(w, h) / 1000 for a, b in zip(got, want, strict=True)):
+                bad += 1
+    return bad
+
+
+def naive_verify_with_schema(path: Path, limit: int) -> float:
+    """The naive way to do verify's per-line schema check too (jsonschema), timed on ``limit`` lines;
+    returns seconds per line."""
+    import jsonschema
+
+    from gtok_cli.schemas import load_schema
+
+    root = load_schema("shard_line")
+    validator = jsonschema.Draft202012Validator({"$defs": root["$defs"], "$ref": "#/$defs/llava"})
+    t = time.perf_counter()
+    with open(path) as fh:
+        for k, line in enumerate(fh):
+            if k == limit:
+                break
+            s = json.loads(line)
+            validator.is_valid(s)
+            m = _SPAN.fullmatch(s["conversations"][1]["value"])
+            assert m is not None
+    return (time.perf_counter() - t) / limit
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--scheme", default="bins")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--skip-naive", action="store_true")
+    args = ap.parse_args()
+
+    from gtok_cli.codecs import get_codec
+    from gtok_cli.export.run import ExportOptions, export
+    from gtok_cli.verify import verify
+
+    t = time.perf_counter()
+    records = make_records(args.n)
+    print(
+        f"records: {args.n} in {records} ({records.stat().st_size / 1e6:.0f} MB, made/found in "
+        f"{time.perf_counter() - t:.1f} s)"
+    )
+    out = WORK / "export"
+    shutil.rmtree(out, ignore_errors=True)
+    opts = ExportOptions(
+        records=(str(records),),
+        scheme=get_codec(args.scheme).describe(),
+        task="rec",
+        fmt="llava",
+        out_dir=str(out),
+        workers=args.workers,
+    )
+    t = time.perf_counter()
+    manifest = export(opts)
+    t_export = time.perf_counter() - t
+    t = time.perf_counter()
+    report = verify(out, workers=args.workers)
+    t_verify = time.perf_counter() - t
+    assert report.ok, report.human()
+    n = manifest["counts"]["written"]
+    print(f"gtok export : {n} samples in {t_export:6.2f} s = {n / t_export:10.0f} samples/s")
+    print(
+        f"gtok verify : {report.lines} lines   in {t_verify:6.2f} s = {report.lines / t_verify:10.0f} lines/s"
+    )
+    if args.skip_naive:
+        return
+    naive_out = WORK / "naive.jsonl"
+    t = time.perf_counter()
+    naive_export(records, naive_out)
+    t_nexport = time.perf_counter() - t
+    t = time.perf_counter()
+    naive_verify(naive_out)
+    t_nverify = time.perf_counter() - t
+    print(f"naive export: {n} samples in {t_nexport:6.2f} s = {n / t_nexport:10.0f} samples/s")
+    print(f"naive verify: {n} lines   in {t_nverify:6.2f} s = {n / t_nverify:10.0f} lines/s")
+    per_line = naive_verify_with_schema(naive_out, min(n, 20_000))
+    print(
+        f"naive verify + jsonschema (20k-line sample): {per_line * 1e6:.0f} us/line; "
+        f"verify speed-up vs it: {per_line * n / t_verify:.1f}x"
+    )
+    print(
+        f"speed-up    : export {t_nexport / t_export:.1f}x, verify {t_nverify / t_verify:.1f}x "
+        f"(target >= 5x and < 15 s each)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Checks and batch helpers shared by the token-scheme codecs (bins, loc, kosmos2, paligemma, grid).
+
+Kept private: the codec contract is ``base.py``; this module only avoids writing the same validation and
+the same batch-decoding loop five times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from gtok_cli.codecs.base import DecodeIssue, Grounding, Shape, Size
+from gtok_cli.errors import InputError, UsageError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def check_size(size: Size) -> tuple[int, int]:
+    """``(width, height)`` as positive ints, or an InputError naming what was found."""
+    try:
+        w, h = size
+    except (TypeError, ValueError):
+        raise InputError("image size must be (width, height)", field="size", found=size) from None
+    if int(w) != w or int(h) != h or w <= 0 or h <= 0:
+        raise InputError(
+            "image size must be positive integers", field="size", expected="w > 0, h > 0", found=size
+        )
+    return int(w), int(h)
+
+
+def check_shape(shape: Shape, scheme: str, kinds: frozenset[str]) -> None:
+    """Reject shapes the scheme cannot write and geometry that is not finite or not ordered."""
+    if shape.kind not in kinds:
+        raise InputError(
+            f"scheme {scheme!r} cannot write a {shape.kind}",
+            field="shape.kind",
+            expected=" or ".join(sorted(kinds)),
+            found=shape.kind,
+        )
+    if not all(math.isfinite(v) for v in shape.coords):
+        raise InputError("coordinates must be finite", field="shape.coords", found=shape.coords)
+    expected_len = {"box": 4, "point": 2}.get(shape.kind)
+    if expected_len is not None and len(shape.coords) != expected_len:
+        raise InputError(
+            f"a {shape.kind} has {expected_len} coordinates",
+            field="shape.coords",
+            expected=str(expected_len),
+            found=len(shape.coords),
+        )
+    if shape.kind == "box":
+        x1, y1, x2, y2 = shape.coords
+        if x2 < x1 or y2 < y1:
+            raise InputError(
+                "box corners out of order",
+                field="shape.coords",
+                expected="x1<=x2, y1<=y2",
+                found=shape.coords,
+            )
+
+
+def check_label(label: str | None, scheme: str, forbidden: str) -> str:
+    """The label as written (stripped; "" for none). ``forbidden`` characters would break decoding."""
+    if label is None:
+        return ""
+    text = label.strip()
+    bad = [c for c in forbidden if c in text]
+    if bad:
+        raise InputError(
+            f"scheme {scheme!r} cannot carry a label containing {''.join(bad)!r}", field="label", found=label
+        )
+    return text
+
+
+def check_param(name: str, value: object, allowed: object) -> None:
+    if value != allowed:
+        raise UsageError(f"parameter {name} must be {allowed!r}, got {value!r}")
+
+
+def batch_arrays(boxes: npt.ArrayLike, sizes: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Validated ``(boxes N×4, widths N, heights N)`` for the vectorised encoders."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    s = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+    if len(s) == 1 and len(b) != 1:
+        s = np.broadcast_to(s, (len(b), 2))
+    if len(s) != len(b):
+        raise InputError("one size per box", field="sizes", expected=str(len(b)), found=len(s))
+    bad = ~np.isfinite(b).all(axis=1) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise InputError(
+            f"box {k} is not finite or its corners are out of order", field="boxes", found=b[k].tolist()
+        )
+    w, h = s[:, 0], s[:, 1]
+    if ((w <= 0) | (h <= 0) | (w != np.floor(w)) | (h != np.floor(h))).any():
+        k = int(np.argmax((w <= 0) | (h <= 0) | (w != np.floor(w)) | (h != np.floor(h))))
+        raise InputError(f"size {k} must be positive integers", field="sizes", found=s[k].tolist())
+    return b, w, h
+
+
+def table(strings: Sequence[str]) -> npt.NDArray[np.object_]:
+    """Token strings as an object array, so ``table[index_array]`` is one vectorised gather."""
+    out = np.empty(len(strings), dtype=object)
+    out[:] = list(strings)
+    return out
+
+
+def batch_decode(
+    texts: Sequence[str],
+    sizes: npt.ArrayLike,
+    parse: Callable[[str], tuple[int, ...] | None],
+    to_pixels: Callable[[IntArray, FloatArray, FloatArray], FloatArray],
+    slow: Callable[[str, Size], npt.NDArray[np.float64]],
+) -> FloatArray:
+    """First box of each text, fast for canonical single-box texts.
+
+    ``parse`` returns the quantised indices of a text that is exactly one well-formed box (else None);
+    those rows are converted in one vectorised ``to_pixels`` call. Every other text goes through the full
+    decoder (``slow``), so the result is the same as ``Codec.decode_boxes`` item by item.
+    """
+    s = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+    if len(s) == 1 and len(texts) != 1:
+        s = np.broadcast_to(s, (len(texts), 2))
+    out = np.full((len(texts), 4), math.nan)
+    rows: list[int] = []
+    indices: list[tuple[int, ...]] = []
+    for k, text in enumerate(texts):
+        q = parse(text)
+        if q is None:
+            out[k] = slow(text, (int(s[k, 0]), int(s[k, 1])))
+        else:
+            rows.append(k)
+            indices.append(q)
+    if rows:
+        r = np.asarray(rows, dtype=np.int64)
+        out[r] = to_pixels(np.asarray(indices, dtype=np.int64), s[r, 0], s[r, 1])
+    return out
+
+
+def first_box(groundings: list[Grounding], errors: list[DecodeIssue]) -> FloatArray:
+    """The ``decode_boxes`` rule of ``Codec``: the first box, NaN when none or when anything was reported."""
+    boxes = [sh for g in groundings for sh in g.shapes if sh.kind == "box"]
+    if boxes and not errors:
+        return np.asarray(boxes[0].coords, dtype=np.float64)
+    return np.full(4, math.nan)
+
+
+def issue(text: str, start: int, end: int, message: str) -> DecodeIssue:
+    return DecodeIssue(start, end, text[start:end], message)

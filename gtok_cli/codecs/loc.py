@@ -1,0 +1,185 @@
+"""``loc``: Florence-2 location tokens, ``dog<loc_234><loc_208><loc_625><loc_729>``.
+
+Quantisation: ``q = floor(v·1000)`` clamped to ``0..999`` (``quantize.floor_bins``);
+decode ``(q + 0.5)/1000``.
+Bound: ``0.5/1000`` per axis (normalised). Tokens are written without zero padding (``<loc_7>``), as
+Florence-2's tokenizer has them; a padded or out-of-range token (``<loc_07>``, ``<loc_1000>``) is reported.
+
+Text, as Florence-2 writes grounding output: the phrase, then its boxes' loc tokens, with nothing between
+(``dog<loc…>×4<loc…>×4cat<loc…>×4``). A phrase with several boxes writes its run of 4k tokens once. Points
+(not a Florence-2 output format; our definition): the phrase, then two tokens ``<loc_x><loc_y>``.
+
+Decoding: every maximal run of loc tokens (whitespace between tokens allowed) is one grounding; its label is
+the text between the previous run (or the start) and this run, stripped, or None when empty. A run of 4k
+tokens is k boxes, a run of 2 tokens is one point; any other length is reported. Because consecutive
+groundings are only told apart by their labels, ``encode`` refuses inputs that would read back differently:
+a point must be its grounding's only shape, and an unlabelled grounding cannot follow another one when either
+of them is a point (two boxes without a label in between simply read back as one phrase with two boxes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gtok_cli import quantize
+from gtok_cli.codecs._common import (
+    FloatArray,
+    IntArray,
+    batch_arrays,
+    batch_decode,
+    check_label,
+    check_param,
+    check_shape,
+    check_size,
+    first_box,
+    issue,
+    table,
+)
+from gtok_cli.codecs.base import Codec, Decoded, ErrorBound, Grounding, Shape, Size
+from gtok_cli.errors import InputError, UsageError
+
+_TOKEN = r"<loc_[^<>]*>"
+_RUN = re.compile(rf"{_TOKEN}(?:\s*{_TOKEN})*")
+_INNER = re.compile(r"<loc_([^<>]*)>")
+
+
+class LocCodec(Codec):
+    name = "loc"
+    kinds = frozenset({"box", "point"})
+    carries_label = True
+
+    def __init__(self, bins: int = 1000, rounding: str = "floor") -> None:
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+            raise UsageError(f"bins must be a positive integer, got {bins!r}")
+        check_param("rounding", rounding, "floor")
+        self.bins = bins
+        self._tokens = [f"<loc_{k}>" for k in range(bins)]
+        self._table = table(self._tokens)
+        self._fast = re.compile(
+            r"([^<]*)<loc_(0|[1-9]\d*)><loc_(0|[1-9]\d*)><loc_(0|[1-9]\d*)><loc_(0|[1-9]\d*)>"
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {"bins": self.bins, "rounding": "floor"}
+
+    def vocab(self) -> list[str]:
+        return list(self._tokens)
+
+    def bound(self, size: Size) -> ErrorBound:
+        return ErrorBound(0.5 / self.bins, 0.5 / self.bins)
+
+    # ---- encode ------------------------------------------------------------------------------------------
+    def encode(self, groundings: Sequence[Grounding], size: Size) -> str:
+        w, h = check_size(size)
+        parts: list[str] = []
+        previous: str | None = None  # kind of the last written grounding
+        for g in groundings:
+            if not g.shapes:
+                continue
+            for s in g.shapes:
+                check_shape(s, self.name, self.kinds)
+            kinds = {s.kind for s in g.shapes}
+            if "point" in kinds and len(g.shapes) > 1:
+                raise InputError(
+                    "loc: a point must be the only shape of its grounding (4 loc tokens read as a box)",
+                    field="shapes",
+                    found=[s.kind for s in g.shapes],
+                )
+            label = check_label(g.label, self.name, "<>")
+            kind = "point" if "point" in kinds else "box"
+            if not label and previous is not None and "point" in (kind, previous):
+                raise InputError(
+                    "loc: an unlabelled grounding next to a point would merge with it",
+                    field="label",
+                    found=None,
+                )
+            parts.append(label)
+            for s in g.shapes:
+                ext = np.asarray([w, h] * (len(s.coords) // 2))
+                q = quantize.floor_bins(np.asarray(s.coords), ext, self.bins)
+                parts.extend(self._tokens[int(k)] for k in q)
+            previous = kind
+        return "".join(parts)
+
+    # ---- decode ------------------------------------------------------------------------------------------
+    def decode(self, text: str, size: Size) -> Decoded:
+        w, h = check_size(size)
+        out = Decoded()
+        label_start = 0
+        for m in _RUN.finditer(text):
+            label = text[label_start : m.start()].strip() or None
+            label_start = m.end()
+            values, problem = self._read_run(m.group(0))
+            if problem:
+                out.errors.append(issue(text, m.start(), m.end(), problem))
+                continue
+            centres = quantize.bin_centres(np.asarray(values), self.bins)
+            if len(values) == 2:
+                shapes: tuple[Shape, ...] = (Shape.point(centres[0] * w, centres[1] * h),)
+            else:
+                shapes = tuple(
+                    Shape.box(centres[k] * w, centres[k + 1] * h, centres[k + 2] * w, centres[k + 3] * h)
+                    for k in range(0, len(values), 4)
+                )
+            out.groundings.append(Grounding(label, shapes))
+            out.spans.append((m.start(), m.end()))
+        return out
+
+    def _read_run(self, run: str) -> tuple[list[int], str | None]:
+        values: list[int] = []
+        for raw in _INNER.findall(run):
+            if not raw.isdigit() or str(int(raw)) != raw:
+                return [], f"<loc_{raw}> is not a loc token (decimal without leading zeros)"
+            if int(raw) >= self.bins:
+                return [], f"<loc_{raw}> is out of range 0..{self.bins - 1}"
+            values.append(int(raw))
+        if len(values) != 2 and len(values) % 4:
+            return [], f"a run of {len(values)} loc tokens is neither a point (2) nor boxes (4 each)"
+        for k in range(0, len(values) - 3, 4):
+            if values[k + 2] < values[k] or values[k + 3] < values[k + 1]:
+                return [], "box corners out of order"
+        return values, None
+
+    # ---- batch -------------------------------------------------------------------------------------------
+    def encode_boxes(
+        self,
+        boxes: npt.ArrayLike,
+        sizes: npt.ArrayLike,
+        labels: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        b, w, h = batch_arrays(boxes, sizes)
+        t = self._table
+        q = [quantize.floor_bins(b[:, c], w if c % 2 == 0 else h, self.bins) for c in range(4)]
+        body = t[q[0]] + t[q[1]] + t[q[2]] + t[q[3]]
+        if labels is not None:
+            prefix = table([check_label(lab, self.name, "<>") for lab in labels])
+            body = prefix + body
+        out: list[str] = body.tolist()
+        return out
+
+    def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
+        return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
+
+    def _parse_one(self, text: str) -> tuple[int, ...] | None:
+        m = self._fast.fullmatch(text)
+        if m is None:
+            return None
+        q = (int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+        if max(q) >= self.bins or q[2] < q[0] or q[3] < q[1]:
+            return None
+        return q
+
+    def _to_pixels(self, q: IntArray, w: FloatArray, h: FloatArray) -> FloatArray:
+        return quantize.bin_centres(q, self.bins) * np.stack([w, h, w, h], axis=1)
+
+    def _slow_first(self, text: str, size: Size) -> FloatArray:
+        dec = self.decode(text, size)
+        return first_box(dec.groundings, dec.errors)
+
+
+__all__ = ["LocCodec"]

@@ -1,0 +1,132 @@
+"""The export manifest (``DIR/manifest.json``) and the merge of job-array parts.
+
+A run covering every part writes ``manifest.json``; a run with ``--shard-index I`` writes
+``manifest-part-IIIII-of-NNNNN.json``. ``merge_manifests`` joins a complete set of part manifests into the
+``manifest.json`` that one run with the same ``--num-shards`` writes: shards listed by name, counts summed,
+the command without ``--shard-index``. Counts reconcile per part: ``read = written + sum(skipped)``, where
+``read`` counts the records whose image belongs to the part.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from gtok_cli.errors import InputError
+from gtok_cli.jsonio import load_json, write_json
+
+MANIFEST = "manifest.json"
+DATASET_INFO = "dataset_info.json"
+MANIFEST_VERSION = 1
+
+
+def part_manifest_name(index: int, num_parts: int) -> str:
+    return f"manifest-part-{index:05d}-of-{num_parts:05d}.json"
+
+
+def manifest_path(out_dir: Path, indices: list[int], num_parts: int) -> Path:
+    if len(indices) == num_parts:
+        return out_dir / MANIFEST
+    return out_dir / part_manifest_name(indices[0], num_parts)
+
+
+def sum_counts(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    skipped: Counter[str] = Counter()
+    for c in counts:
+        skipped.update(c["skipped"])
+    return {
+        "read": sum(c["read"] for c in counts),
+        "written": sum(c["written"] for c in counts),
+        "skipped": dict(sorted(skipped.items())),
+    }
+
+
+_PER_PART = ("command", "partition", "counts", "shards")
+
+
+def merge_manifests(parts: list[dict[str, Any]], files: list[str]) -> dict[str, Any]:
+    """One manifest from part manifests; they must share every option and cover each part exactly once."""
+    if not parts:
+        raise InputError("no part manifests to merge", reason="manifest.none")
+    first = parts[0]
+    n = first["partition"]["num_shards"]
+    common = {k: v for k, v in first.items() if k not in _PER_PART}
+    seen: list[int] = []
+    for m, f in zip(parts, files, strict=True):
+        other = {k: v for k, v in m.items() if k not in _PER_PART}
+        if other != common:
+            diff = sorted(k for k in set(other) | set(common) if other.get(k) != common.get(k))
+            raise InputError(
+                "part manifest was made with other options or input",
+                file=f,
+                field=",".join(diff),
+                expected=f"same as {files[0]}",
+                found="different",
+                reason="manifest.mismatch",
+            )
+        if m["partition"]["num_shards"] != n:
+            raise InputError(
+                "parts of different splits",
+                file=f,
+                field="partition.num_shards",
+                expected=str(n),
+                found=m["partition"]["num_shards"],
+                reason="manifest.mismatch",
+            )
+        seen += m["partition"]["indices"]
+    if sorted(seen) != list(range(n)):
+        missing = sorted(set(range(n)) - set(seen))
+        dup = sorted(k for k, c in Counter(seen).items() if c > 1)
+        raise InputError(
+            "part manifests do not cover every part exactly once",
+            field="partition.indices",
+            expected=f"0..{n - 1}",
+            found={"missing": missing, "duplicated": dup},
+            reason="manifest.incomplete",
+        )
+    merged = dict(common)
+    merged["command"] = drop_shard_index(first["command"])
+    merged["partition"] = {"num_shards": n, "indices": list(range(n))}
+    merged["counts"] = sum_counts([m["counts"] for m in parts])
+    merged["shards"] = sorted((s for m in parts for s in m["shards"]), key=lambda s: s["name"])
+    return merged
+
+
+def drop_shard_index(command: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in command:
+        if skip:
+            skip = False
+            continue
+        if arg == "--shard-index":
+            skip = True
+            continue
+        if arg.startswith("--shard-index="):
+            continue
+        out.append(arg)
+    return out
+
+
+def merge_dir(out_dir: Path) -> Path:
+    """Merge every ``manifest-part-*.json`` in ``out_dir`` into ``out_dir/manifest.json``."""
+    files = sorted(out_dir.glob("manifest-part-*-of-*.json"))
+    if not files:
+        raise InputError("no part manifests found", file=str(out_dir), reason="manifest.none")
+    parts = [load_json(f) for f in files]
+    merged = merge_manifests(parts, [str(f) for f in files])
+    write_dataset_info(out_dir, merged)
+    target = out_dir / MANIFEST
+    write_json(target, merged)
+    return target
+
+
+def write_dataset_info(out_dir: Path, manifest: dict[str, Any]) -> None:
+    """LLaMA-Factory's ``dataset_info.json`` for ``messages`` output (one entry per shard)."""
+    if manifest["format"] != "messages":
+        return
+    from gtok_cli.export.formats import dataset_info
+
+    names = {s["name"].split(".jsonl")[0]: s["name"] for s in manifest["shards"]}
+    write_json(out_dir / DATASET_INFO, dataset_info(names))

@@ -1,0 +1,414 @@
+"""`gtok export` as a library call: records → samples → lines → shards + manifest.
+
+Flow: the main process streams the record files in batches of lines (hashing them on the way for the
+manifest); workers (``--workers``, fork) parse each batch, route every record to its part (blake2b of the
+image id mod ``--num-shards``), build samples, encode all spans of the batch at once and serialise lines with
+orjson; the main process hands each part's lines, in input order, to that part's :class:`ShardWriter`.
+Output never depends on the number of workers or batch size.
+
+Test hook (documented, used by the kill tests): ``GTOK_TEST_KILL_AFTER=shard:K`` / ``marker:K`` SIGKILLs the
+process right after the K-th shard file / done marker is written; ``GTOK_TEST_KILL_AFTER=manifest`` right
+before the manifest is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import gzip
+import hashlib
+import multiprocessing
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+import orjson
+
+from gtok_cli import __version__
+from gtok_cli.codecs import Codec, codec_from_params
+from gtok_cli.errors import InputError, UsageError
+from gtok_cli.export import formats, tasks
+from gtok_cli.export.manifest import MANIFEST_VERSION, manifest_path, sum_counts, write_dataset_info
+from gtok_cli.export.shards import ShardWriter, kill_hook, remove_stale_temps
+from gtok_cli.export.templates import Templates, load_templates
+from gtok_cli.jsonio import write_json
+
+BATCH_LINES = 10_000
+PARALLEL_MIN_BYTES = 32 << 20
+"""Below this much input the pool's start-up costs more than it saves."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    records: tuple[str, ...]
+    scheme: dict[str, Any]
+    """``codec.describe()``: ``{"scheme": name, "params": {...}}``."""
+    task: str
+    fmt: str
+    out_dir: str
+    shard_size: int = 100_000
+    seed: int = 0
+    num_shards: int = 1
+    shard_index: int | None = None
+    templates_file: str | None = None
+    prefix: str = "gtok"
+    compress: bool = False
+    meta: bool = True
+    shape: tasks.ShapeOption = "box"
+    workers: int = 0
+    """0: automatic (one per core for large input, else in-process)."""
+
+    def indices(self) -> list[int]:
+        return list(range(self.num_shards)) if self.shard_index is None else [self.shard_index]
+
+    def command(self) -> list[str]:
+        """The canonical full command (every option spelled out, so the manifest alone can repeat it)."""
+        cmd = ["gtok", "export", *self.records, "--scheme", self.scheme["scheme"]]
+        for k, v in sorted(self.scheme.get("params", {}).items()):
+            cmd += ["--" + k.replace("_", "-"), v if isinstance(v, str) else orjson.dumps(v).decode()]
+        cmd += ["--task", self.task, "--format", self.fmt, "--out", self.out_dir]
+        cmd += ["--shard-size", str(self.shard_size), "--seed", str(self.seed), "--shape", self.shape]
+        cmd += ["--prefix", self.prefix, "--num-shards", str(self.num_shards)]
+        if self.shard_index is not None:
+            cmd += ["--shard-index", str(self.shard_index)]
+        if self.templates_file is not None:
+            cmd += ["--templates", self.templates_file]
+        if self.compress:
+            cmd.append("--gzip")
+        if not self.meta:
+            cmd.append("--no-meta")
+        return cmd
+
+
+def check_options(opts: ExportOptions, codec: Codec) -> None:
+    if opts.task not in tasks.TASKS:
+        raise UsageError(f"unknown task {opts.task!r}; choose one of: {', '.join(tasks.TASKS)}")
+    if opts.fmt not in formats.FORMATS:
+        raise UsageError(f"unknown format {opts.fmt!r}; choose one of: {', '.join(formats.FORMATS)}")
+    if opts.shape not in tasks.SHAPE_OPTIONS:
+        raise UsageError(f"unknown shape {opts.shape!r}; choose one of: {', '.join(tasks.SHAPE_OPTIONS)}")
+    if opts.shard_size < 1:
+        raise UsageError("--shard-size must be at least 1")
+    if opts.num_shards < 1:
+        raise UsageError("--num-shards must be at least 1")
+    if opts.shard_index is not None and not 0 <= opts.shard_index < opts.num_shards:
+        raise UsageError(f"--shard-index must be in 0..{opts.num_shards - 1}")
+    if not opts.prefix or "/" in opts.prefix or opts.prefix.startswith("."):
+        raise UsageError(f"bad --prefix {opts.prefix!r}: a plain file-name prefix is needed")
+    missing = tasks.kinds_needed(opts.task, opts.shape) - set(codec.kinds)
+    if missing:
+        raise UsageError(
+            f"scheme {codec.name!r} cannot write {', '.join(sorted(missing))} (it writes: "
+            f"{', '.join(sorted(codec.kinds))}); choose another --scheme or --shape"
+        )
+
+
+# ---- reading -----------------------------------------------------------------------------------------------
+class _HashingReader:
+    """A raw file wrapper that hashes every byte read (the manifest's source sha256 at no extra pass)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 24):
+            pass
+
+
+@dataclass
+class SourceInfo:
+    path: str
+    sha256: str = ""
+    bytes: int = 0
+
+
+def iter_batches(path: str, info: SourceInfo, batch: int = BATCH_LINES) -> Iterator[tuple[int, list[bytes]]]:
+    """``(first line number, lines)`` batches of one record file (``.gz`` read transparently)."""
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", file=path, reason="file.unreadable") from None
+    with raw:
+        hashing = _HashingReader(raw)
+        stream: Any = hashing
+        if path.endswith(".gz"):
+            stream = gzip.GzipFile(fileobj=cast(Any, hashing), mode="rb")
+        rest = b""
+        lineno = 1
+        pending: list[bytes] = []
+        while True:
+            chunk = stream.read(1 << 23)
+            if not chunk:
+                break
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            pending.extend(lines)
+            while len(pending) >= batch:
+                yield lineno, pending[:batch]
+                lineno += batch
+                pending = pending[batch:]
+        if rest:
+            pending.append(rest)
+        if pending:
+            yield lineno, pending
+        hashing.drain()
+        info.sha256 = hashing.sha.hexdigest()
+        info.bytes = hashing.size
+
+
+# ---- the per-batch work (runs in workers) ------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkSpec:
+    scheme: dict[str, Any]
+    task: str
+    fmt: str
+    seed: int
+    shape: tasks.ShapeOption
+    templates: dict[str, tuple[str, ...]]
+    meta: bool
+    num_parts: int
+    parts: tuple[int, ...]
+    emit: str = "lines"
+    """``lines``: serialised output lines; ``meta``: ``(meta, image file)`` per sample (verify --against)."""
+
+
+@dataclass
+class BatchResult:
+    out: dict[int, list[Any]] = field(default_factory=dict)
+    read: Counter[int] = field(default_factory=Counter)
+    skipped: dict[int, Counter[str]] = field(default_factory=dict)
+
+
+class Worker:
+    def __init__(self, spec: WorkSpec) -> None:
+        self.spec = spec
+        self.codec = codec_from_params(spec.scheme)
+        grid = self.codec.params().get("grid") if "mask" in self.codec.kinds else None
+        self.ctx = tasks.TaskContext(
+            spec.task, spec.seed, spec.shape, self.codec, Templates(spec.templates), grid
+        )
+        self.build = tasks.BUILDERS[spec.task]
+        self.line = formats.BUILDERS[spec.fmt]
+        self.parts = frozenset(spec.parts)
+
+    def part_of(self, image_id: Any) -> int:
+        if self.spec.num_parts == 1:
+            return 0
+        return part_of(image_id, self.spec.num_parts)
+
+    def run(self, file: str, first_lineno: int, lines: list[bytes]) -> BatchResult:
+        # the batch makes ~10 acyclic containers per record: the cyclic GC would rescan them all
+        # again and again (measured: a third of the time), so it is paused for the batch
+        with gc_paused():
+            return self._run(file, first_lineno, lines)
+
+    def _run(self, file: str, first_lineno: int, lines: list[bytes]) -> BatchResult:
+        res = BatchResult(
+            {p: [] for p in self.spec.parts}, Counter(), {p: Counter() for p in self.spec.parts}
+        )
+        samples: list[tuple[int, tasks.Sample]] = []
+        for k, raw in enumerate(lines):
+            if not raw.strip():
+                continue
+            lineno = first_lineno + k
+            try:
+                record = orjson.loads(raw)
+                image = record["image"]
+                part = self.part_of(image["id"])
+                if part not in self.parts:
+                    continue
+                res.read[part] += 1
+                size = (int(image["width"]), int(image["height"]))
+                samples.append((part, self.build(record, size, self.ctx)))
+            except tasks.Skip as skip:
+                res.skipped[part][skip.reason] += 1
+            except orjson.JSONDecodeError as exc:
+                raise InputError(
+                    f"line {lineno} is not valid JSON: {exc}", file=file, reason="json.invalid"
+                ) from None
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                rid = record.get("id") if isinstance(record, dict) else None
+                raise InputError(
+                    f"line {lineno}: malformed record ({type(exc).__name__}: {exc})",
+                    file=file,
+                    record=str(rid),
+                    expected="a gtok record (schemas/record.schema.json)",
+                    found=raw[:80].decode(errors="replace"),
+                    reason="record.malformed",
+                ) from None
+        if self.spec.emit == "meta":
+            for part, s in samples:
+                res.out[part].append((self.meta(s), s.image_file))
+            return res
+        texts = tasks.encode_requests([s for _, s in samples], self.codec)
+        option = orjson.OPT_APPEND_NEWLINE
+        for (part, s), t in zip(samples, texts, strict=True):
+            obj = self.line(s.sample_id, s.image_file, tasks.render_turns(s, t))
+            if self.spec.meta:
+                obj["meta"] = self.meta(s)
+            res.out[part].append(orjson.dumps(obj, option=option))
+        return res
+
+    @staticmethod
+    def meta(s: tasks.Sample) -> dict[str, Any]:
+        return {"record_id": s.record_id, "image_size": [s.size[0], s.size[1]], "regions": s.regions}
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def part_of(image_id: Any, num_parts: int) -> int:
+    """The part an image belongs to: blake2b of its JSON id (so ``5`` and ``"5"`` differ) mod N."""
+    digest = hashlib.blake2b(orjson.dumps(image_id), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % num_parts
+
+
+_WORKER: Worker | None = None
+
+
+def _init_worker(spec: WorkSpec) -> None:
+    global _WORKER
+    _WORKER = Worker(spec)
+
+
+def _run_batch(job: tuple[str, int, list[bytes]]) -> BatchResult:
+    assert _WORKER is not None
+    return _WORKER.run(*job)
+
+
+def run_batches(
+    spec: WorkSpec, records: Iterable[str], sources: list[SourceInfo], workers: int, progress: Any = None
+) -> Iterator[BatchResult]:
+    """Results of every batch of every record file, in input order."""
+
+    def jobs() -> Iterator[tuple[str, int, list[bytes]]]:
+        for path, info in zip(records, sources, strict=True):
+            for lineno, lines in iter_batches(path, info):
+                if progress is not None:
+                    progress.update(len(lines))
+                yield path, lineno, lines
+
+    if workers <= 1:
+        worker = Worker(spec)
+        for job in jobs():
+            yield worker.run(*job)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
+        yield from pool.imap(_run_batch, jobs(), chunksize=1)
+
+
+def auto_workers(records: Iterable[str], requested: int) -> int:
+    if requested > 0:
+        return requested
+    total = sum(os.path.getsize(p) for p in records if os.path.exists(p))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, 4) if total >= PARALLEL_MIN_BYTES else 1
+
+
+def _progress(total: int | None, desc: str) -> Any:
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=" lines", file=sys.stderr, dynamic_ncols=True)
+
+
+# ---- the run -----------------------------------------------------------------------------------------------
+def export(opts: ExportOptions) -> dict[str, Any]:
+    """Run an export; returns the manifest (also written to the output folder)."""
+    codec = codec_from_params(opts.scheme)
+    check_options(opts, codec)
+    templates = load_templates(opts.templates_file)
+    for path in opts.records:
+        if not os.path.isfile(path):
+            raise InputError("no such file", file=path, reason="file.missing")
+    out_dir = Path(opts.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out_dir, opts.prefix)
+    indices = opts.indices()
+    spec = WorkSpec(
+        codec.describe(),
+        opts.task,
+        opts.fmt,
+        opts.seed,
+        opts.shape,
+        dict(templates.by_task),
+        opts.meta,
+        opts.num_shards,
+        tuple(indices),
+    )
+    writers = {
+        p: ShardWriter(out_dir, opts.prefix, p, opts.num_shards, opts.shard_size, opts.compress)
+        for p in indices
+    }
+    sources = [SourceInfo(p) for p in opts.records]
+    read: Counter[int] = Counter()
+    skipped: dict[int, Counter[str]] = {p: Counter() for p in indices}
+    bar = _progress(None, "export")
+    try:
+        for res in run_batches(spec, opts.records, sources, auto_workers(opts.records, opts.workers), bar):
+            read.update(res.read)
+            for p in indices:
+                skipped[p].update(res.skipped[p])
+                if res.out[p]:
+                    writers[p].add(res.out[p])
+        shards = [s.to_json() for p in indices for s in writers[p].close()]
+    finally:
+        if bar is not None:
+            bar.close()
+    counts = sum_counts(
+        [
+            {
+                "read": read[p],
+                "written": sum(s["lines"] for s in shards if s["part"] == p),
+                "skipped": skipped[p],
+            }
+            for p in indices
+        ]
+    )
+    manifest = {
+        "kind": "gtok-export",
+        "manifest_version": MANIFEST_VERSION,
+        "gtok_version": __version__,
+        "command": opts.command(),
+        "scheme": codec.describe(),
+        "task": opts.task,
+        "format": opts.fmt,
+        "seed": opts.seed,
+        "shape": opts.shape,
+        "meta": opts.meta,
+        "gzip": opts.compress,
+        "prefix": opts.prefix,
+        "shard_size": opts.shard_size,
+        "templates": {"file": opts.templates_file, "sha256": templates.digest()},
+        "partition": {"num_shards": opts.num_shards, "indices": indices},
+        "sources": [asdict(s) for s in sources],
+        "counts": counts,
+        "shards": sorted(shards, key=lambda s: s["name"]),
+    }
+    if len(indices) == opts.num_shards:
+        write_dataset_info(out_dir, manifest)
+    kill_hook("manifest")
+    write_json(manifest_path(out_dir, indices, opts.num_shards), manifest)
+    return manifest

@@ -1,0 +1,372 @@
+"""Records → samples: what each export task asks and answers (DESIGN §5).
+
+A :class:`Sample` is format-free: its turns are lists of pieces, each a literal string or the index of an
+*encode request* (a list of :class:`Grounding`) that the scheme turns into text. Requests are encoded in
+batches (:func:`encode_requests`), so the common one-box answer goes through the codec's vectorised
+``encode_boxes``. ``Sample.regions`` is the ground truth written as ``meta.regions``: one entry per shape, in
+the order the shapes' tokens appear in the conversation.
+
+Which record tasks serve which export task (anything else is skipped with a counted reason):
+
+=================  ==========================  ================================================
+export task        record task                 sample
+=================  ==========================  ================================================
+rec                referring                   expression → its region(s)
+reg                referring                   region(s) → expression
+grounded-caption   grounded_caption            caption with every grounded phrase followed by its regions
+multi              category                    "locate every <label>" → all instances
+point              referring / instances       a point inside the referent / every instance + label
+detect             instances                   every instance with its label
+=================  ==========================  ================================================
+
+New tasks (e.g. ``refine``) register a builder in :data:`BUILDERS` and their region kinds in verify.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from gtok_cli.codecs.base import Codec, Grounding, Shape
+from gtok_cli.export.points import interior_point
+from gtok_cli.export.templates import Templates
+
+TASKS = ("rec", "reg", "grounded-caption", "multi", "point", "detect")
+ShapeOption = Literal["box", "mask", "auto"]
+SHAPE_OPTIONS = ("box", "mask", "auto")
+
+Piece = str | int
+"""A literal string, or the index of an encode request of the sample."""
+BoxRequest = tuple[float, float, float, float, str | None]
+"""The common request, one box with its label, kept as a plain tuple (no Shape/Grounding objects)."""
+Request = list[Grounding] | BoxRequest
+
+
+@dataclass(slots=True)
+class Sample:
+    sample_id: str
+    record_id: str
+    image_file: str
+    size: tuple[int, int]
+    turns: list[tuple[str, list[Piece]]]
+    requests: list[Request]
+    regions: list[dict[str, Any]]
+
+
+class Skip(Exception):
+    """A record that cannot serve the task; ``reason`` is counted in the manifest."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    task: str
+    seed: int
+    shape: ShapeOption
+    codec: Codec
+    templates: Templates
+    grid: int | None = field(default=None)
+    """The codec's grid size when it can write masks (grid anchors must match it)."""
+
+
+# ---- regions -----------------------------------------------------------------------------------------------
+def _truth(region: dict[str, Any], kind: str, phrase: str | None) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "bbox": region["bbox"],
+        "mask_tokens": region.get("mask_tokens"),
+        "label": region.get("label"),
+        "phrase": phrase,
+    }
+
+
+def region_shape(
+    region: dict[str, Any], size: tuple[int, int], ctx: TaskContext, phrase: str | None
+) -> tuple[Shape, dict[str, Any]]:
+    """The shape a region is written as under ``--shape``, and its meta entry."""
+    mt = region.get("mask_tokens")
+    want_mask = ctx.shape == "mask" or (ctx.shape == "auto" and mt is not None and "mask" in ctx.codec.kinds)
+    if not want_mask:
+        x1, y1, x2, y2 = region["bbox"]
+        return Shape.box(x1, y1, x2, y2), _truth(region, "box", phrase)
+    if mt is None:
+        raise Skip("region.no_mask_tokens")
+    if mt.get("grid") != ctx.grid:
+        raise Skip("mask_tokens.grid_mismatch")
+    anchors = tuple((int(i), int(j)) for i, j in mt["anchors"])
+    if not anchors:
+        raise Skip("mask_tokens.empty")
+    n = float(mt["grid"])
+    w, h = size
+    coords = tuple(v for i, j in anchors for v in ((i + 0.5) / n * w, (j + 0.5) / n * h))
+    return Shape("mask", coords, anchors), _truth(region, "mask", phrase)
+
+
+def point_shape(
+    region: dict[str, Any], size: tuple[int, int], phrase: str | None
+) -> tuple[Shape, dict[str, Any]]:
+    p, source = interior_point(region, size[0], size[1])
+    truth = _truth(region, "point", phrase)
+    truth["point"] = p
+    truth["point_from"] = source
+    return Shape.point(p[0], p[1]), truth
+
+
+# ---- helpers -----------------------------------------------------------------------------------------------
+def _text(record: dict[str, Any]) -> str:
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise Skip("record.no_text")
+    return text
+
+
+def _regions(record: dict[str, Any]) -> list[dict[str, Any]]:
+    regions = record["regions"]
+    if not regions:
+        raise Skip("record.no_regions")
+    return list(regions)
+
+
+def _expect(record: dict[str, Any], *tasks: str) -> None:
+    if record["task"] not in tasks:
+        raise Skip(f"record_task.{record['task']}")
+
+
+def _split_slot(template: str, slot: str, **other: str) -> list[Piece]:
+    """Format ``template``; the ``slot`` becomes piece 0 (the request index) between the literal parts."""
+    marker = "\x00"
+    before, after = template.format(**{slot: marker}, **other).split(marker, 1)
+    return [before, 0, after]
+
+
+def _sample(
+    record: dict[str, Any],
+    size: tuple[int, int],
+    user: list[Piece],
+    answer: list[Piece],
+    requests: Sequence[Request],
+    regions: list[dict[str, Any]],
+) -> Sample:
+    rid = record["id"]
+    return Sample(
+        rid,
+        rid,
+        record["image"]["file"],
+        size,
+        [("user", user), ("assistant", answer)],
+        list(requests),
+        regions,
+    )
+
+
+def _labelled_list(
+    groundings: list[Grounding], ctx: TaskContext
+) -> tuple[list[Piece], list[list[Grounding]]]:
+    """Several labelled groundings as one answer: the scheme's own list when it carries labels, else
+    ``label <span>; label <span>``."""
+    if ctx.codec.carries_label:
+        return [0], [groundings]
+    pieces: list[Piece] = []
+    for k, g in enumerate(groundings):
+        if k:
+            pieces.append("; ")
+        pieces += [f"{g.label or 'object'} ", k]
+    return pieces, [[Grounding(None, g.shapes)] for g in groundings]
+
+
+# ---- builders ----------------------------------------------------------------------------------------------
+def build_rec(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
+    _expect(record, "referring")
+    text = _text(record)
+    regions = record["regions"]
+    if len(regions) == 1 and ctx.shape == "box":  # the hot path: one box, no Shape objects
+        r = regions[0]
+        x1, y1, x2, y2 = r["bbox"]
+        prompt = ctx.templates.choose("rec", ctx.seed, record["id"]).format(expression=text)
+        truth = {
+            "kind": "box",
+            "bbox": r["bbox"],
+            "mask_tokens": r.get("mask_tokens"),
+            "label": r.get("label"),
+            "phrase": text,
+        }
+        return _sample(record, size, [prompt], [0], [(x1, y1, x2, y2, text)], [truth])
+    shapes, truths = [], []
+    for r in _regions(record):
+        s, t = region_shape(r, size, ctx, text)
+        shapes.append(s)
+        truths.append(t)
+    prompt = ctx.templates.choose("rec", ctx.seed, record["id"]).format(expression=text)
+    return _sample(record, size, [prompt], [0], [[Grounding(text, tuple(shapes))]], truths)
+
+
+def build_reg(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
+    _expect(record, "referring")
+    text = _text(record)
+    shapes, truths = [], []
+    for r in _regions(record):
+        s, t = region_shape(r, size, ctx, None)
+        shapes.append(s)
+        truths.append(t)
+    user = _split_slot(ctx.templates.choose("reg", ctx.seed, record["id"]), "region")
+    return _sample(record, size, user, [text], [[Grounding(None, tuple(shapes))]], truths)
+
+
+def build_grounded_caption(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
+    _expect(record, "grounded_caption")
+    text = _text(record)
+    by_span: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for r in _regions(record):
+        span = r.get("span")
+        if not span or not (0 <= span[0] < span[1] <= len(text)):
+            raise Skip("region.bad_span")
+        by_span.setdefault((int(span[0]), int(span[1])), []).append(r)
+    spans = sorted(by_span)
+    if any(a[1] > b[0] for a, b in itertools.pairwise(spans)):
+        raise Skip("region.overlapping_spans")
+    answer: list[Piece] = []
+    requests: list[list[Grounding]] = []
+    truths: list[dict[str, Any]] = []
+    cursor = 0
+    for start, end in spans:
+        phrase = text[start:end]
+        shapes = []
+        for r in by_span[(start, end)]:
+            s, t = region_shape(r, size, ctx, phrase)
+            shapes.append(s)
+            truths.append(t)
+        if ctx.codec.carries_label:  # the span writes the phrase itself (Kosmos-2 hyperlink style)
+            answer += [text[cursor:start], len(requests)]
+            requests.append([Grounding(phrase, tuple(shapes))])
+        else:
+            answer += [text[cursor:end], " ", len(requests)]
+            requests.append([Grounding(None, tuple(shapes))])
+        cursor = end
+    answer.append(text[cursor:])
+    prompt = ctx.templates.choose("grounded-caption", ctx.seed, record["id"])
+    return _sample(record, size, [prompt], answer, requests, truths)
+
+
+def _category_label(record: dict[str, Any], regions: Sequence[dict[str, Any]]) -> str:
+    labels = {r.get("label") for r in regions} - {None}
+    if len(labels) == 1:
+        return str(labels.pop())
+    text = record.get("text")
+    if isinstance(text, str) and text.strip():
+        return text
+    raise Skip("record.no_label")
+
+
+def build_multi(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
+    _expect(record, "category")
+    regions = _regions(record)
+    label = _category_label(record, regions)
+    shapes, truths = [], []
+    for r in regions:
+        s, t = region_shape(r, size, ctx, label)
+        shapes.append(s)
+        truths.append(t)
+    prompt = ctx.templates.choose("multi", ctx.seed, record["id"]).format(label=label)
+    return _sample(record, size, [prompt], [0], [[Grounding(label, tuple(shapes))]], truths)
+
+
+def build_point(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
+    _expect(record, "referring", "instances")
+    regions = _regions(record)
+    if record["task"] == "referring":
+        text = _text(record)
+        shapes, truths = zip(*(point_shape(r, size, text) for r in regions), strict=True)
+        prompt = ctx.templates.choose("point", ctx.seed, record["id"]).format(expression=text)
+        return _sample(record, size, [prompt], [0], [[Grounding(text, tuple(shapes))]], list(truths))
+    groundings, truths_l = [], []
+    for r in regions:
+        s, t = point_shape(r, size, r.get("label"))
+        groundings.append(Grounding(r.get("label"), (s,)))
+        truths_l.append(t)
+    answer, requests = _labelled_list(groundings, ctx)
+    prompt = ctx.templates.choose("point-all", ctx.seed, record["id"])
+    return _sample(record, size, [prompt], answer, requests, truths_l)
+
+
+def build_detect(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
+    _expect(record, "instances")
+    groundings, truths = [], []
+    for r in _regions(record):
+        s, t = region_shape(r, size, ctx, r.get("label"))
+        groundings.append(Grounding(r.get("label"), (s,)))
+        truths.append(t)
+    answer, requests = _labelled_list(groundings, ctx)
+    prompt = ctx.templates.choose("detect", ctx.seed, record["id"])
+    return _sample(record, size, [prompt], answer, requests, truths)
+
+
+Builder = Callable[[dict[str, Any], tuple[int, int], TaskContext], Sample]
+BUILDERS: dict[str, Builder] = {
+    "rec": build_rec,
+    "reg": build_reg,
+    "grounded-caption": build_grounded_caption,
+    "multi": build_multi,
+    "point": build_point,
+    "detect": build_detect,
+}
+GEOMETRY_ROLE: dict[str, str] = {"reg": "user"}
+"""Which role's turns carry the spatial spans verify decodes (default: the assistant's)."""
+
+
+def geometry_role(task: str) -> str:
+    return GEOMETRY_ROLE.get(task, "assistant")
+
+
+def kinds_needed(task: str, shape: ShapeOption) -> set[str]:
+    if task == "point":
+        return {"point"}
+    return {"mask"} if shape == "mask" else {"box"}
+
+
+# ---- encoding ----------------------------------------------------------------------------------------------
+def encode_requests(samples: Sequence[Sample], codec: Codec) -> list[list[str]]:
+    """Text of every request of every sample; single-box requests go through ``encode_boxes`` in one call."""
+    texts: list[list[str]] = [[""] * len(s.requests) for s in samples]
+    fast_at: list[tuple[int, int]] = []
+    boxes: list[tuple[float, ...]] = []
+    sizes: list[tuple[int, int]] = []
+    labels: list[str | None] = []
+    for si, s in enumerate(samples):
+        for ri, req in enumerate(s.requests):
+            if isinstance(req, tuple):
+                fast_at.append((si, ri))
+                boxes.append(req[:4])
+                sizes.append(s.size)
+                labels.append(req[4])
+            elif len(req) == 1 and len(req[0].shapes) == 1 and req[0].shapes[0].kind == "box":
+                fast_at.append((si, ri))
+                boxes.append(req[0].shapes[0].coords)
+                sizes.append(s.size)
+                labels.append(req[0].label)
+            else:
+                texts[si][ri] = codec.encode(req, s.size)
+    if fast_at:
+        encoded = codec.encode_boxes(
+            np.asarray(boxes, dtype=np.float64), np.asarray(sizes, dtype=np.int64), labels
+        )
+        for (si, ri), t in zip(fast_at, encoded, strict=True):
+            texts[si][ri] = t
+    return texts
+
+
+def render_turns(sample: Sample, texts: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for role, pieces in sample.turns:
+        if len(pieces) == 1:
+            p = pieces[0]
+            out.append((role, p if isinstance(p, str) else texts[p]))
+        else:
+            out.append((role, "".join([p if isinstance(p, str) else texts[p] for p in pieces])))
+    return out

@@ -1,0 +1,1 @@
+"""Data files: default phrasings of the export tasks (``default.json``)."""

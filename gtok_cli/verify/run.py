@@ -1,0 +1,414 @@
+"""`gtok verify`: prove an export folder correct (DESIGN §5, §6).
+
+Checks, each failure naming shard and line:
+
+1. the manifest against ``manifest.schema.json``; counts reconcile (``read = written + skipped``,
+   ``written = Σ shard lines``);
+2. every shard: present, sha256 / bytes / line count as the manifest says, done marker agreeing (its per-line
+   crc32 locates lines edited, deleted or cut off after export);
+3. every line against ``shard_line.schema.json`` (compiled, :mod:`.fastschema`);
+4. every spatial span in the turns that carry geometry, decoded with the manifest's scheme and parameters:
+   no malformed / out-of-vocabulary span, as many shapes as truth regions, each within the scheme's bound
+   (``codec.bound(size)``, or ``--max-error-px``); box IoU reported.
+
+The truth is the line's ``meta``, or with ``--against RECORDS`` the records themselves (the export's own
+sample builder is re-run with the manifest's options, so line k of a part's shards is sample k of that part).
+
+Fast path: a line whose geometry turn is one box is decoded with the codec's vectorised ``decode_boxes`` and
+re-encoded with ``encode_boxes``; equal text means exactly one well-formed span, so only lines that differ
+take the full ``decode`` path (which produces the diagnostics).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from gtok_cli.codecs import Codec, codec_from_params
+from gtok_cli.errors import InputError
+from gtok_cli.export import formats, tasks
+from gtok_cli.export.manifest import MANIFEST
+from gtok_cli.export.run import gc_paused
+from gtok_cli.export.shards import marker_path
+from gtok_cli.jsonio import open_binary_input, sha256_file
+from gtok_cli.schemas import load_schema
+from gtok_cli.verify.compare import COMPARATORS, box_iou
+from gtok_cli.verify.fastschema import compile_schema, explain
+
+MAX_FAILURES_KEPT = 200
+
+
+@dataclass
+class Failure:
+    check: str
+    message: str
+    shard: str | None = None
+    line: int | None = None
+    id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "shard": self.shard,
+            "line": self.line,
+            "id": self.id,
+            "message": self.message,
+        }
+
+    def human(self) -> str:
+        where = ":".join(str(x) for x in (self.shard, self.line) if x is not None) or "manifest"
+        ident = f" [{self.id}]" if self.id else ""
+        return f"{where}{ident}: {self.check}: {self.message}"
+
+
+@dataclass
+class ShardResult:
+    lines: int = 0
+    regions: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    failure_counts: Counter[str] = field(default_factory=Counter)
+    errors: list[float] = field(default_factory=list)
+    ious: list[float] = field(default_factory=list)
+    worst: list[tuple[float, str, int, str]] = field(default_factory=list)
+
+    def fail(self, f: Failure) -> None:
+        self.failure_counts[f.check] += 1
+        if len(self.failures) < MAX_FAILURES_KEPT:
+            self.failures.append(f)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    manifest: dict[str, Any]
+    folder: str
+    max_error_px: float | None = None
+    use_meta: bool = True
+
+
+# ---- per-shard checking (runs in workers) ------------------------------------------------------------------
+class LineChecker:
+    def __init__(
+        self, opts: VerifyOptions, truths: dict[int, list[tuple[dict[str, Any], str]]] | None
+    ) -> None:
+        m = opts.manifest
+        self.opts = opts
+        self.fmt = m["format"]
+        self.task = m["task"]
+        self.codec: Codec = codec_from_params(m["scheme"])
+        self.role = tasks.geometry_role(self.task)
+        self.schema_root = load_schema("shard_line")
+        self.valid = compile_schema(self.schema_root, self.fmt)
+        self.truths = truths
+        self._bounds: dict[tuple[int, int], tuple[float, float]] = {}
+
+    def allowed(self, size: tuple[int, int]) -> tuple[float, float]:
+        b = self._bounds.get(size)
+        if b is None:
+            if self.opts.max_error_px is not None:
+                b = (self.opts.max_error_px, self.opts.max_error_px)
+            else:
+                b = self.codec.bound(size).pixels(size)
+            self._bounds[size] = b
+        return b
+
+    def check_shard(self, info: dict[str, Any], first_index: int) -> ShardResult:
+        """``first_index``: the shard's first sample index within its part (to find --against truths)."""
+        with gc_paused():
+            return self._check_shard(info, first_index)
+
+    def _check_shard(self, info: dict[str, Any], first_index: int) -> ShardResult:
+        res = ShardResult()
+        name = info["name"]
+        path = Path(self.opts.folder) / name
+        if not path.is_file():
+            res.fail(Failure("shard.missing", "shard file listed in the manifest does not exist", name))
+            return res
+        raw_lines = self._read(path, name, res)
+        res.lines = len(raw_lines)
+        self._check_integrity(path, info, raw_lines, res)
+        fast: list[tuple[int, str, dict[str, Any], str]] = []
+        for k, raw in enumerate(raw_lines):
+            lineno = k + 1
+            parsed = self._parse(raw, name, lineno, res)
+            if parsed is None:
+                continue
+            line, turns = parsed
+            truth = self._truth(line, info["part"], first_index + k, name, lineno, res)
+            if truth is None:
+                continue
+            rid = truth["record_id"]
+            geo = [t for r, t in turns if r == self.role]
+            regions = truth["regions"]
+            res.regions += len(regions)
+            if len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
+                fast.append((lineno, geo[0], truth, rid))
+            else:
+                self._slow(geo, truth, name, lineno, rid, res)
+        self._fast(fast, name, res)
+        return res
+
+    def _read(self, path: Path, name: str, res: ShardResult) -> list[bytes]:
+        try:
+            with open_binary_input(path) as fh:
+                data = fh.read()
+        except (OSError, EOFError) as exc:  # a truncated .gz
+            res.fail(Failure("shard.unreadable", f"cannot read: {exc}", name))
+            return []
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        elif lines:
+            res.fail(Failure("shard.truncated", "last line has no newline (cut off?)", name, len(lines)))
+        return [line + b"\n" for line in lines]
+
+    def _check_integrity(
+        self, path: Path, info: dict[str, Any], lines: list[bytes], res: ShardResult
+    ) -> None:
+        name = info["name"]
+        sha_ok = sha256_file(path) == info["sha256"]
+        if not sha_ok:
+            res.fail(Failure("shard.sha256", "sha256 differs from the manifest (changed after export)", name))
+        if len(lines) != info["lines"]:
+            res.fail(Failure("shard.lines", f"{len(lines)} lines, manifest says {info['lines']}", name))
+        marker = marker_path(path)
+        try:
+            stats = orjson.loads(marker.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            res.fail(Failure("shard.marker", f"done marker {marker.name} missing or unreadable", name))
+            return
+        if {k: stats.get(k) for k in ("name", "sha256", "lines", "bytes")} != {
+            k: info[k] for k in ("name", "sha256", "lines", "bytes")
+        }:
+            res.fail(Failure("shard.marker", "done marker disagrees with the manifest", name))
+        if sha_ok:
+            return
+        crcs = stats.get("line_crc32", "")
+        for k in range(max(len(lines), len(crcs) // 8)):
+            want = crcs[8 * k : 8 * k + 8]
+            got = f"{zlib.crc32(lines[k]):08x}" if k < len(lines) else ""
+            if want != got:
+                what = "missing" if not got else ("added" if not want else "changed")
+                res.fail(
+                    Failure(
+                        "line.changed",
+                        f"line {what} after export (crc32 differs from the marker)",
+                        name,
+                        k + 1,
+                    )
+                )
+                break
+
+    def _parse(
+        self, raw: bytes, name: str, lineno: int, res: ShardResult
+    ) -> tuple[dict[str, Any], Any] | None:
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            res.fail(Failure("line.json", f"not valid JSON: {exc}", name, lineno))
+            return None
+        if not self.valid(line):
+            res.fail(Failure("line.schema", explain(self.schema_root, line, self.fmt), name, lineno))
+            return None
+        return line, formats.line_turns(self.fmt, line)
+
+    def _truth(
+        self, line: dict[str, Any], part: int, index: int, name: str, lineno: int, res: ShardResult
+    ) -> dict[str, Any] | None:
+        meta = line.get("meta")
+        if self.truths is None:
+            if meta is None:
+                res.fail(
+                    Failure(
+                        "line.meta", "no meta and no --against records: nothing to compare with", name, lineno
+                    )
+                )
+            return meta
+        part_truths = self.truths.get(part, [])
+        if index >= len(part_truths):
+            res.fail(Failure("line.extra", "more lines than the records give samples", name, lineno))
+            return None
+        truth, image = part_truths[index]
+        rid = truth["record_id"]
+        if formats.line_image(self.fmt, line) != image:
+            res.fail(
+                Failure(
+                    "line.image",
+                    f"image {formats.line_image(self.fmt, line)!r} but record has {image!r}",
+                    name,
+                    lineno,
+                    rid,
+                )
+            )
+        if meta is not None:
+            if meta.get("image_size") != truth["image_size"]:
+                res.fail(
+                    Failure(
+                        "line.image_size",
+                        f"meta image_size {meta.get('image_size')} but record has {truth['image_size']}",
+                        name,
+                        lineno,
+                        rid,
+                    )
+                )
+            elif meta != truth:
+                res.fail(Failure("line.meta", "meta differs from the records", name, lineno, rid))
+        return truth
+
+    # -- geometry --
+    def _fast(self, items: list[tuple[int, str, dict[str, Any], str]], name: str, res: ShardResult) -> None:
+        if not items:
+            return
+        texts = [t for _, t, _, _ in items]
+        sizes = np.asarray([tr["image_size"] for _, _, tr, _ in items], dtype=np.int64)
+        truth = np.asarray([tr["regions"][0]["bbox"] for _, _, tr, _ in items], dtype=np.float64)
+        dec = self.codec.decode_boxes(texts, sizes)
+        ok: Any = ~np.isnan(dec).any(axis=1)
+        labels = [tr["regions"][0]["phrase"] for _, _, tr, _ in items]
+        again = self.codec.encode_boxes(np.where(ok[:, None], dec, 0.0), sizes, labels)
+        err_xy = np.abs(dec - truth)
+        ex = err_xy[:, 0::2].max(axis=1)
+        ey = err_xy[:, 1::2].max(axis=1)
+        bounds = np.asarray([self.allowed((int(w), int(h))) for w, h in sizes.tolist()], dtype=np.float64)
+        within = (ex <= bounds[:, 0] + 1e-6) & (ey <= bounds[:, 1] + 1e-6)
+        ious = box_iou(dec, truth)
+        err = np.maximum(ex, ey)
+        good = ok & within & np.asarray([a == b for a, b in zip(again, texts, strict=True)], dtype=bool)
+        res.errors.extend(err[good].tolist())
+        res.ious.extend(ious[good].tolist())
+        self._note_worst(res, err, good, items, name)
+        for k in np.nonzero(~good)[0].tolist():
+            lineno, text, tr, rid = items[k]
+            self._slow([text], tr, name, lineno, rid, res)
+
+    @staticmethod
+    def _note_worst(res: ShardResult, err: Any, good: Any, items: list[Any], name: str) -> None:
+        if not good.any():
+            return
+        idx = np.nonzero(good)[0]
+        top = idx[np.argsort(-err[idx], kind="stable")[:5]]
+        for k in top.tolist():
+            res.worst.append((float(err[k]), name, items[k][0], items[k][3]))
+
+    def _slow(
+        self, geo: list[str], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult
+    ) -> None:
+        size = (int(truth["image_size"][0]), int(truth["image_size"][1]))
+        shapes = []
+        for text in geo:
+            dec = self.codec.decode(text, size)
+            for issue in dec.errors:
+                res.fail(Failure("span.invalid", f"{issue.message}: {issue.text!r}", name, lineno, rid))
+            shapes += dec.shapes()
+        regions = truth["regions"]
+        if len(shapes) != len(regions):
+            res.fail(
+                Failure(
+                    "regions.count",
+                    f"decoded {len(shapes)} shapes, truth has {len(regions)} regions",
+                    name,
+                    lineno,
+                    rid,
+                )
+            )
+            return
+        allowed = self.allowed(size)
+        for k, (shape, region) in enumerate(zip(shapes, regions, strict=True)):
+            kind = region["kind"]
+            if shape.kind != kind:
+                res.fail(
+                    Failure(
+                        "region.kind",
+                        f"region {k}: decoded a {shape.kind}, truth is a {kind}",
+                        name,
+                        lineno,
+                        rid,
+                    )
+                )
+                continue
+            err, iou, problem = COMPARATORS[kind](shape, region, allowed)
+            if problem is not None:
+                res.fail(Failure("region.error", f"region {k}: {problem}", name, lineno, rid))
+                continue
+            res.errors.append(err)
+            if iou is not None:
+                res.ious.append(iou)
+            res.worst.append((err, name, lineno, rid))
+
+
+_CHECKER: LineChecker | None = None
+
+
+def _check_job(job: tuple[dict[str, Any], int]) -> ShardResult:
+    assert _CHECKER is not None
+    return _CHECKER.check_shard(*job)
+
+
+def check_shards(
+    opts: VerifyOptions, truths: dict[int, list[tuple[dict[str, Any], str]]] | None, workers: int
+) -> list[ShardResult]:
+    global _CHECKER
+    _CHECKER = LineChecker(opts, truths)
+    jobs: list[tuple[dict[str, Any], int]] = []
+    seen: Counter[int] = Counter()
+    for info in sorted(opts.manifest["shards"], key=lambda s: s["name"]):
+        jobs.append((info, seen[info["part"]]))
+        seen[info["part"]] += info["lines"]
+    if workers <= 1 or len(jobs) <= 1:
+        return [_CHECKER.check_shard(*j) for j in jobs]
+    with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+        return pool.map(_check_job, jobs, chunksize=1)
+
+
+def auto_workers(manifest: dict[str, Any], folder: str) -> int:
+    total = sum(s["bytes"] for s in manifest["shards"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, 4) if total >= (64 << 20) else 1
+
+
+def load_manifest(target: str | Path) -> tuple[dict[str, Any], Path]:
+    """The manifest of a folder (``DIR/manifest.json``) or a manifest file; unusable → InputError (exit 2)."""
+    import jsonschema
+
+    p = Path(target)
+    mpath = p / MANIFEST if p.is_dir() else p
+    if not mpath.is_file():
+        parts = sorted(p.glob("manifest-part-*.json")) if p.is_dir() else []
+        hint = "; run `gtok merge-manifests` first or pass a part manifest" if parts else ""
+        raise InputError(f"no manifest found{hint}", file=str(mpath), reason="manifest.missing")
+    from gtok_cli.jsonio import load_json
+
+    manifest = load_json(mpath)
+    validator = jsonschema.Draft202012Validator(load_schema("manifest"))
+    err = jsonschema.exceptions.best_match(validator.iter_errors(manifest))
+    if err is not None:
+        where = "/".join(str(x) for x in err.absolute_path) or "(root)"
+        raise InputError(
+            f"manifest does not match manifest.schema.json: {where}: {err.message}",
+            file=str(mpath),
+            reason="manifest.schema",
+        )
+    return manifest, mpath.parent
+
+
+def check_counts(manifest: dict[str, Any]) -> list[Failure]:
+    c = manifest["counts"]
+    out = []
+    if c["read"] != c["written"] + sum(c["skipped"].values()):
+        out.append(
+            Failure(
+                "counts.reconcile",
+                f"read {c['read']} != written {c['written']} + skipped {sum(c['skipped'].values())}",
+            )
+        )
+    lines = sum(s["lines"] for s in manifest["shards"])
+    if lines != c["written"]:
+        out.append(Failure("counts.written", f"shards hold {lines} lines, counts.written is {c['written']}"))
+    return out

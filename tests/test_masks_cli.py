@@ -1,0 +1,249 @@
+"""`gtok masks` end to end with the cells backend: pass-through, duplicates, resume, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from gtok_cli.cli import app
+from gtok_cli.masks import (
+    MaskSolverConfig,
+    MaskTokenizer,
+    anchors_to_mask,
+    cell_candidates,
+    region_mask_to_bool,
+)
+from gtok_cli.masks import run as run_mod
+from gtok_cli.records import record_validator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    for cand in (REPO / "shared", REPO.parent / "shared"):
+        if (cand / "fixtures").is_dir():
+            return cand
+    pytest.skip("shared fixtures not found")
+
+
+def fixture_records(n_images: int = 3) -> list[dict[str, Any]]:
+    """Records built by hand from the genuine COCO fixture (record.schema.json), one per image, plus RefCOCO-style
+    referring records (same annotation, other text) and a record without masks."""
+    d = json.loads((shared_dir() / "fixtures/coco/annotations/instances_val2017.json").read_text())
+    out = []
+    for im in d["images"][:n_images]:
+        anns = [a for a in d["annotations"] if a["image_id"] == im["id"]][:4]
+        regions = [
+            {
+                "bbox": [
+                    a["bbox"][0],
+                    a["bbox"][1],
+                    a["bbox"][0] + a["bbox"][2],
+                    a["bbox"][1] + a["bbox"][3],
+                ],
+                "mask": a["segmentation"],
+                "label": None,
+                "category_id": a["category_id"],
+                "iscrowd": bool(a["iscrowd"]),
+                "ann_id": a["id"],
+                "phrase": None,
+                "span": None,
+            }
+            for a in anns
+        ]
+        base = {
+            "dataset": "coco",
+            "split": "val2017",
+            "text": None,
+            "image": {"file": im["file_name"], "width": im["width"], "height": im["height"], "id": im["id"]},
+            "source": {"image_id": im["id"]},
+        }
+        out.append({"id": f"i{im['id']}", "task": "instances", "regions": regions, **base})
+        for s in range(2):  # two expressions for the first annotation
+            out.append(
+                {
+                    "id": f"r{im['id']}-{s}",
+                    "task": "referring",
+                    "regions": regions[:1],
+                    **base,
+                    "text": f"e{s}",
+                }
+            )
+        nomask = {**regions[0], "mask": None}
+        out.append(
+            {"id": f"n{im['id']}", "task": "referring", "regions": [nomask], **base, "text": "box only"}
+        )
+    return out
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
+
+
+def test_cells_cli_end_to_end(tmp_path: Path) -> None:
+    records = fixture_records()
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["masks", str(src), "--out", str(out), "--grid", "16", "--tau", "0.8"])
+    assert result.exit_code == 0, result.output
+    got = read_jsonl(out)
+    assert [r["id"] for r in got] == [r["id"] for r in records]  # input grouped by image: order kept
+    validator = record_validator()
+    by_id = {r["id"]: r for r in got}
+    for before in records:
+        after = by_id[before["id"]]
+        assert list(validator.iter_errors(after)) == []
+        for rb, ra in zip(before["regions"], after["regions"], strict=True):
+            if rb["mask"] is None:
+                assert ra == rb  # passes through untouched
+                continue
+            ra = dict(ra)
+            mt = ra.pop("mask_tokens")
+            assert ra == rb
+            assert (mt["grid"], mt["backend"], mt["tau"], mt["variant"]) == (16, "cells", 0.8, "sorted")
+            assert mt["anchors"] == sorted(mt["anchors"], key=lambda a: (a[1], a[0]))  # row-major order
+            w, h = before["image"]["width"], before["image"]["height"]
+            gt = region_mask_to_bool(rb["mask"], w, h)
+            union = anchors_to_mask(mt["anchors"], cell_candidates(16, w, h))
+            assert mt["iou"] == (gt & union).sum() / (gt | union).sum()
+    # the referring duplicates carry the instance record's tokens for the same annotation
+    first = records[0]["image"]["id"]
+    assert (
+        by_id[f"r{first}-0"]["regions"][0]["mask_tokens"] == by_id[f"i{first}"]["regions"][0]["mask_tokens"]
+    )
+    assert "masks solved" in result.output
+
+
+def test_duplicates_are_solved_once(tmp_path: Path) -> None:
+    records = [r for r in fixture_records(1) if r["image"]["id"] == fixture_records(1)[0]["image"]["id"]]
+    tok = MaskTokenizer(MaskSolverConfig(grid=8))
+    im = records[0]["image"]
+    tok.tokenize_image(records, cell_candidates(8, im["width"], im["height"]))
+    n_instances = len(records[0]["regions"])
+    # the instance record's masks + 2 referring copies of its first mask; the box-only region is skipped
+    assert tok.stats.regions_tokenised == n_instances + 2
+    assert tok.stats.objects_solved == n_instances
+
+
+def test_output_order_groups_by_first_appearance(tmp_path: Path) -> None:
+    recs = fixture_records(2)
+    a, b = recs[:4], recs[4:]
+    shuffled = [a[0], b[0], a[1], b[1], a[2], a[3], b[2], b[3]]
+    out = tmp_path / "o.jsonl"
+    run_mod.run_masks(write_jsonl(tmp_path / "in.jsonl", shuffled), out, MaskSolverConfig(grid=8))
+    assert [r["id"] for r in read_jsonl(out)] == [r["id"] for r in a + b]
+
+
+def test_resume_after_a_kill_gives_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", fixture_records(3))
+    cfg = MaskSolverConfig(grid=8, variant="best-gain")
+    full = tmp_path / "full.jsonl"
+    run_mod.run_masks(src, full, cfg)
+
+    out = tmp_path / "out.jsonl"
+    real = MaskTokenizer.tokenize_image
+    calls = {"n": 0}
+
+    def dies_on_third(self: MaskTokenizer, *args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(MaskTokenizer, "tokenize_image", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_mod.run_masks(src, out, cfg)
+    monkeypatch.setattr(MaskTokenizer, "tokenize_image", real)
+    partial = out.with_name(out.name + ".partial")
+    assert not out.exists() and partial.exists()
+    with open(partial, "ab") as fh:  # a torn write after the last progress mark
+        fh.write(b'{"id": "half a rec')
+    stats = run_mod.run_masks(src, out, cfg, resume=True)
+    assert stats.images == 1  # only the third image was left
+    assert out.read_bytes() == full.read_bytes()
+    assert not partial.exists() and not out.with_name(out.name + ".progress").exists()
+    # resuming a finished run does nothing
+    assert run_mod.run_masks(src, out, cfg, resume=True).images == 0
+
+
+def test_resume_with_other_parameters_starts_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", fixture_records(2))
+    out = tmp_path / "out.jsonl"
+    monkeypatch.setattr(
+        MaskTokenizer, "tokenize_image", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_mod.run_masks(src, out, MaskSolverConfig(grid=8))
+    monkeypatch.undo()
+    stats = run_mod.run_masks(src, out, MaskSolverConfig(grid=4), resume=True)
+    assert stats.images == 2
+    grids = {g["mask_tokens"]["grid"] for r in read_jsonl(out) for g in r["regions"] if g["mask"] is not None}
+    assert grids == {4}
+
+
+def test_gzip_output(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", fixture_records(1))
+    out = tmp_path / "out.jsonl.gz"
+    assert CliRunner().invoke(app, ["masks", str(src), "--out", str(out), "--grid", "4"]).exit_code == 0
+    lines = gzip.decompress(out.read_bytes()).splitlines()
+    assert len(lines) == 4 and b"mask_tokens" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda r: r.pop("image"), "field image"),
+        (lambda r: r["regions"][0].__setitem__("mask", [[1, 2, 3, 4]]), "field regions[0].mask[0]"),
+        (
+            lambda r: r["regions"][0].__setitem__("mask", {"size": [1, 1], "counts": [1]}),
+            "field regions[0].mask",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, mutate: Any, needle: str) -> None:
+    records = fixture_records(1)[:1]
+    mutate(records[0])
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    result = CliRunner().invoke(app, ["masks", str(src), "--out", str(tmp_path / "o.jsonl"), "--grid", "4"])
+    assert result.exit_code == 2
+    assert needle in result.output and str(src) in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--tau", "0"], ["--variant", "x"], ["--backend", "magic"], ["--grid", "0"], ["--max-tokens", "0"]],
+)
+def test_bad_options_exit_2(tmp_path: Path, args: list[str]) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", fixture_records(1)[:1])
+    result = CliRunner().invoke(app, ["masks", str(src), "--out", str(tmp_path / "o.jsonl"), *args])
+    assert result.exit_code == 2, result.output
+
+
+def test_sam_backend_needs_local_weights(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", fixture_records(1)[:1])
+    result = CliRunner().invoke(
+        app, ["masks", str(src), "--out", str(tmp_path / "o.jsonl"), "--backend", "sam", "--device", "cpu"]
+    )
+    assert result.exit_code == 2 and "--sam-checkpoint" in result.output
+
+
+def test_anchor_union_is_the_library_decoder() -> None:
+    cands = cell_candidates(2, 4, 4)
+    m = anchors_to_mask([[1, 0], [0, 1]], cands)
+    assert m.astype(int).tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0], [1, 1, 0, 0]]
+    with pytest.raises(ValueError):
+        anchors_to_mask([[2, 0]], cands)
+    assert np.array_equal(anchors_to_mask([], cands), np.zeros((4, 4), dtype=bool))
