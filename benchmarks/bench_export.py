@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -165,6 +166,7 @@ def main() -> None:
     from gtok_cli.export.run import ExportOptions, export
     from gtok_cli.verify import verify
 
+    print(f"machine: {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f} (other processes)")
     t = time.perf_counter()
     records = make_records(args.n)
     print(
@@ -213,6 +215,7 @@ def main() -> None:
         f"speed-up    : export {t_nexport / t_export:.1f}x, verify {t_nverify / t_verify:.1f}x "
         f"(target >= 5x and < 15 s each)"
     )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ def main() -> None:
         else f"CPU ({torch.get_num_threads()} threads)"
     )
     print(
-        f"SAM {args.model_type} random weights, {args.dtype}, grid {args.grid} ({args.grid**2} prompts), device: {dev}"
+        f"SAM {args.model_type} random weights, {args.dtype}, grid {args.grid} ({args.grid**2} prompts), "
+        f"device: {dev}"
     )
 
     # warm-up (first-call allocations) on a small image, not counted
@@ -118,16 +119,19 @@ def main() -> None:
         objects += len(gts)
         last = (cands, gts, results)
     print(
-        f"{'image':>18} {'objs':>4} | {'encoder':>8} {'decode':>8} {'upsample':>8} {'greedy':>8} | {'total':>7} | rest/(enc+dec)"
+        f"{'image':>18} {'objs':>4} | {'encoder':>8} {'decode':>8} {'upsample':>8} {'greedy':>8} | "
+        f"{'total':>7} | rest/(enc+dec)"
     )
     for name, n_obj, enc, dec, up, gr, tot in rows:
         print(
-            f"{name:>18} {n_obj:>4} | {enc:8.3f} {dec:8.3f} {up:8.3f} {gr:8.3f} | {tot:7.3f} | {(tot - enc - dec) / (enc + dec):6.1%}"
+            f"{name:>18} {n_obj:>4} | {enc:8.3f} {dec:8.3f} {up:8.3f} {gr:8.3f} | {tot:7.3f} | "
+            f"{(tot - enc - dec) / (enc + dec):6.1%}"
         )
     enc = sum(r[2] for r in rows)
     dec = sum(r[3] for r in rows)
     print(
-        f"images/s: {len(rows) / t_wall_total:.3f}; whole solver / (encoder + decoder) = {t_wall_total / (enc + dec):.3f}"
+        f"images/s: {len(rows) / t_wall_total:.3f}; "
+        f"whole solver / (encoder + decoder) = {t_wall_total / (enc + dec):.3f}"
     )
 
     if args.no_naive:
@@ -149,9 +153,11 @@ def main() -> None:
     t_naive = time.perf_counter() - t0
     same = sum(sorted(n) == sorted(r.indices) for n, r in zip(naive, fresh, strict=True))
     print(
-        f"greedy (sorted, {len(gts)} objects, last image): bit-packed numpy {t_ours * 1e3:.1f} ms vs pycocotools "
+        f"greedy (sorted, {len(gts)} objects, last image): bit-packed numpy {t_ours * 1e3:.1f} ms "
+        f"vs pycocotools "
         f"merge+iou loop {t_naive * 1e3:.1f} ms (+{t_encode * 1e3:.0f} ms to RLE-encode the candidates) -> "
-        f"{t_naive / t_ours:.1f}x ({(t_naive + t_encode) / t_ours:.1f}x with encoding); same anchors for {same}/{len(gts)}"
+        f"{t_naive / t_ours:.1f}x ({(t_naive + t_encode) / t_ours:.1f}x with encoding); "
+        f"same anchors for {same}/{len(gts)}"
     )
 
 

@@ -44,7 +44,8 @@ def main() -> None:
     print(
         f"COCO fixture: {len(by_image)} images, {n_masks} masks; tau = {args.tau}; machine: CPU, numpy greedy"
     )
-    head = f"{'grid':>5} {'variant':>9} | {'IoU mean':>8} {'median':>7} {'p10':>6} | {'tok mean':>8} {'median':>6} | "
+    head = f"{'grid':>5} {'variant':>9} | {'IoU mean':>8} {'median':>7} {'p10':>6} | "
+    head += f"{'tok mean':>8} {'median':>6} | "
     print(head + f"{'>=tau':>6} | {'s':>6}")
     for n in args.grids:
         for variant in ("sorted", "best-gain"):
@@ -59,7 +60,8 @@ def main() -> None:
             dt = time.perf_counter() - t0
             iou, tok = np.array(ious), np.array(toks)
             print(
-                f"{n:>5} {variant:>9} | {iou.mean():8.3f} {np.median(iou):7.3f} {np.percentile(iou, 10):6.3f} | "
+                f"{n:>5} {variant:>9} | {iou.mean():8.3f} {np.median(iou):7.3f} "
+                f"{np.percentile(iou, 10):6.3f} | "
                 f"{tok.mean():8.1f} {np.median(tok):6.0f} | {(iou >= args.tau).mean():6.1%} | {dt:6.1f}"
             )
 

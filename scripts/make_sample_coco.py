@@ -1,9 +1,9 @@
-"""Make sample_data/coco/: a small genuine COCO val2017 subset (annotations, captions, images), deterministically.
+"""Make sample_data/coco/: a small genuine COCO val2017 subset (annotations, captions, images).
 
-Picks 12 images from the shared fixtures (../shared/fixtures/coco/): first the two smallest images with a crowd
-annotation, then, greedily, the image adding the most categories not yet covered (ties: smaller file, then
-lower id), among images under 160 kB. Files keep the official structure (info, licenses, images, annotations,
-categories: all of them) and the official compact JSON style.
+Deterministic. Picks 12 images from the shared fixtures (../shared/fixtures/coco/): first the two smallest
+images with a crowd annotation, then, greedily, the image adding the most categories not yet covered (ties:
+smaller file, then lower id), among images under 160 kB. Files keep the source's structure (info, licenses,
+images, annotations, categories: all of them) and its JSON layout (Python's default separators).
 
     python scripts/make_sample_coco.py [--fixtures DIR] [--out sample_data/coco]
 """
@@ -68,7 +68,7 @@ def main() -> None:
 
     (args.out / "annotations").mkdir(parents=True, exist_ok=True)
     for name, data in (("instances", instances), ("captions", captions)):
-        text = json.dumps(subset(data, keep), separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(subset(data, keep), ensure_ascii=False)
         (args.out / "annotations" / f"{name}_val2017_sample.json").write_text(text, encoding="utf-8")
     images_out = args.out / "val2017"
     if images_out.exists():

@@ -24,6 +24,8 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "coco",
             "--instances",
             SAMPLE / "coco/annotations/instances_val2017_sample.json",
+            "--tasks",
+            "instances,category",  # category records are opt-in; the skip counts below use them
             "--out",
             coco,
         ),

@@ -59,13 +59,16 @@ def coco_api(instances_path: Path) -> COCO:
         return COCO(str(instances_path))
 
 
+BOTH = ("instances", "category")  # the category records are opt-in
+
+
 def _records(items: Any) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)]
 
 
 @pytest.mark.parametrize("include_crowd", [False, True])
 def test_counts_equal_pycocotools(instances_path: Path, coco_api: COCO, include_crowd: bool) -> None:
-    items = list(iter_coco(instances_path, include_crowd=include_crowd))
+    items = list(iter_coco(instances_path, include_crowd=include_crowd, tasks=BOTH))
     records = _records(items)
     # independent expectations from pycocotools' index
     crowd_filter = None if include_crowd else False
@@ -91,7 +94,7 @@ def test_boxes_converted_by_hand(instances_path: Path, source: dict[str, Any]) -
     anns = {a["id"]: a for a in source["annotations"]}
     images = {i["id"]: i for i in source["images"]}
     seen = 0
-    for record in _records(iter_coco(instances_path, include_crowd=True)):
+    for record in _records(iter_coco(instances_path, include_crowd=True, tasks=BOTH)):
         for region in record["regions"]:
             ann = anns[region["ann_id"]]
             x, y, w, h = ann["bbox"]
@@ -145,7 +148,7 @@ def test_records_validate_against_schema(
     instances_path: Path, captions_path: Path, include_crowd: bool
 ) -> None:
     validator = record_validator()
-    records = _records(iter_coco(instances_path, captions_path, include_crowd=include_crowd))
+    records = _records(iter_coco(instances_path, captions_path, include_crowd=include_crowd, tasks=BOTH))
     assert records
     for record in records:
         errors = [e.message for e in validator.iter_errors(record)]
@@ -153,7 +156,7 @@ def test_records_validate_against_schema(
 
 
 def test_ids_order_and_provenance(instances_path: Path, source: dict[str, Any]) -> None:
-    records = _records(iter_coco(instances_path))
+    records = _records(iter_coco(instances_path, tasks=BOTH))
     keys = [(r["image"]["id"], r["task"] != "instances", r["source"].get("category_id", 0)) for r in records]
     assert keys == sorted(keys)
     first = records[0]
@@ -172,7 +175,7 @@ def test_ids_order_and_provenance(instances_path: Path, source: dict[str, Any]) 
 
 def test_captions_ride_on_instances_records(instances_path: Path, captions_path: Path) -> None:
     caps = json.loads(captions_path.read_text())["annotations"]
-    items = list(iter_coco(instances_path, captions_path))
+    items = list(iter_coco(instances_path, captions_path, tasks=BOTH))
     inst = {r["image"]["id"]: r for r in _records(items) if r["task"] == "instances"}
     for image_id, record in inst.items():
         mine = sorted((c["id"], c["caption"]) for c in caps if c["image_id"] == image_id)
@@ -341,3 +344,163 @@ def test_sample_data_ingests(sample_data: Path, tmp_path: Path) -> None:
     assert sum(r["task"] == "instances" for r in records) == 12
     assert summary["excluded_by_reason"] == {"crowd": 2}
     assert all(r["split"] == "val2017" for r in records)
+
+
+# ---------------------------------------------------------------------------------------------- record tasks
+
+
+def test_default_tasks_write_instances_records_only(instances_path: Path, tmp_path: Path) -> None:
+    records = _records(iter_coco(instances_path))
+    assert {r["task"] for r in records} == {"instances"}
+    assert len(records) == 79  # every fixture image has a non-crowd annotation
+    only_cat = _records(iter_coco(instances_path, tasks=["category"]))
+    assert {r["task"] for r in only_cat} == {"category"}
+    out = tmp_path / "o.jsonl"
+    args = ["ingest", "coco", "--instances", str(instances_path), "--out", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    default = out.read_bytes()
+    assert len(default.splitlines()) == 79
+    result = CliRunner().invoke(app, [*args, "--tasks", "instances, category"])
+    assert result.exit_code == 0, result.stderr
+    both = out.read_bytes().splitlines()
+    assert [line for line in both if b'"task":"instances"' in line] == default.splitlines()
+    assert len(both) == len(_records(iter_coco(instances_path, tasks=BOTH)))
+
+
+@pytest.mark.parametrize("tasks", ["", "instance", "instances,captions", ","])
+def test_bad_tasks_option_is_a_usage_error(instances_path: Path, tmp_path: Path, tasks: str) -> None:
+    out = tmp_path / "o.jsonl"
+    result = CliRunner().invoke(
+        app, ["ingest", "coco", "--instances", str(instances_path), "--out", str(out), "--tasks", tasks]
+    )
+    assert result.exit_code == 2
+    assert "--tasks" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------- forked reading
+
+
+@pytest.fixture
+def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Read even small files with forked workers, one ~20 kB slice each (every slice boundary is a process
+    boundary); the list counts the forked reads."""
+    from gtok_cli.ingest import coco, coco_scan
+
+    calls: list[int] = []
+    real = coco.scan_forked
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(coco, "scan_forked", spy)
+    monkeypatch.setattr(coco, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(coco, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(coco, "MAX_PROCESSES", 4)
+    monkeypatch.setattr(coco_scan, "shares", lambda bounds, n: [[b] for b in bounds])
+    monkeypatch.setattr(json_chunks, "CHUNK_BYTES", 20_000)
+    monkeypatch.setattr(json_chunks, "WINDOW_BYTES", 200_000)
+    return calls
+
+
+@pytest.mark.parametrize("include_crowd", [False, True])
+def test_forked_read_is_byte_identical(
+    instances_path: Path, captions_path: Path, include_crowd: bool, forked: list[int]
+) -> None:
+    from gtok_cli.ingest import coco
+
+    def lines() -> list[Any]:
+        return list(
+            iter_coco(instances_path, captions_path, include_crowd=include_crowd, tasks=BOTH, as_bytes=True)
+        )
+
+    forked_lines = lines()
+    assert forked == [1]
+    coco.MAX_PROCESSES = 1  # restored by monkeypatch
+    assert lines() == forked_lines
+    assert forked == [1]
+
+
+def _small_ann(image_id: int, ann_id: int, bbox: list[float] | None = None) -> dict[str, Any]:
+    return {
+        "segmentation": [[10.0, 10.0, 20.0, 10.0, 20.0, 20.0]], "area": 50.0, "iscrowd": 0,
+        "image_id": image_id, "bbox": bbox or [10.0, 10.0, 10.0, 10.0], "category_id": 1, "id": ann_id,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("order", "rejected"),
+    [
+        # 139's third annotation (id 77) comes after its bad one: 139 is rejected at the bad one, so 77 is
+        # never taken and 18575's annotation 77 is no duplicate (what one pass over the array does)
+        (["ok", "bad", "dup", "other"], {139: "bbox.nonpositive"}),
+        # 77 comes before the bad one: it was taken, so 18575's 77 is a duplicate and 18575 is rejected too
+        (["ok", "dup", "bad", "other"], {139: "bbox.nonpositive", 18575: "id.duplicate"}),
+    ],
+)
+@pytest.mark.parametrize("fork", [False, True])
+def test_image_rejected_in_an_earlier_slice(
+    source: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    forked: list[int],
+    order: list[str],
+    rejected: dict[int, str],
+    fork: bool,
+) -> None:
+    from gtok_cli.ingest import coco
+
+    if not fork:
+        monkeypatch.setattr(coco, "MAX_PROCESSES", 1)
+    monkeypatch.setattr(json_chunks, "CHUNK_BYTES", 1)  # one annotation per slice
+    monkeypatch.setattr(json_chunks, "WINDOW_BYTES", 1_000)
+    anns = {
+        "ok": _small_ann(139, 1),
+        "bad": _small_ann(139, 2, bbox=[10.0, 10.0, 0.0, 5.0]),
+        "dup": _small_ann(139, 77),
+        "other": _small_ann(18575, 77),
+    }
+    padding = [_small_ann(18575, 100 + k) for k in range(12)]  # the last ~1 kB is one slice
+    data = {
+        "images": [i for i in source["images"] if i["id"] in (139, 18575)],
+        "annotations": [anns[k] for k in order] + padding,
+        "categories": source["categories"],
+    }
+    path = tmp_path / "instances_val2017.json"
+    path.write_text(json.dumps(data))
+    items = list(iter_coco(path, as_bytes=True))
+    assert forked == ([1] if fork else [])
+    assert {
+        int(i.error.record.split()[-1].rstrip(")")): i.error.reason for i in items if isinstance(i, Rejected)
+    } == (rejected)
+    written = [orjson.loads(i) for i in items if isinstance(i, bytes)]
+    if 18575 in rejected:
+        assert written == []
+    else:
+        assert [r["source"]["ann_ids"] for r in written] == [[77, *range(100, 112)]]
+
+
+def test_forked_worker_failure_falls_back_to_whole_parse(
+    source: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: list[int]
+) -> None:
+    """A slice boundary guessed inside a string ("},{" in a value) makes that slice unparseable in its worker;
+    the read falls back to parsing the whole document and gives what one process gives."""
+    from gtok_cli.ingest import coco
+
+    monkeypatch.setattr(json_chunks, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(json_chunks, "WINDOW_BYTES", 1_000)
+    anns = [_small_ann(139, k) for k in range(1, 20)]
+    anns[8]["note"] = 'a "},{" inside a string'
+    data = {
+        "images": [i for i in source["images"] if i["id"] == 139],
+        "annotations": anns,
+        "categories": source["categories"],
+    }
+    path = tmp_path / "instances_val2017.json"
+    path.write_text(json.dumps(data, separators=(",", ":")))
+    got = list(iter_coco(path, as_bytes=True))
+    assert forked == [1]
+    assert [orjson.loads(i)["source"]["ann_ids"] for i in got] == [list(range(1, 20))]
+    monkeypatch.setattr(coco, "MAX_PROCESSES", 1)
+    assert list(iter_coco(path, as_bytes=True)) == got

@@ -3,7 +3,8 @@
 Each row derives a copy of a small genuine base (3 images of the COCO val2017 fixture with all their
 annotations, and all 80 categories) and breaks one thing. Expected counts under skip are worked out here from
 the base by the rule the ingest documents: an image with any bad annotation is rejected whole; each accepted
-image gives 1 instances record + 1 record per non-crowd category, and its crowd annotations are excluded.
+image gives 1 instances record + 1 record per non-crowd category (both kinds asked for with --tasks), and its
+crowd annotations are excluded.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def expected_counts(data: Data, rejected_images: set[int]) -> tuple[int, int]:
     """(records written, crowd annotations excluded) for the accepted images, counted by hand."""
     written = excluded = 0
     for img in {i["id"] for i in data["images"]} - rejected_images:
-        anns = [a for a in data["annotations"] if a["image_id"] == img]
+        anns = [a for a in data["annotations"] if isinstance(a, dict) and a["image_id"] == img]
         cats = {a["category_id"] for a in anns if not a["iscrowd"]}
         written += 1 + len(cats) if cats else 0
         excluded += sum(1 for a in anns if a["iscrowd"])
@@ -125,7 +126,6 @@ def _not_object_ann(data: Data) -> None:
 class Case:
     name: str
     mutate: Callable[[Data], None] | None = None
-    raw: bytes | None = None  # the file's bytes, instead of a mutated base
     field: str | None = None  # named in the error line
     reason: str = ""
     rejected_images: tuple[int, ...] = ()  # under skip; () with fatal=True means the run cannot go on
@@ -133,6 +133,7 @@ class Case:
     fatal: bool = False
     images_dir: bool = False
     captions: Callable[[Data], None] | None = None
+    raw: bytes | None = None  # the file's bytes, instead of a mutated base
 
 
 def _truncated(data: Data) -> bytes:
@@ -300,7 +301,17 @@ def write_inputs(case: Case, base: Data, captions: Data, tmp_path: Path) -> tupl
 
 
 def cli_args(case: Case, instances: Path, caps: Path | None, coco_fixtures: Path, out: Path) -> list[str]:
-    args = ["ingest", "coco", "--instances", str(instances), "--out", str(out)]
+    # both record kinds, so the counts below also cover the (opt-in) category records
+    args = [
+        "ingest",
+        "coco",
+        "--instances",
+        str(instances),
+        "--out",
+        str(out),
+        "--tasks",
+        "instances,category",
+    ]
     if caps is not None:
         args += ["--captions", str(caps)]
     if case.images_dir:
@@ -387,3 +398,48 @@ def test_skip_to_stdout_needs_rejects_file(base: Data, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--rejects" in result.stderr
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_forked_read_gives_the_same_results(
+    case: Case,
+    base: Data,
+    captions: Data,
+    coco_fixtures: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI reading the annotations with forked workers (2, besides this process) gives the very same error
+    line, records, rejects and summary as one process."""
+    from gtok_cli.ingest import coco, json_chunks
+
+    instances, caps = write_inputs(case, base, captions, tmp_path)
+
+    def run(processes: int) -> tuple[Any, ...]:
+        monkeypatch.setattr(coco, "MAX_PROCESSES", processes)
+        got: list[Any] = []
+        for mode in ("fail", "skip"):
+            out, rejects = tmp_path / f"out-{mode}.jsonl", tmp_path / f"rejects-{mode}.jsonl"
+            args = [*cli_args(case, instances, caps, coco_fixtures, out), "--on-error", mode, "--json"]
+            result = CliRunner().invoke(app, [*args, "--rejects", str(rejects)])
+            got += [result.exit_code, result.stdout, result.stderr]
+            got += [p.read_bytes() if p.exists() else None for p in (out, rejects)]
+        return tuple(got)
+
+    monkeypatch.setattr(coco, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(coco, "usable_cpus", lambda: 3)
+    # one annotation per slice, the slices shared out over 3 processes (the largest of the base is ~2.8 kB)
+    monkeypatch.setattr(json_chunks, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(json_chunks, "WINDOW_BYTES", 3_000)
+    calls: list[int] = []
+    real = coco.scan_forked
+    monkeypatch.setattr(coco, "scan_forked", lambda *a: calls.append(1) or real(*a))
+    forked = run(3)
+    try:
+        doc = json_chunks.split_array(instances.read_bytes(), "annotations")
+        chunkable = len(doc.bounds) > 1 and "categories" in doc.head and bool(list(doc.chunks))
+    except json_chunks.NotChunkable:  # e.g. a last element that is no object: whole-document parse
+        chunkable = False
+    if chunkable and not case.fatal:
+        assert calls, "the forked reader was not used"
+    assert run(1) == forked

@@ -76,7 +76,8 @@ def test_cells_partition_the_image() -> None:
     stack = np.stack([cands.mask(k) for k in range(49)])
     assert np.array_equal(stack.sum(axis=0), np.ones((11, 23)))  # every pixel in exactly one cell
     # cell (i=2, j=1): columns 7..9 (pixel centres 7.5*7/23 = 2.28 and 9.5*7/23 = 2.89 are in column 2,
-    # 6.5*7/23 = 1.98 and 10.5*7/23 = 3.2 are not) and row 2 only (2.5*7/11 = 1.59; 1.5*7/11 = 0.95, 3.5*7/11 = 2.2)
+    # 6.5*7/23 = 1.98 and 10.5*7/23 = 3.2 are not) and row 2 only
+    # (2.5*7/11 = 1.59; 1.5*7/11 = 0.95, 3.5*7/11 = 2.2)
     assert np.argwhere(cands.mask(1 * 7 + 2)).min(axis=0).tolist() == [2, 7]
     assert np.argwhere(cands.mask(1 * 7 + 2)).max(axis=0).tolist() == [2, 9]
     st_ = cands.stats  # the analytic areas / bboxes equal the scanned ones
@@ -136,7 +137,7 @@ def test_bad_masks_are_one_line_input_errors(mask: Any, field: str) -> None:
     assert "f.jsonl" in str(exc.value) and "record r1" in str(exc.value)
 
 
-# -- cells backend on the genuine fixture -----------------------------------------------------------------------
+# -- cells backend on the genuine fixture ------------------------------------------------------------------
 
 
 def test_four_cell_mask_gives_four_anchors() -> None:

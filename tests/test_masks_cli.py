@@ -34,7 +34,8 @@ def shared_dir() -> Path:
 
 
 def fixture_records(n_images: int = 3) -> list[dict[str, Any]]:
-    """Records built by hand from the genuine COCO fixture (record.schema.json), one per image, plus RefCOCO-style
+    """Records built by hand from the genuine COCO fixture (record.schema.json), one per image, plus
+    RefCOCO-style
     referring records (same annotation, other text) and a record without masks."""
     d = json.loads((shared_dir() / "fixtures/coco/annotations/instances_val2017.json").read_text())
     out = []

@@ -165,8 +165,7 @@ def test_greedy_properties(variant: str, problem: tuple[np.ndarray, np.ndarray, 
         for k in res.indices[:-1]:
             before |= cands[k]
         assert iou_of(gt, before) < res.iou
-    # only reaching tau or running out stops early: if below tau, no single unused candidate still helps (sorted
-    # walks every touching candidate once; best-gain stops only when no gain is left)
+    # best-gain below tau stops only when no single further candidate raises the IoU
     if res.iou < tau and variant == "best-gain":
         for k in range(len(cands)):
             assert iou_of(gt, union | cands[k]) <= res.iou

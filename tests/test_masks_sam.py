@@ -1,5 +1,5 @@
-"""Backend ``sam`` on CPU: a tiny random SAM from segment-anything's own modules, and a random vit_b checkpoint
-loaded through the CLI."""
+"""Backend ``sam`` on CPU: a tiny random SAM built from segment-anything's own modules, and a random vit_b
+checkpoint loaded through the CLI."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def tiny_sam(seed: int = 0) -> Any:
 
 
 def test_tiny_sam_model_runs() -> None:
-    """The random mask decoder must give masks that are neither all empty nor all full, or the test below is void."""
+    """The random decoder gives masks neither all empty nor all full (else the tests below are void)."""
     model = tiny_sam()
     image = (np.random.default_rng(0).random((30, 40, 3)) * 255).astype(np.uint8)
     cands = SamCandidateMaker(model, grid=8).candidates([image])[0]

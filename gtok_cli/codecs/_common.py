@@ -7,6 +7,7 @@ the same batch-decoding loop five times.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -138,6 +139,22 @@ def batch_decode(
         r = np.asarray(rows, dtype=np.int64)
         out[r] = to_pixels(np.asarray(indices, dtype=np.int64), s[r, 0], s[r, 1])
     return out
+
+
+def joined_groups(texts: Sequence[str], line_pattern: re.Pattern[str]) -> list[tuple[str, ...]] | None:
+    """The groups of ``line_pattern`` for each text, from ONE ``findall`` over all texts joined by newlines.
+
+    ``line_pattern`` (``re.M``) must match every line exactly once, e.g. ``^(?:<box> (\\S+)$)?.*$``: a
+    text that is not canonical gets empty groups. None when a text holds a newline itself (then the caller
+    goes text by text).
+    """
+    if not texts:
+        return []
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:
+        return None
+    rows: list[tuple[str, ...]] = line_pattern.findall(joined)
+    return rows if len(rows) == len(texts) else None
 
 
 def first_box(groundings: list[Grounding], errors: list[DecodeIssue]) -> FloatArray:

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         records: list[Path] = typer.Argument(..., help="Record JSONL file(s) (.gz read transparently)."),
         scheme: str = typer.Option(..., "--scheme", "-s", help="Token scheme (see `gtok codec list`)."),
         task: str = typer.Option(
-            ..., "--task", "-t", help="rec | reg | grounded-caption | multi | point | detect"
+            ..., "--task", "-t", help="rec | reg | grounded-caption | multi | point | detect | refine"
         ),
         fmt: str = typer.Option("llava", "--format", "-f", help="llava | messages | conversations"),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
@@ -40,7 +40,41 @@ def register(app: typer.Typer) -> None:
         shape: str = typer.Option(
             "box",
             "--shape",
-            help="box | mask (grid scheme, regions with mask_tokens) | auto (mask where possible).",
+            help="box | mask (grid scheme, regions with mask_tokens) | auto (mask where possible) | "
+            "polyline (grid scheme, regions with a polyline) | point (--task refine).",
+        ),
+        refine: bool = typer.Option(
+            False, "--refine", help="Grid scheme: answer with a simulated proposal, then refinement turns."
+        ),
+        refine_turns: int | None = typer.Option(
+            None, "--refine-turns", help="Refinement turns K, each refining the previous answer [1]."
+        ),
+        refine_steps: str | None = typer.Option(
+            None,
+            "--refine-steps",
+            help="Proposal error: P(an axis is off by k cells), k = 0, 1, … [0.5,0.35,0.1,0.025,0.025].",
+        ),
+        refine_extra_rate: float | None = typer.Option(
+            None,
+            "--refine-extra-rate",
+            help="Masks: expected extra proposal anchors per solver anchor [0.5].",
+        ),
+        delete_radius: float | None = typer.Option(
+            None,
+            "--delete-radius",
+            help="Boxes/points/polylines: DELETE an anchor farther than this many cells (Chebyshev; inf: "
+            "never) [3].",
+        ),
+        erode_steps: float | None = typer.Option(
+            None, "--erode-steps", help="Masks: erosion radius (offset steps) of the Inside class [1]."
+        ),
+        dilate_steps: float | None = typer.Option(
+            None, "--dilate-steps", help="Masks: dilation radius (offset steps) beyond which Far [1]."
+        ),
+        class_ratios: str | None = typer.Option(
+            None,
+            "--class-ratios",
+            help="Masks: sampling ratios inside,ring,far,hard of extra proposal anchors [0.4,0.4,0.1,0.1].",
         ),
         workers: int = typer.Option(0, "--workers", help="Worker processes (0: automatic)."),
         bins: int | None = typer.Option(None, "--bins", help="Scheme parameter: number of bins."),
@@ -51,6 +85,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Render records into conversation shards with spatial tokens, plus a manifest."""
         from gtok_cli.codecs import get_codec
+        from gtok_cli.errors import UsageError
         from gtok_cli.export.run import ExportOptions, export
 
         params = {
@@ -61,6 +96,32 @@ def register(app: typer.Typer) -> None:
             "max_pixels": max_pixels,
         }
         codec = get_codec(scheme, **{k: v for k, v in params.items() if v is not None})
+        refine_opts = (
+            refine_steps,
+            refine_extra_rate,
+            delete_radius,
+            erode_steps,
+            dilate_steps,
+            class_ratios,
+        )
+        settings = None
+        if refine or task == "refine":
+            from gtok_cli.export.refine_task import grid_codec, lattice_of
+            from gtok_cli.refine.settings import settings_from_options
+
+            lattice = lattice_of(grid_codec(codec, "--task refine" if task == "refine" else "--refine"))
+            settings = settings_from_options(
+                lattice,
+                1 if refine_turns is None else refine_turns,
+                steps=refine_steps,
+                extra_rate=refine_extra_rate,
+                delete_radius=delete_radius,
+                erode_steps=erode_steps,
+                dilate_steps=dilate_steps,
+                class_ratios=class_ratios,
+            ).to_json()
+        elif refine_turns is not None or any(v is not None for v in refine_opts):
+            raise UsageError("refinement options need --task refine or --refine")
         opts = ExportOptions(
             records=tuple(str(r) for r in records),
             scheme=codec.describe(),
@@ -77,6 +138,7 @@ def register(app: typer.Typer) -> None:
             meta=not no_meta,
             shape=shape,  # type: ignore[arg-type]  # checked in check_options
             workers=workers,
+            refine=settings,
         )
         manifest = export(opts)
         c = manifest["counts"]

@@ -84,19 +84,29 @@ def coco(
         "--include-crowd",
         help="Keep iscrowd regions (marked iscrowd: true) instead of excluding them.",
     ),
+    tasks: str = typer.Option(
+        "instances",
+        "--tasks",
+        help="Record kinds, comma-separated: instances (one per image), category (one per image and "
+        "category present; repeats every mask, so opt-in).",
+    ),
     out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz ok), or - for stdout."),
     on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
     rejects: Optional[str] = typer.Option(None, "--rejects", help=REJECTS_HELP),  # noqa: UP045
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """COCO instances (+ captions): per image an `instances` record and a `category` record per category."""
-    from gtok_cli.ingest.coco import iter_coco
+    """COCO instances (+ captions): per image an `instances` record (+ `category` records with --tasks)."""
+    from gtok_cli.ingest.coco import TASKS, iter_coco
 
+    chosen = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
+    if not chosen or set(chosen) - set(TASKS):
+        raise UsageError(f"--tasks must be a comma-separated subset of {', '.join(TASKS)}, not {tasks!r}")
     items = iter_coco(
         instances,
         captions_path=captions,
         images_dir=images,
         include_crowd=include_crowd,
+        tasks=chosen,
         split=split,
         as_bytes=True,
     )

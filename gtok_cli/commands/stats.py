@@ -1,9 +1,33 @@
-"""`gtok stats` command(s). (Placeholder: filled in by its issue.)"""
+"""`gtok stats`: counts and distributions of an export folder or a records file (issue 7)."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import typer
 
 
+def stats(
+    source: str = typer.Argument(..., help="Export folder (or its manifest.json), or a records JSONL."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the human summary."),
+    plots: Path | None = typer.Option(None, "--plots", help="Write PNG histograms into this folder."),
+) -> None:
+    """Counts by dataset, split, task, category; spatial tokens; round-trip error and IoU; box sizes."""
+    from gtok_cli.jsonio import dumps
+    from gtok_cli.stats import collect, human, write_plots
+
+    tally = collect(source)
+    report = tally.to_json()
+    if as_json:
+        sys.stdout.buffer.write(dumps(report) + b"\n")
+    else:
+        print(human(report))
+    if plots is not None:
+        files = write_plots(tally, plots)
+        print(f"gtok stats: wrote {len(files)} plot(s) to {plots}", file=sys.stderr)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
+    app.command("stats")(stats)

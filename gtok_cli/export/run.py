@@ -1,9 +1,11 @@
 """`gtok export` as a library call: records → samples → lines → shards + manifest.
 
-Flow: the main process streams the record files in batches of lines (hashing them on the way for the
-manifest); workers (``--workers``, fork) parse each batch, route every record to its part (blake2b of the
-image id mod ``--num-shards``), build samples, encode all spans of the batch at once and serialise lines with
-orjson; the main process hands each part's lines, in input order, to that part's :class:`ShardWriter`.
+Flow: the main process streams the record files in blobs of whole lines (hashing them on the way for the
+manifest); workers (``--workers``, fork) split and parse each batch, route every record to its part
+(blake2b of the image id mod ``--num-shards``), build samples, encode all spans of the batch at once,
+serialise lines with orjson (plain ``rec`` records: spliced from pre-rendered fragments,
+:mod:`.fastlines`) and hand back one blob per part with its line ends and crc32s; the main process gives
+them, in input order, to each part's :class:`ShardWriter`, so it does little more than write.
 Output never depends on the number of workers or batch size.
 
 Test hook (documented, used by the kill tests): ``GTOK_TEST_KILL_AFTER=shard:K`` / ``marker:K`` SIGKILLs the
@@ -32,12 +34,14 @@ from gtok_cli import __version__
 from gtok_cli.codecs import Codec, codec_from_params
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.export import formats, tasks
+from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.manifest import MANIFEST_VERSION, manifest_path, sum_counts, write_dataset_info
-from gtok_cli.export.shards import ShardWriter, kill_hook, remove_stale_temps
+from gtok_cli.export.shards import LineBlock, ShardWriter, kill_hook, remove_stale_temps
 from gtok_cli.export.templates import Templates, load_templates
 from gtok_cli.jsonio import write_json
 
-BATCH_LINES = 10_000
+BATCH_BYTES = 4 << 20
+"""Input per batch (~10k records): enough to amortise the hand-off, small enough to keep both cores busy."""
 PARALLEL_MIN_BYTES = 32 << 20
 """Below this much input the pool's start-up costs more than it saves."""
 
@@ -61,6 +65,8 @@ class ExportOptions:
     shape: tasks.ShapeOption = "box"
     workers: int = 0
     """0: automatic (one per core for large input, else in-process)."""
+    refine: dict[str, Any] | None = None
+    """Refinement settings (``refine.settings.RefineSettings.to_json``) for --task refine / --refine."""
 
     def indices(self) -> list[int]:
         return list(range(self.num_shards)) if self.shard_index is None else [self.shard_index]
@@ -81,6 +87,10 @@ class ExportOptions:
             cmd.append("--gzip")
         if not self.meta:
             cmd.append("--no-meta")
+        if self.refine is not None:
+            from gtok_cli.export.refine_task import command_args
+
+            cmd += command_args(self.refine)
         return cmd
 
 
@@ -105,6 +115,7 @@ def check_options(opts: ExportOptions, codec: Codec) -> None:
             f"scheme {codec.name!r} cannot write {', '.join(sorted(missing))} (it writes: "
             f"{', '.join(sorted(codec.kinds))}); choose another --scheme or --shape"
         )
+    tasks.check_task_options(opts.task, opts.shape, opts.refine, codec)
 
 
 # ---- reading -----------------------------------------------------------------------------------------------
@@ -134,8 +145,17 @@ class SourceInfo:
     bytes: int = 0
 
 
-def iter_batches(path: str, info: SourceInfo, batch: int = BATCH_LINES) -> Iterator[tuple[int, list[bytes]]]:
-    """``(first line number, lines)`` batches of one record file (``.gz`` read transparently)."""
+Span = tuple[int, int]
+"""``(offset, length)`` of a batch in a plain (not gzipped) record file: workers read it themselves."""
+
+
+def iter_batches(
+    path: str, info: SourceInfo, batch_bytes: int = BATCH_BYTES, spans: bool = False
+) -> Iterator[tuple[int, int, bytes | Span]]:
+    """``(first line number, line count, blob)`` batches of one record file (``.gz`` read transparently):
+    each blob holds whole lines (the workers split them), so the main process only counts newlines and
+    hashes. ``spans``: for a plain file, ``(offset, length)`` in place of the blob (workers read it)."""
+    spans = spans and not path.endswith(".gz")
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -147,22 +167,28 @@ def iter_batches(path: str, info: SourceInfo, batch: int = BATCH_LINES) -> Itera
             stream = gzip.GzipFile(fileobj=cast(Any, hashing), mode="rb")
         rest = b""
         lineno = 1
-        pending: list[bytes] = []
+        offset = 0
         while True:
-            chunk = stream.read(1 << 23)
+            chunk = stream.read(batch_bytes)
             if not chunk:
                 break
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            pending.extend(lines)
-            while len(pending) >= batch:
-                yield lineno, pending[:batch]
-                lineno += batch
-                pending = pending[batch:]
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                rest += chunk
+                continue
+            if spans:
+                count = rest.count(b"\n") + chunk.count(b"\n", 0, cut + 1)
+                length = len(rest) + cut + 1
+                yield lineno, count, (offset, length)
+                offset += length
+            else:
+                blob = rest + chunk[: cut + 1]
+                count = blob.count(b"\n")
+                yield lineno, count, blob
+            rest = chunk[cut + 1 :]
+            lineno += count
         if rest:
-            pending.append(rest)
-        if pending:
-            yield lineno, pending
+            yield lineno, 1, (offset, len(rest)) if spans else rest
         hashing.drain()
         info.sha256 = hashing.sha.hexdigest()
         info.bytes = hashing.size
@@ -182,11 +208,15 @@ class WorkSpec:
     parts: tuple[int, ...]
     emit: str = "lines"
     """``lines``: serialised output lines; ``meta``: ``(meta, image file)`` per sample (verify --against)."""
+    refine: dict[str, Any] | None = None
 
 
 @dataclass
 class BatchResult:
     out: dict[int, list[Any]] = field(default_factory=dict)
+    """``emit="meta"``: ``(meta, image file)`` per sample, per part."""
+    blocks: dict[int, LineBlock] = field(default_factory=dict)
+    """``emit="lines"``: the serialised lines of each part (one blob + line ends + crc32s)."""
     read: Counter[int] = field(default_factory=Counter)
     skipped: dict[int, Counter[str]] = field(default_factory=dict)
 
@@ -199,24 +229,48 @@ class Worker:
         self.ctx = tasks.TaskContext(
             spec.task, spec.seed, spec.shape, self.codec, Templates(spec.templates), grid
         )
-        self.build = tasks.BUILDERS[spec.task]
+        self.build = tasks.builder_for(spec.task, spec.refine, self.codec)
         self.line = formats.BUILDERS[spec.fmt]
         self.parts = frozenset(spec.parts)
+        self.fast: RecLines | None = None
+        if (
+            spec.task == "rec"
+            and spec.shape == "box"
+            and spec.emit == "lines"
+            and getattr(spec, "refine", None) is None
+            and self.build is tasks.build_rec
+        ):
+            self.fast = RecLines.make(spec.fmt, self.meta if spec.meta else None, self.ctx, self.codec)
 
     def part_of(self, image_id: Any) -> int:
         if self.spec.num_parts == 1:
             return 0
         return part_of(image_id, self.spec.num_parts)
 
-    def run(self, file: str, first_lineno: int, lines: list[bytes]) -> BatchResult:
+    def run(self, file: str, first_lineno: int, data: bytes | Span | list[bytes]) -> BatchResult:
+        """One batch: ``data`` is a blob of whole lines, their span in ``file``, or the lines themselves."""
+        if isinstance(data, tuple):
+            data = _read_span(file, *data)
+        lines = data.split(b"\n") if isinstance(data, bytes) else data
+        if lines and not lines[-1] and isinstance(data, bytes):
+            lines.pop()
         # the batch makes ~10 acyclic containers per record: the cyclic GC would rescan them all
         # again and again (measured: a third of the time), so it is paused for the batch
         with gc_paused():
-            return self._run(file, first_lineno, lines)
+            if self.fast is not None:
+                done = self.fast.run(lines, self.part_of if self.spec.num_parts > 1 else None, self.parts)
+                if done is not None:
+                    out, read, skipped = done
+                    return BatchResult({}, {p: LineBlock.of(v) for p, v in out.items()}, read, skipped)
+            res = self._run(file, first_lineno, lines)
+            if self.spec.emit == "lines":
+                res.blocks = {p: LineBlock.of(v) for p, v in res.out.items()}
+                res.out = {}
+            return res
 
     def _run(self, file: str, first_lineno: int, lines: list[bytes]) -> BatchResult:
         res = BatchResult(
-            {p: [] for p in self.spec.parts}, Counter(), {p: Counter() for p in self.spec.parts}
+            {p: [] for p in self.spec.parts}, {}, Counter(), {p: Counter() for p in self.spec.parts}
         )
         samples: list[tuple[int, tasks.Sample]] = []
         for k, raw in enumerate(lines):
@@ -263,7 +317,18 @@ class Worker:
 
     @staticmethod
     def meta(s: tasks.Sample) -> dict[str, Any]:
-        return {"record_id": s.record_id, "image_size": [s.size[0], s.size[1]], "regions": s.regions}
+        meta = {"record_id": s.record_id, "image_size": [s.size[0], s.size[1]], "regions": s.regions}
+        if s.extra_meta is not None:
+            meta.update(s.extra_meta)
+        return meta
+
+
+def _read_span(path: str, offset: int, length: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -291,7 +356,7 @@ def _init_worker(spec: WorkSpec) -> None:
     _WORKER = Worker(spec)
 
 
-def _run_batch(job: tuple[str, int, list[bytes]]) -> BatchResult:
+def _run_batch(job: tuple[str, int, bytes | Span]) -> BatchResult:
     assert _WORKER is not None
     return _WORKER.run(*job)
 
@@ -301,12 +366,12 @@ def run_batches(
 ) -> Iterator[BatchResult]:
     """Results of every batch of every record file, in input order."""
 
-    def jobs() -> Iterator[tuple[str, int, list[bytes]]]:
+    def jobs() -> Iterator[tuple[str, int, bytes | Span]]:
         for path, info in zip(records, sources, strict=True):
-            for lineno, lines in iter_batches(path, info):
+            for lineno, count, blob in iter_batches(path, info, spans=workers > 1):
                 if progress is not None:
-                    progress.update(len(lines))
-                yield path, lineno, lines
+                    progress.update(count)
+                yield path, lineno, blob
 
     if workers <= 1:
         worker = Worker(spec)
@@ -357,6 +422,7 @@ def export(opts: ExportOptions) -> dict[str, Any]:
         opts.meta,
         opts.num_shards,
         tuple(indices),
+        refine=opts.refine,
     )
     writers = {
         p: ShardWriter(out_dir, opts.prefix, p, opts.num_shards, opts.shard_size, opts.compress)
@@ -371,8 +437,9 @@ def export(opts: ExportOptions) -> dict[str, Any]:
             read.update(res.read)
             for p in indices:
                 skipped[p].update(res.skipped[p])
-                if res.out[p]:
-                    writers[p].add(res.out[p])
+                block = res.blocks.get(p)
+                if block is not None and block.lines:
+                    writers[p].add_block(block)
         shards = [s.to_json() for p in indices for s in writers[p].close()]
     finally:
         if bar is not None:
@@ -397,6 +464,7 @@ def export(opts: ExportOptions) -> dict[str, Any]:
         "format": opts.fmt,
         "seed": opts.seed,
         "shape": opts.shape,
+        "refine": opts.refine,
         "meta": opts.meta,
         "gzip": opts.compress,
         "prefix": opts.prefix,

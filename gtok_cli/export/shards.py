@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from gtok_cli.jsonio import atomic_path, sha256_file, write_json
@@ -87,6 +89,34 @@ def _marker_matches(path: Path, marker: Path, expected: dict[str, Any]) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class LineBlock:
+    """Serialised lines as one blob: ``ends[k]`` is the end offset of line k, ``crcs[k]`` its crc32.
+
+    Workers build these, so the main process moves a few large objects instead of one per line."""
+
+    data: bytes
+    ends: npt.NDArray[np.int64]
+    crcs: npt.NDArray[np.uint32]
+
+    @property
+    def lines(self) -> int:
+        return len(self.ends)
+
+    @staticmethod
+    def of(lines: list[bytes]) -> LineBlock:
+        n = len(lines)
+        ends = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=n))
+        crcs = np.fromiter(map(zlib.crc32, lines), dtype=np.uint32, count=n)
+        return LineBlock(b"".join(lines), ends, crcs)
+
+    def split(self, k: int) -> tuple[LineBlock, LineBlock]:
+        """The first ``k`` lines and the rest."""
+        cut = int(self.ends[k - 1]) if k else 0
+        head = LineBlock(self.data[:cut], self.ends[:k], self.crcs[:k])
+        return head, LineBlock(self.data[cut:], self.ends[k:] - cut, self.crcs[k:])
+
+
 class ShardWriter:
     """Collects one part's lines and writes every ``shard_size`` of them as a shard."""
 
@@ -101,39 +131,52 @@ class ShardWriter:
         self.compress = compress
         self.shards: list[ShardInfo] = []
         self.resumed = 0
-        self._pending: list[bytes] = []
+        self._pending: list[LineBlock] = []
+        self._count = 0
 
     def add(self, lines: list[bytes]) -> None:
-        self._pending.extend(lines)
-        while len(self._pending) >= self.shard_size:
-            self._flush(self._pending[: self.shard_size])
-            del self._pending[: self.shard_size]
+        self.add_block(LineBlock.of(lines))
+
+    def add_block(self, block: LineBlock) -> None:
+        while self._count + block.lines >= self.shard_size:
+            head, block = block.split(self.shard_size - self._count)
+            self._pending.append(head)
+            self._flush()
+        if block.lines:
+            self._pending.append(block)
+            self._count += block.lines
 
     def close(self) -> list[ShardInfo]:
-        if self._pending:
-            self._flush(self._pending)
-            self._pending = []
+        if self._count:
+            self._flush()
         return self.shards
 
-    def _flush(self, lines: list[bytes]) -> None:
+    def _flush(self) -> None:
+        blocks, self._pending, self._count = self._pending, [], 0
+        lines = sum(b.lines for b in blocks)
         name = shard_name(self.prefix, self.part, self.num_parts, len(self.shards), self.compress)
-        data = b"".join(lines)
+        # plain shards are hashed and written block by block (no copy of the whole shard)
+        chunks = [b.data for b in blocks]
         if self.compress:
-            data = gzip.compress(data, compresslevel=6, mtime=0)
-        info = ShardInfo(name, self.part, hashlib.sha256(data).hexdigest(), len(lines), len(data))
+            chunks = [gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)]
+        sha = hashlib.sha256()
+        for chunk in chunks:
+            sha.update(chunk)
+        info = ShardInfo(name, self.part, sha.hexdigest(), lines, sum(map(len, chunks)))
         path = self.out_dir / name
         marker = marker_path(path)
         expected = info.to_json()
         # per-line crc32 (8 hex digits each, in order) lets verify name the exact line edited after export
-        expected["line_crc32"] = "".join([f"{zlib.crc32(line):08x}" for line in lines])
+        crcs = np.concatenate([b.crcs for b in blocks]) if blocks else np.zeros(0, np.uint32)
+        expected["line_crc32"] = crcs.astype(">u4").tobytes().hex()
         if _marker_matches(path, marker, expected):
             self.resumed += 1
         else:
             marker.unlink(missing_ok=True)  # the marker must never vouch for other bytes
             global _written
             _written += 1
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(data)
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                fh.writelines(chunks)
             kill_hook("shard", _written)
             write_json(marker, expected)
             kill_hook("marker", _written)

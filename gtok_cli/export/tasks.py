@@ -14,12 +14,17 @@ export task        record task                 sample
 rec                referring                   expression → its region(s)
 reg                referring                   region(s) → expression
 grounded-caption   grounded_caption            caption with every grounded phrase followed by its regions
-multi              category                    "locate every <label>" → all instances
+multi              category / instances        "locate every <label>" → all instances (per category)
 point              referring / instances       a point inside the referent / every instance + label
 detect             instances                   every instance with its label
+refine             referring                   ``rec`` (``point`` with ``--shape point``) + refinement turns
 =================  ==========================  ================================================
 
-New tasks (e.g. ``refine``) register a builder in :data:`BUILDERS` and their region kinds in verify.
+Refinement (``--task refine``, or ``--refine`` on any task but ``reg``): the base task's sample with each
+shape's answer replaced by a simulated proposal and K offset turns appended (:mod:`.refine_task`).
+Shapes under ``--shape``: ``box``, ``mask`` (regions with ``mask_tokens``), ``auto`` (mask where possible),
+``polyline`` (regions with a ``polyline`` field; grid scheme), ``point`` (only ``--task refine``; the
+``point`` task always writes points).
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from typing import Any, Literal
 import numpy as np
 
 from gtok_cli.codecs.base import Codec, Grounding, Shape
+from gtok_cli.errors import UsageError
 from gtok_cli.export.points import interior_point
 from gtok_cli.export.templates import Templates
 
-TASKS = ("rec", "reg", "grounded-caption", "multi", "point", "detect")
-ShapeOption = Literal["box", "mask", "auto"]
-SHAPE_OPTIONS = ("box", "mask", "auto")
+TASKS = ("rec", "reg", "grounded-caption", "multi", "point", "detect", "refine")
+ShapeOption = Literal["box", "point", "polyline", "mask", "auto"]
+SHAPE_OPTIONS = ("box", "point", "polyline", "mask", "auto")
 
 Piece = str | int
 """A literal string, or the index of an encode request of the sample."""
@@ -55,6 +61,8 @@ class Sample:
     turns: list[tuple[str, list[Piece]]]
     requests: list[Request]
     regions: list[dict[str, Any]]
+    extra_meta: dict[str, Any] | None = None
+    """More ``meta`` keys (refinement: the refine settings verify recomputes the targets with)."""
 
 
 class Skip(Exception):
@@ -74,6 +82,8 @@ class TaskContext:
     templates: Templates
     grid: int | None = field(default=None)
     """The codec's grid size when it can write masks (grid anchors must match it)."""
+    truth_masks: bool = False
+    """Mask regions keep the record's ``mask`` in their truth (mask refinement: verify reclassifies)."""
 
 
 # ---- regions -----------------------------------------------------------------------------------------------
@@ -93,6 +103,8 @@ def region_shape(
     """The shape a region is written as under ``--shape``, and its meta entry."""
     mt = region.get("mask_tokens")
     want_mask = ctx.shape == "mask" or (ctx.shape == "auto" and mt is not None and "mask" in ctx.codec.kinds)
+    if ctx.shape == "polyline":
+        return polyline_shape(region, phrase)
     if not want_mask:
         x1, y1, x2, y2 = region["bbox"]
         return Shape.box(x1, y1, x2, y2), _truth(region, "box", phrase)
@@ -106,7 +118,23 @@ def region_shape(
     n = float(mt["grid"])
     w, h = size
     coords = tuple(v for i, j in anchors for v in ((i + 0.5) / n * w, (j + 0.5) / n * h))
-    return Shape("mask", coords, anchors), _truth(region, "mask", phrase)
+    truth = _truth(region, "mask", phrase)
+    if ctx.truth_masks:
+        truth["mask"] = region.get("mask")
+    return Shape("mask", coords, anchors), truth
+
+
+def polyline_shape(region: dict[str, Any], phrase: str | None) -> tuple[Shape, dict[str, Any]]:
+    """A region's optional ``polyline`` field ``[x1, y1, x2, y2, …]`` (pixels) as a polyline shape."""
+    pl = region.get("polyline")
+    if not pl:
+        raise Skip("region.no_polyline")
+    if len(pl) < 4 or len(pl) % 2:
+        raise ValueError(f"polyline needs an even number (>= 4) of coordinates, found {len(pl)}")
+    pts = [(float(pl[k]), float(pl[k + 1])) for k in range(0, len(pl), 2)]
+    truth = _truth(region, "polyline", phrase)
+    truth["polyline"] = [v for p in pts for v in p]
+    return Shape.polyline(pts), truth
 
 
 def point_shape(
@@ -265,8 +293,10 @@ def _category_label(record: dict[str, Any], regions: Sequence[dict[str, Any]]) -
 
 
 def build_multi(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
-    _expect(record, "category")
+    _expect(record, "category", "instances")
     regions = _regions(record)
+    if record["task"] == "instances":
+        return _multi_per_category(record, regions, size, ctx)
     label = _category_label(record, regions)
     shapes, truths = [], []
     for r in regions:
@@ -275,6 +305,34 @@ def build_multi(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext)
         truths.append(t)
     prompt = ctx.templates.choose("multi", ctx.seed, record["id"]).format(label=label)
     return _sample(record, size, [prompt], [0], [[Grounding(label, tuple(shapes))]], truths)
+
+
+def _multi_per_category(
+    record: dict[str, Any], regions: list[dict[str, Any]], size: tuple[int, int], ctx: TaskContext
+) -> Sample:
+    """An ``instances`` record as ``multi``: one "locate every <label>" turn pair per category present
+    (first-appearance order), each answered with that category's regions in record order. One sample per
+    record (the runner builds one per record), so the categories are its turns."""
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for r in regions:
+        label = r.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise Skip("record.no_label")
+        by_label.setdefault(label, []).append(r)
+    turns: list[tuple[str, list[Piece]]] = []
+    requests: list[Request] = []
+    truths: list[dict[str, Any]] = []
+    for label, members in by_label.items():
+        shapes = []
+        for r in members:
+            shape, truth = region_shape(r, size, ctx, label)
+            shapes.append(shape)
+            truths.append(truth)
+        prompt = ctx.templates.choose("multi", ctx.seed, f"{record['id']}:{label}").format(label=label)
+        turns += [("user", [prompt]), ("assistant", [len(requests)])]
+        requests.append([Grounding(label, tuple(shapes))])
+    rid = record["id"]
+    return Sample(rid, rid, record["image"]["file"], size, turns, requests, truths)
 
 
 def build_point(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
@@ -325,9 +383,28 @@ def geometry_role(task: str) -> str:
 
 
 def kinds_needed(task: str, shape: ShapeOption) -> set[str]:
-    if task == "point":
+    if task == "point" or shape == "point":
         return {"point"}
-    return {"mask"} if shape == "mask" else {"box"}
+    return {shape} if shape in ("mask", "polyline") else {"box"}
+
+
+def builder_for(task: str, refine: dict[str, Any] | None, codec: Codec) -> Builder:
+    """The sample builder of ``task``; with refinement settings, wrapped to add the refinement turns."""
+    if refine is None and task != "refine":
+        return BUILDERS[task]
+    from gtok_cli.export import refine_task  # refine imports numpy-heavy modules only when asked for
+
+    return refine_task.refine_builder(task, refine, codec)
+
+
+def check_task_options(task: str, shape: str, refine: dict[str, Any] | None, codec: Codec) -> None:
+    """Shape / refinement options that only make sense together (UsageError otherwise)."""
+    if shape == "point" and task not in ("point", "refine"):
+        raise UsageError("--shape point is for --task refine (the point task writes points already)")
+    if refine is not None or task == "refine":
+        from gtok_cli.export import refine_task
+
+        refine_task.check_options(task, refine, codec)
 
 
 # ---- encoding ----------------------------------------------------------------------------------------------

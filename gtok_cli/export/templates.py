@@ -30,8 +30,10 @@ REQUIRED_SLOTS: dict[str, frozenset[str]] = {
     "point": frozenset({"expression"}),
     "point-all": frozenset(),
     "detect": frozenset(),
+    "refine": frozenset(),
 }
-"""Slots each template list must contain (``point-all``: the point task on an ``instances`` record)."""
+"""Slots each template list must contain (``point-all``: the point task on an ``instances`` record;
+``refine``: the question of each refinement turn)."""
 
 
 def _slots(template: str) -> set[str]:

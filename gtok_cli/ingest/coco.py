@@ -1,10 +1,11 @@
 """COCO ``instances_*.json`` (+ optional ``captions_*.json``) → canonical records.
 
-What is written, per image (in image-id order):
+What is written, per image (in image-id order), for the record ``tasks`` asked for:
 
-- one ``instances`` record: every region of the image (sorted by annotation id);
-- one ``category`` record per category present (in category-id order): all its instances, ``text`` = the
-  category name.
+- ``instances`` (the default): one record with every region of the image (sorted by annotation id);
+- ``category`` (opt-in): one record per category present (in category-id order), all its instances, ``text``
+  = the category name. These repeat every mask of the ``instances`` record (twice the output), and export
+  derives the same ``multi`` samples from an ``instances`` record, so they are off unless asked for.
 
 Record ids: ``coco:<split>:<image_id>:instances`` and ``coco:<split>:<image_id>:cat<category_id>``. Sources:
 ``{"image_id", "ann_ids"[, "category_id"][, "caption_ids"]}``.
@@ -30,11 +31,13 @@ one of its annotations (``image``: the whole image is rejected, since an ``insta
 object would be silently wrong). So ``read = records written + rejected items + excluded items``. Rejections
 found while reading (bad image entries, orphan annotations, bad captions) come first, then images in id order.
 
-Speed and memory (COCO-train: 118k images, 860k annotations, ~450 MB): the annotations array is parsed in
-~16 MB slices (:mod:`gtok_cli.ingest.json_chunks`, whole-document fallback); each annotation is checked and,
-with ``as_bytes=True`` (the CLI), serialised once right away, so only compact bytes are kept per image and
-each polygon is formatted once although it is written twice (instances + category record). The cyclic GC is
-paused while the generator runs: millions of parsed, acyclic objects would otherwise be traversed repeatedly.
+Speed and memory (COCO-train: 118k images, 860k annotations, ~450 MB): the file is read once as bytes and
+the annotations array is parsed in ~16 MB slices (:mod:`gtok_cli.ingest.json_chunks`, whole-document
+fallback). With ``as_bytes=True`` (the CLI) on a large file, the slices are shared out between this process
+and a forked child (:mod:`gtok_cli.ingest.coco_scan`), which check and serialise each annotation once right
+away, so only compact bytes are kept per image; the results are merged in array order, so records, errors
+and counts are exactly those of one process. The cyclic GC is paused while the generator runs: millions of
+parsed, acyclic objects would otherwise be traversed repeatedly.
 """
 
 from __future__ import annotations
@@ -51,25 +54,30 @@ from typing import Any
 import orjson
 
 from gtok_cli.errors import InputError
+from gtok_cli.ingest.coco_scan import Entry, Scan, ScanContext, recount, scan, scan_forked, usable_cpus
 from gtok_cli.ingest.coco_validate import (
     MISSING,
-    AnnotationContext,
     CocoImage,
     check_image_entry,
-    checked_region,
     duplicate_annotation_error,
-    fast_region,
     field_error,
     load_categories,
     type_name,
 )
 from gtok_cli.ingest.common import Excluded, IngestItem, Rejected
-from gtok_cli.ingest.json_chunks import NotChunkable, split_array
-from gtok_cli.jsonio import dumps, dumps_line
+from gtok_cli.ingest.json_chunks import NotChunkable, parse_slice, split_array
+from gtok_cli.jsonio import dumps_line
 from gtok_cli.records import make_record
 
 DATASET = "coco"
 TASKS = ("instances", "category")
+DEFAULT_TASKS = ("instances",)
+"""``category`` records repeat every mask of the ``instances`` record: opt-in (export derives the per-category
+``multi`` task from ``instances`` records)."""
+MAX_PROCESSES = 2
+"""Processes reading the annotations array at once (with ``as_bytes``); each child adds its share's memory."""
+PARALLEL_MIN_BYTES = 64 << 20
+"""Smaller inputs are read in this process only: forking and sending the results back cost more there."""
 
 _REGIONS_SLOT = b'"regions":['
 
@@ -96,14 +104,15 @@ def iter_coco(
     captions_path: str | Path | None = None,
     images_dir: str | Path | None = None,
     include_crowd: bool = False,
-    tasks: Iterable[str] = TASKS,
+    tasks: Iterable[str] = DEFAULT_TASKS,
     split: str | None = None,
     as_bytes: bool = False,
 ) -> Iterator[IngestItem]:
     """Records (and Rejected / Excluded items) of a COCO instances file; see the module doc.
 
-    With ``as_bytes``, records come as JSONL lines (``bytes``, byte-identical to ``jsonio.dumps_line`` of
-    the dict record): the fast, compact path the CLI uses.
+    ``tasks``: the record kinds to write, from :data:`TASKS` (default: ``instances`` only). With
+    ``as_bytes``, records come as JSONL lines (``bytes``, byte-identical to ``jsonio.dumps_line`` of the dict
+    record): the fast, compact path the CLI uses.
     """
     tasks = tuple(tasks)
     if not tasks or set(tasks) - set(TASKS):
@@ -137,16 +146,13 @@ def iter_coco(
 
 # ---------------------------------------------------------------------------------------------- reading
 
-_Entry = tuple[int, int, Any]
-"""(ann_id, category_id, region dict | its JSON bytes | None for a crowd region left out)."""
-
 
 @dataclass
 class _State:
     names: dict[int, str] = field(default_factory=dict)
     images: dict[int, CocoImage] = field(default_factory=dict)
     bad_images: dict[int, InputError] = field(default_factory=dict)
-    groups: dict[int, list[_Entry]] = field(default_factory=dict)
+    groups: dict[int, list[Entry]] = field(default_factory=dict)
     """Every image id seen (good or bad) → its annotations' entries."""
     duplicate_ann_ids: set[int] = field(default_factory=set)
     early: list[IngestItem] = field(default_factory=list)
@@ -155,27 +161,63 @@ class _State:
 
 def _read_instances(file: str, include_crowd: bool, as_bytes: bool, *, chunked: bool) -> _State:
     data = _read_bytes(file)
+    bounds: list[tuple[int, int]] = []
     if chunked:
         doc = split_array(data, "annotations")
-        head, chunks = doc.head, doc.chunks
-        del data, doc
+        head, bounds = doc.head, doc.bounds
+        del doc
         _check_top(head, file, annotations_known=True)
     else:
         head = _parse_whole(data, file)
-        del data
         _check_top(head, file, annotations_known=False)
-        chunks = iter([head["annotations"]])
-        head["annotations"] = None
     state = _State(names=load_categories(head["categories"], file))
     _add_images(head["images"], file, state)
-    del head
-    seen: set[int] = set()
-    base = 0
-    for anns in chunks:
-        _add_annotations(anns, base, file, state, seen, include_crowd, as_bytes)
-        base += len(anns)
-        del anns
+    ctx = ScanContext(
+        file=file,
+        names=state.names,
+        images=state.images,
+        known=frozenset(state.groups),
+        bad_before=frozenset(state.bad_images),
+        include_crowd=include_crowd,
+        as_bytes=as_bytes,
+    )
+    processes = min(MAX_PROCESSES, usable_cpus())
+    if not chunked:
+        anns = head["annotations"]
+        head["annotations"] = None
+        del data
+        scans = [scan([anns], ctx)]
+    elif as_bytes and processes > 1 and len(bounds) > 1 and len(data) >= PARALLEL_MIN_BYTES:
+        del head
+        scans = scan_forked(data, bounds, ctx, processes)
+    else:
+        del head
+        scans = [scan((parse_slice(data, start, end) for start, end in bounds), ctx)]
+    merge_scans(state, scans, file)
     return state
+
+
+def merge_scans(state: _State, scans: list[Scan], file: str) -> None:
+    """Fold scans of consecutive parts of the array into ``state``, as if one scan had read it all."""
+    seen: set[int] = set()
+    bad_earlier: set[int] = set()
+    base = 0
+    for part in scans:
+        stale = [iid for iid in part.groups if iid in bad_earlier]
+        if stale:  # the one scan would have skipped these: their image was rejected at an earlier annotation
+            for iid in stale:
+                del part.groups[iid]
+            part.seen, part.duplicates = recount(part.groups)
+        state.duplicate_ann_ids |= part.duplicates | (seen & part.seen)
+        seen |= part.seen
+        groups = state.groups
+        for iid, entries in part.groups.items():
+            groups[iid] += entries
+        for iid, err in part.bad.items():
+            state.bad_images.setdefault(iid, err)
+        bad_earlier |= part.bad.keys()
+        state.early += [Rejected(_orphan_error(ann, base + i, file), "annotation") for i, ann in part.orphans]
+        base += part.count
 
 
 def _read_bytes(file: str) -> bytes:
@@ -228,60 +270,6 @@ def _add_images(images: list[Any], file: str, state: _State) -> None:
             )  # fmt: skip
         state.images[entry.id] = entry
         state.groups.setdefault(entry.id, [])
-
-
-def _add_annotations(
-    anns: list[Any],
-    base: int,
-    file: str,
-    state: _State,
-    seen: set[int],
-    include_crowd: bool,
-    as_bytes: bool,
-) -> None:
-    """Check each annotation and file its entry under its image (the hot loop: 860k times on COCO-train)."""
-    groups, images, bad_images, duplicates = (
-        state.groups,
-        state.images,
-        state.bad_images,
-        state.duplicate_ann_ids,
-    )
-    names = state.names
-    ctx = AnnotationContext(file, names)
-    sizes = {iid: (image.width, image.height) for iid, image in images.items()}
-    for index, ann in enumerate(anns, base):
-        try:
-            iid = ann["image_id"]
-            group = groups[iid]
-            if type(iid) is not int:
-                raise TypeError
-        except (KeyError, TypeError, IndexError):
-            state.early.append(Rejected(_orphan_error(ann, index, file), "annotation"))
-            continue
-        if iid in bad_images:
-            continue
-        width, height = sizes[iid]
-        region = fast_region(ann, width, height, names)
-        if region is None:
-            try:
-                region = checked_region(ann, images[iid], ctx)
-            except InputError as err:
-                bad_images[iid] = err
-                continue
-        aid = region["ann_id"]
-        if aid in seen:
-            duplicates.add(aid)
-        else:
-            seen.add(aid)
-        if region["iscrowd"] and not include_crowd:
-            group.append((aid, region["category_id"], None))
-        else:
-            group.append((aid, region["category_id"], _compact(dumps(region)) if as_bytes else region))
-
-
-def _compact(data: bytes) -> bytes:
-    """A right-sized copy: orjson's output keeps a few kB of buffer each (10x the memory for 860k regions)."""
-    return bytes(memoryview(data))
 
 
 def _orphan_error(ann: Any, index: int, file: str) -> InputError:
@@ -391,7 +379,7 @@ class _Emitter:
             if image_captions and not written_instances:
                 yield Excluded("caption.no_record", "caption", len(image_captions))
 
-    def _checked_image(self, iid: int, entries: list[_Entry], state: _State) -> CocoImage:
+    def _checked_image(self, iid: int, entries: list[Entry], state: _State) -> CocoImage:
         if iid in state.bad_images:
             raise state.bad_images[iid]
         image = state.images[iid]
@@ -423,7 +411,7 @@ class _Emitter:
         task: str,
         text: str | None,
         image: CocoImage,
-        entries: list[_Entry],
+        entries: list[Entry],
         source: dict[str, Any],
     ) -> dict[str, Any]:
         return make_record(
@@ -440,7 +428,7 @@ class _Emitter:
             source=source,
         )
 
-    def _finish(self, record: dict[str, Any], entries: list[_Entry]) -> IngestItem:
+    def _finish(self, record: dict[str, Any], entries: list[Entry]) -> IngestItem:
         """The dict record, or (as_bytes) its JSONL line with the pre-serialised regions spliced in."""
         if not self.as_bytes:
             return record
@@ -450,7 +438,7 @@ class _Emitter:
         return b"".join((line[:at], b",".join([e[2] for e in entries]), line[at:]))
 
     def _instances_record(
-        self, image: CocoImage, entries: list[_Entry], captions: list[tuple[int, str]]
+        self, image: CocoImage, entries: list[Entry], captions: list[tuple[int, str]]
     ) -> IngestItem:
         source: dict[str, Any] = {"image_id": image.id, "ann_ids": [e[0] for e in entries]}
         if captions:
@@ -460,8 +448,8 @@ class _Emitter:
             record["captions"] = [text for _, text in captions]
         return self._finish(record, entries)
 
-    def _category_records(self, image: CocoImage, entries: list[_Entry]) -> Iterator[IngestItem]:
-        by_category: dict[int, list[_Entry]] = {}
+    def _category_records(self, image: CocoImage, entries: list[Entry]) -> Iterator[IngestItem]:
+        by_category: dict[int, list[Entry]] = {}
         for entry in entries:
             by_category.setdefault(entry[1], []).append(entry)
         for cid in sorted(by_category):

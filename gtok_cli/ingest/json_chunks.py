@@ -38,10 +38,17 @@ class NotChunkable(Exception):
 
 @dataclass
 class ChunkedDocument:
+    data: bytes
     head: dict[str, Any]
     """The document without the array (``head[key]`` is None)."""
-    chunks: Iterator[list[Any]]
-    """The array's elements, slice by slice; raises NotChunkable if a slice turns out not to be one."""
+    bounds: list[tuple[int, int]]
+    """Each slice as ``data[start:end]``: whole elements and the separators between them (not yet proven)."""
+
+    @property
+    def chunks(self) -> Iterator[list[Any]]:
+        """The array's elements, slice by slice; raises NotChunkable if a slice turns out not to be one."""
+        for start, end in self.bounds:
+            yield parse_slice(self.data, start, end)
 
 
 def split_array(data: bytes, key: str, chunk_bytes: int | None = None) -> ChunkedDocument:
@@ -57,7 +64,7 @@ def split_array(data: bytes, key: str, chunk_bytes: int | None = None) -> Chunke
     if type(head) is not dict or head.get(key) != sentinel:
         raise NotChunkable(f"{key!r} found is not the top-level array")
     head[key] = None
-    return ChunkedDocument(head, _chunks(data, start, end, chunk_bytes))
+    return ChunkedDocument(data, head, _slice_bounds(data, start, end, chunk_bytes))
 
 
 def _array_start(data: bytes, key: str) -> int:
@@ -97,27 +104,36 @@ def _array_end(data: bytes, start: int) -> int:
     return best + 1
 
 
-def _chunks(data: bytes, start: int, end: int, chunk_bytes: int) -> Iterator[list[Any]]:
-    separators = _SEPARATORS
+def _slice_bounds(data: bytes, start: int, end: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Cut ``data[start:end]`` (the array's inside) after an element's ``}`` about every ``chunk_bytes``."""
+    separators: tuple[bytes, ...] = _SEPARATORS
+    window = WINDOW_BYTES
+    bounds: list[tuple[int, int]] = []
     pos = start
     while pos < end:
         cut = end
-        if end - pos > chunk_bytes + WINDOW_BYTES:
-            lo, hi = pos + chunk_bytes, pos + chunk_bytes + WINDOW_BYTES
+        if end - pos > chunk_bytes + window:
+            lo, hi = pos + chunk_bytes, pos + chunk_bytes + window
             hits = [(i, sep) for sep in separators if (i := data.find(sep, lo, hi)) >= 0]
             if not hits:
                 raise NotChunkable("no element boundary near the chunk end")
             at, sep = min(hits)
             separators = (sep,)  # a file keeps one style; don't scan for the other each time
             cut = at + 1  # just after the "}"
-        text = bytearray(b"[")
-        text += memoryview(data)[pos:cut]
-        text += b"]"
-        try:
-            items = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise NotChunkable("a chunk is not a sequence of whole elements") from None
-        del text
-        yield items
-        del items
+        bounds.append((pos, cut))
         pos = data.index(b"{", cut) if cut < end else end
+    return bounds
+
+
+def parse_slice(data: bytes, start: int, end: int) -> list[Any]:
+    """The elements in ``data[start:end]``, parsed as ``[ slice ]``; NotChunkable if that is not a list."""
+    text = bytearray(b"[")
+    text += memoryview(data)[start:end]
+    text += b"]"
+    try:
+        items = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise NotChunkable("a chunk is not a sequence of whole elements") from None
+    if type(items) is not list:
+        raise NotChunkable("a chunk is not a sequence of whole elements")
+    return items

@@ -26,13 +26,15 @@ def _window_bounds(length: int, radius: int) -> tuple[IntArray, IntArray]:
 def _window_counts(mask: BoolArray, radius: int, axis: int) -> tuple[IntArray, IntArray]:
     """Ones in each sliding window along ``axis`` and the window's in-image length."""
     length = mask.shape[axis]
-    csum = np.cumsum(mask, axis=axis, dtype=np.int64)
-    pad = [(0, 0), (0, 0)]
-    pad[axis] = (1, 0)
-    csum = np.pad(csum, pad)
+    m = np.moveaxis(mask, axis, 0)
+    # ext[radius + k] = ones among the first k (k = 0..length), 0 before, the total after: window i is
+    # ext[2·radius + 1 + i] − ext[i], two slices instead of two gathers (int32: counts ≤ length)
+    ext = np.zeros((length + 1 + 2 * radius, *m.shape[1:]), dtype=np.int32)
+    np.cumsum(m, axis=0, dtype=np.int32, out=ext[radius + 1 : radius + 1 + length])
+    ext[radius + 1 + length :] = ext[radius + length]
+    counts = ext[2 * radius + 1 : 2 * radius + 1 + length] - ext[:length]
     lo, hi = _window_bounds(length, radius)
-    counts = np.take(csum, hi, axis=axis) - np.take(csum, lo, axis=axis)
-    return counts, hi - lo
+    return np.moveaxis(counts, 0, axis), hi - lo
 
 
 def dilate(mask: npt.ArrayLike, rx: int, ry: int) -> BoolArray:

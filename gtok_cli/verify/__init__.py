@@ -38,6 +38,8 @@ class Report:
     error_px: dict[str, float] = field(default_factory=dict)
     iou: dict[str, float] = field(default_factory=dict)
     worst: list[dict[str, Any]] = field(default_factory=list)
+    refine: dict[str, Any] | None = None
+    """Refinement exports: turn / offset / convergence counts and error (px) / mask IoU before and after."""
 
     @property
     def ok(self) -> bool:
@@ -59,6 +61,7 @@ class Report:
             "error_px": self.error_px,
             "iou": self.iou,
             "worst": self.worst,
+            "refine": self.refine,
         }
 
     def human(self) -> str:
@@ -79,6 +82,8 @@ class Report:
                     f"{w['id']} ({w['shard']}:{w['line']}) {w['error_px']:.3f} px" for w in self.worst
                 )
             )
+        if self.refine is not None:
+            out += _refine_lines(self.refine)
         if self.ok:
             out.append("OK: every check passed")
         else:
@@ -91,6 +96,37 @@ class Report:
             if total > 50:
                 out.append(f"  … {total - 50} more (use --json for up to {len(self.failures)})")
         return "\n".join(out)
+
+
+def _refine_lines(refine: dict[str, Any]) -> list[str]:
+    c = refine["counts"]
+    out = [
+        "  refine     "
+        + f"{c.get('lines', 0)} conversation(s), {c.get('shapes', 0)} shape(s), {c.get('turns', 0)} turn(s); "
+        + f"offsets: {c.get('offset_tokens', 0)} ({c.get('stay', 0)} stay, {c.get('move', 0)} move, "
+        + f"{c.get('delete', 0)} DELETE); shapes deleted {c.get('shapes_deleted', 0)}, "
+        + f"converged {c.get('converged', 0)}, unconverged {c.get('unconverged', 0)}"
+    ]
+    for key, label in (("error_px_before", "proposal error px"), ("error_px_after", "refined error px")):
+        if refine.get(key):
+            out.append(f"  {label:<19}" + "  ".join(f"p{k}={v:.3f}" for k, v in refine[key].items()))
+    for key, label in (("mask_iou_before", "proposal mask IoU"), ("mask_iou_after", "refined mask IoU")):
+        if refine.get(key):
+            out.append(f"  {label:<19}" + "  ".join(f"p{k}={v:.4f}" for k, v in refine[key].items()))
+    return out
+
+
+def _refine_summary(results: list[ShardResult]) -> dict[str, Any]:
+    counts: Counter[str] = Counter()
+    values: dict[str, list[float]] = {}
+    for r in results:
+        counts.update(r.refine_counts)
+        for k, v in r.refine_values.items():
+            values.setdefault(k, []).extend(v)
+    out: dict[str, Any] = {"counts": dict(sorted(counts.items()))}
+    for key in ("error_px_before", "error_px_after", "mask_iou_before", "mask_iou_after"):
+        out[key] = _percentiles(values.get(key, []))
+    return out
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -122,6 +158,7 @@ def _truths_from_records(
         part["num_shards"],
         tuple(part["indices"]),
         emit="meta",
+        refine=manifest.get("refine"),
     )
     sources = [SourceInfo(r) for r in records]
     truths: dict[int, list[Any]] = {p: [] for p in part["indices"]}
@@ -186,6 +223,8 @@ def verify(
         ious += r.ious
         worst += r.worst
     report.shards = len(results)
+    if manifest.get("refine") is not None:
+        report.refine = _refine_summary(results)
     report.error_px = _percentiles(errors)
     report.iou = _percentiles(ious)
     worst.sort(key=lambda w: (-w[0], w[1], w[2]))

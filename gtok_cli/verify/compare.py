@@ -2,8 +2,8 @@
 
 Each comparator gets the decoded shape, the truth region (a ``meta.regions`` entry) and the allowed per-axis
 error in pixels, and returns ``(error_px, iou, problem)``: the largest coordinate error, the box IoU where it
-applies (else None), and a message when the shape is out of bounds. New kinds (polylines, refinement turns)
-add an entry to :data:`COMPARATORS`.
+applies (else None), and a message when the shape is out of bounds. New kinds add an entry to
+:data:`COMPARATORS`; refinement conversations are checked turn by turn in :mod:`.refine_check`.
 """
 
 from __future__ import annotations
@@ -55,6 +55,15 @@ def compare_point(shape: Shape, truth: dict[str, Any], allowed: tuple[float, flo
     return max(ex, ey), None, _check(ex, ey, allowed)
 
 
+def compare_polyline(shape: Shape, truth: dict[str, Any], allowed: tuple[float, float]) -> Result:
+    """Vertex by vertex, in order, against the region's ``polyline`` ``[x1, y1, x2, y2, …]``."""
+    want = truth.get("polyline") or []
+    if len(shape.coords) != len(want):
+        return float("nan"), None, f"{len(shape.coords) // 2} vertices, truth has {len(want) // 2}"
+    ex, ey = _axis_errors(shape.coords, want)
+    return max(ex, ey), None, _check(ex, ey, allowed)
+
+
 def compare_mask(shape: Shape, truth: dict[str, Any], allowed: tuple[float, float]) -> Result:
     want = [tuple(a) for a in (truth.get("mask_tokens") or {}).get("anchors", [])]
     got = list(shape.anchors or ())
@@ -63,4 +72,9 @@ def compare_mask(shape: Shape, truth: dict[str, Any], allowed: tuple[float, floa
     return 0.0, None, None
 
 
-COMPARATORS: dict[str, Comparator] = {"box": compare_box, "point": compare_point, "mask": compare_mask}
+COMPARATORS: dict[str, Comparator] = {
+    "box": compare_box,
+    "point": compare_point,
+    "polyline": compare_polyline,
+    "mask": compare_mask,
+}

@@ -27,6 +27,26 @@ _TYPE_CHECK = {
 }
 
 
+# the same tests as _TYPE_CHECK, exact built-in types first (what orjson makes) so most values pass at once
+_FAST_TYPE_CHECK = {
+    "object": "type({v}) is dict or isinstance({v}, dict)",
+    "array": "type({v}) is list or isinstance({v}, list)",
+    "string": "type({v}) is str or isinstance({v}, str)",
+    "integer": "type({v}) is int or (isinstance({v}, int) and not isinstance({v}, bool))",
+    "number": "type({v}) is float or type({v}) is int or "
+    "(isinstance({v}, (int, float)) and not isinstance({v}, bool))",
+    "boolean": "isinstance({v}, bool)",
+    "null": "{v} is None",
+}
+_GUARD = {
+    "object": "isinstance({v}, dict)",
+    "array": "isinstance({v}, list)",
+    "string": "isinstance({v}, str)",
+    "number": "(isinstance({v}, (int, float)) and not isinstance({v}, bool))",
+}
+"""When keywords of a kind apply to a value of unknown type (JSON Schema ignores them for other types)."""
+
+
 def _types(schema: dict[str, Any]) -> list[str]:
     t = schema.get("type", [])
     return [t] if isinstance(t, str) else list(t)
@@ -69,61 +89,85 @@ class _Compiler:
         if unknown:
             raise NotImplementedError(f"unsupported schema keywords: {sorted(unknown)}")
         types = schema.get("type")
+        known: str | None = None
+        """The one type ``v`` has once the type check passed (guards for it are dropped, others' code too)."""
         if types is not None:
             tl = [types] if isinstance(types, str) else list(types)
-            cond = " or ".join(_TYPE_CHECK[t].format(v=v) for t in tl)
+            cond = " or ".join(_FAST_TYPE_CHECK[t].format(v=v) for t in tl)
             out.append(f"{pad}if not ({cond}): return False\n")
+            if len(tl) == 1:
+                known = "number" if tl[0] == "integer" else tl[0]
+
+        def guard(kind: str) -> str | None:
+            """``if`` condition under which keywords of ``kind`` apply: "" always, None never."""
+            if known is None:
+                return _GUARD[kind].format(v=v)
+            return "" if known == kind else None
+
+        def when(kind: str, test: str) -> None:
+            g = guard(kind)
+            if g is not None:
+                out.append(f"{pad}if {g + ' and ' if g else ''}{test}: return False\n")
+
         if "enum" in schema or "const" in schema:
             values = schema["enum"] if "enum" in schema else [schema["const"]]
             name = self.fresh("_E")
             # (type, value) pairs so that 1 == True and 1 == 1.0 do not pass for each other
             pairs = [(type(x), x) for x in values]
-            try:
-                self.consts[name] = frozenset(pairs)
-            except TypeError:  # unhashable enum members: a list works too
-                self.consts[name] = pairs
-            out.append(f"{pad}if (type({v}), {v}) not in {name}: return False\n")
+            if all(type(x) is str for x in values):  # the same test without building a pair per value
+                self.consts[name] = frozenset(values)
+                out.append(f"{pad}if type({v}) is not str or {v} not in {name}: return False\n")
+            else:
+                try:
+                    self.consts[name] = frozenset(pairs)
+                except TypeError:  # unhashable enum members: a list works too
+                    self.consts[name] = pairs
+                out.append(f"{pad}if (type({v}), {v}) not in {name}: return False\n")
         if "minLength" in schema:
-            out.append(
-                f"{pad}if isinstance({v}, str) and len({v}) < {int(schema['minLength'])}: return False\n"
-            )
+            n = int(schema["minLength"])
+            when("string", f"not {v}" if n == 1 else f"len({v}) < {n}")
         if "minimum" in schema:
-            num = _TYPE_CHECK["number"].format(v=v)
-            out.append(f"{pad}if {num} and {v} < {schema['minimum']!r}: return False\n")
+            when("number", f"{v} < {schema['minimum']!r}")
         if "minItems" in schema:
-            out.append(
-                f"{pad}if isinstance({v}, list) and len({v}) < {int(schema['minItems'])}: return False\n"
-            )
+            when("array", f"len({v}) < {int(schema['minItems'])}")
         if "maxItems" in schema:
-            out.append(
-                f"{pad}if isinstance({v}, list) and len({v}) > {int(schema['maxItems'])}: return False\n"
-            )
-        if "items" in schema:
-            item = self.fresh("_i")
-            out.append(f"{pad}if isinstance({v}, list):\n")
-            out.append(f"{pad}    for {item} in {v}:\n")
-            out += self.emit(schema["items"], item, ind + 2)
+            when("array", f"len({v}) > {int(schema['maxItems'])}")
+        if "items" in schema and guard("array") is not None:
+            g = guard("array")
+            inner = pad + ("    " if g else "")
+            if g:
+                out.append(f"{pad}if {g}:\n")
+            out += self.items(schema["items"], v, inner, ind + (1 if g else 0))
         is_obj = "required" in schema or "properties" in schema or "additionalProperties" in schema
-        if is_obj:
-            out.append(f"{pad}if isinstance({v}, dict):\n")
-            for key in schema.get("required", []):
-                out.append(f"{pad}    if {key!r} not in {v}: return False\n")
+        if is_obj and guard("object") is not None:
+            g = guard("object")
+            if g:
+                out.append(f"{pad}if {g}:\n")
+            opad = pad + ("    " if g else "")
+            oind = ind + (1 if g else 0)
+            required = list(schema.get("required", []))
+            for key in required:
+                out.append(f"{opad}if {key!r} not in {v}: return False\n")
             props = schema.get("properties", {})
             addl = schema.get("additionalProperties", True)
             if addl is False:
                 name = self.fresh("_K")
                 self.consts[name] = frozenset(props)
-                out.append(f"{pad}    for _k in {v}:\n{pad}        if _k not in {name}: return False\n")
+                out.append(f"{opad}for _k in {v}:\n{opad}    if _k not in {name}: return False\n")
             elif addl is not True:
                 val = self.fresh("_a")
                 name = self.fresh("_K")
                 self.consts[name] = frozenset(props)
-                out.append(f"{pad}    for _k, {val} in {v}.items():\n{pad}        if _k not in {name}:\n")
-                out += self.emit(addl, val, ind + 3)
+                out.append(f"{opad}for _k, {val} in {v}.items():\n{opad}    if _k not in {name}:\n")
+                out += self.emit(addl, val, oind + 2)
             for key, sub in props.items():
                 val = self.fresh("_p")
-                out.append(f"{pad}    if {key!r} in {v}:\n{pad}        {val} = {v}[{key!r}]\n")
-                out += self.emit(sub, val, ind + 2)
+                if key in required:  # present: checked above
+                    out.append(f"{opad}{val} = {v}[{key!r}]\n")
+                    out += self.emit(sub, val, oind)
+                else:
+                    out.append(f"{opad}if {key!r} in {v}:\n{opad}    {val} = {v}[{key!r}]\n")
+                    out += self.emit(sub, val, oind + 1)
         for word in ("oneOf", "anyOf"):
             alts = [self.resolve(a) for a in schema.get(word, [])]
             nulls = [a for a in alts if a == {"type": "null"}]
@@ -138,6 +182,11 @@ class _Compiler:
                 test = "!= 1" if word == "oneOf" else "== 0"
                 out.append(f"{pad}if ({calls}) {test}: return False\n")
         return out or [f"{pad}pass\n"]
+
+    def items(self, item: dict[str, Any], v: str, pad: str, ind: int) -> list[str]:
+        """Every item of list ``v`` against ``item``."""
+        loop = self.fresh("_i")
+        return [f"{pad}for {loop} in {v}:\n", *self.emit(item, loop, ind + 1)]
 
 
 def compile_schema(root: dict[str, Any], ref: str | None = None) -> Callable[[Any], bool]:

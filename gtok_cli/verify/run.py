@@ -21,11 +21,13 @@ take the full ``decode`` path (which produces the diagnostics).
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,14 @@ from gtok_cli.verify.compare import COMPARATORS, box_iou
 from gtok_cli.verify.fastschema import compile_schema, explain
 
 MAX_FAILURES_KEPT = 200
+NEWLINE = b"\n"
+
+_ASSISTANT_TEXTS: dict[str, Any] = {
+    "llava": lambda line: [t["value"] for t in line["conversations"] if t["from"] != "human"],
+    "messages": lambda line: [t["content"] for t in line["messages"] if t["role"] == "assistant"],
+    "conversations": lambda line: [t["content"] for t in line["conversations"] if t["role"] == "assistant"],
+}
+"""The assistant turns' texts of a schema-valid line (``formats.line_turns`` filtered, without its copies)."""
 
 
 @dataclass
@@ -78,6 +88,8 @@ class ShardResult:
     errors: list[float] = field(default_factory=list)
     ious: list[float] = field(default_factory=list)
     worst: list[tuple[float, str, int, str]] = field(default_factory=list)
+    refine_counts: Counter[str] = field(default_factory=Counter)
+    refine_values: dict[str, list[float]] = field(default_factory=dict)
 
     def fail(self, f: Failure) -> None:
         self.failure_counts[f.check] += 1
@@ -108,6 +120,8 @@ class LineChecker:
         self.valid = compile_schema(self.schema_root, self.fmt)
         self.truths = truths
         self._bounds: dict[tuple[int, int], tuple[float, float]] = {}
+        self.refine = m.get("refine") is not None
+        """Propose-and-refine conversations: checked turn by turn (:mod:`.refine_check`)."""
 
     def allowed(self, size: tuple[int, int]) -> tuple[float, float]:
         b = self._bounds.get(size)
@@ -131,23 +145,39 @@ class LineChecker:
         if not path.is_file():
             res.fail(Failure("shard.missing", "shard file listed in the manifest does not exist", name))
             return res
-        raw_lines = self._read(path, name, res)
+        raw_lines, sha = self._read(path, name, res)
         res.lines = len(raw_lines)
-        self._check_integrity(path, info, raw_lines, res)
+        self._check_integrity(path, info, raw_lines, res, sha)
         fast: list[tuple[int, str, dict[str, Any], str]] = []
+        # the per-line work, inlined (a million lines): parse, schema, turns, truth
+        loads, valid, fmt, part = orjson.loads, self.valid, self.fmt, info["part"]
+        geo_of = _ASSISTANT_TEXTS.get(fmt) if self.role == "assistant" else None
         for k, raw in enumerate(raw_lines):
             lineno = k + 1
-            parsed = self._parse(raw, name, lineno, res)
-            if parsed is None:
+            try:
+                line = loads(raw)
+            except orjson.JSONDecodeError:
+                self._parse(raw + b"\n", name, lineno, res)  # the message exactly as for the whole line
                 continue
-            line, turns = parsed
-            truth = self._truth(line, info["part"], first_index + k, name, lineno, res)
-            if truth is None:
+            if not valid(line):
+                res.fail(Failure("line.schema", explain(self.schema_root, line, fmt), name, lineno))
                 continue
+            if self.truths is None and line.get("meta") is not None:
+                truth = line["meta"]
+            else:
+                truth = self._truth(line, part, first_index + k, name, lineno, res)
+                if truth is None:
+                    continue
             rid = truth["record_id"]
-            geo = [t for r, t in turns if r == self.role]
+            if geo_of is not None:
+                geo = geo_of(line)
+            else:
+                geo = [t for r, t in formats.line_turns(fmt, line) if r == self.role]
             regions = truth["regions"]
             res.regions += len(regions)
+            if self.refine:
+                self._refine(geo, truth, name, lineno, rid, res)
+                continue
             if len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
                 fast.append((lineno, geo[0], truth, rid))
             else:
@@ -155,25 +185,28 @@ class LineChecker:
         self._fast(fast, name, res)
         return res
 
-    def _read(self, path: Path, name: str, res: ShardResult) -> list[bytes]:
+    def _read(self, path: Path, name: str, res: ShardResult) -> tuple[list[bytes], str | None]:
+        """The shard's lines (without their newlines) and, for a plain shard, the sha256 of its bytes."""
         try:
             with open_binary_input(path) as fh:
                 data = fh.read()
         except (OSError, EOFError) as exc:  # a truncated .gz
             res.fail(Failure("shard.unreadable", f"cannot read: {exc}", name))
-            return []
+            return [], None
+        sha = None if path.suffix == ".gz" else hashlib.sha256(data).hexdigest()
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
         elif lines:
             res.fail(Failure("shard.truncated", "last line has no newline (cut off?)", name, len(lines)))
-        return [line + b"\n" for line in lines]
+        return lines, sha
 
     def _check_integrity(
-        self, path: Path, info: dict[str, Any], lines: list[bytes], res: ShardResult
+        self, path: Path, info: dict[str, Any], lines: list[bytes], res: ShardResult, sha: str | None = None
     ) -> None:
+        """``lines`` without their newlines (each line's crc32 is of the line and its newline)."""
         name = info["name"]
-        sha_ok = sha256_file(path) == info["sha256"]
+        sha_ok = (sha if sha is not None else sha256_file(path)) == info["sha256"]
         if not sha_ok:
             res.fail(Failure("shard.sha256", "sha256 differs from the manifest (changed after export)", name))
         if len(lines) != info["lines"]:
@@ -193,7 +226,7 @@ class LineChecker:
         crcs = stats.get("line_crc32", "")
         for k in range(max(len(lines), len(crcs) // 8)):
             want = crcs[8 * k : 8 * k + 8]
-            got = f"{zlib.crc32(lines[k]):08x}" if k < len(lines) else ""
+            got = f"{zlib.crc32(NEWLINE, zlib.crc32(lines[k])):08x}" if k < len(lines) else ""
             if want != got:
                 what = "missing" if not got else ("added" if not want else "changed")
                 res.fail(
@@ -267,16 +300,27 @@ class LineChecker:
         if not items:
             return
         texts = [t for _, t, _, _ in items]
-        sizes = np.asarray([tr["image_size"] for _, _, tr, _ in items], dtype=np.int64)
-        truth = np.asarray([tr["regions"][0]["bbox"] for _, _, tr, _ in items], dtype=np.float64)
+        metas = [tr for _, _, tr, _ in items]
+        firsts = [tr["regions"][0] for tr in metas]
+        # flat lists → one array each (a list of small lists converts row by row, far slower)
+        n = len(items)
+        sizes = np.fromiter(chain.from_iterable([tr["image_size"] for tr in metas]), np.int64, 2 * n)
+        sizes = sizes.reshape(n, 2)
+        truth = np.fromiter(chain.from_iterable([r["bbox"] for r in firsts]), np.float64, 4 * n).reshape(n, 4)
         dec = self.codec.decode_boxes(texts, sizes)
         ok: Any = ~np.isnan(dec).any(axis=1)
-        labels = [tr["regions"][0]["phrase"] for _, _, tr, _ in items]
+        labels = [r["phrase"] for r in firsts]
         again = self.codec.encode_boxes(np.where(ok[:, None], dec, 0.0), sizes, labels)
         err_xy = np.abs(dec - truth)
         ex = err_xy[:, 0::2].max(axis=1)
         ey = err_xy[:, 1::2].max(axis=1)
-        bounds = np.asarray([self.allowed((int(w), int(h))) for w, h in sizes.tolist()], dtype=np.float64)
+        # the bound per distinct size (one number per size: a 1-D unique is far cheaper than rows)
+        if n and int(sizes.max()) < (1 << 31) and int(sizes.min()) >= 0:
+            uniq, inverse = np.unique(sizes[:, 0] * (1 << 32) + sizes[:, 1], return_inverse=True)
+            per_size = [self.allowed((int(k >> 32), int(k & 0xFFFFFFFF))) for k in uniq.tolist()]
+            bounds = np.asarray(per_size, dtype=np.float64).reshape(-1, 2)[inverse.reshape(-1)]
+        else:
+            bounds = np.asarray([self.allowed((int(w), int(h))) for w, h in sizes.tolist()], dtype=np.float64)
         within = (ex <= bounds[:, 0] + 1e-6) & (ey <= bounds[:, 1] + 1e-6)
         ious = box_iou(dec, truth)
         err = np.maximum(ex, ey)
@@ -293,9 +337,28 @@ class LineChecker:
         if not good.any():
             return
         idx = np.nonzero(good)[0]
+        if len(idx) > 5:  # only the 5 largest (ties: earlier line first) need sorting
+            cut = np.partition(err[idx], len(idx) - 5)[len(idx) - 5]
+            idx = idx[err[idx] >= cut]
         top = idx[np.argsort(-err[idx], kind="stable")[:5]]
         for k in top.tolist():
             res.worst.append((float(err[k]), name, items[k][0], items[k][3]))
+
+    def _refine(
+        self, geo: list[str], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult
+    ) -> None:
+        from gtok_cli.codecs.grid import GridCodec
+        from gtok_cli.verify.refine_check import check_refine_line
+
+        if not isinstance(self.codec, GridCodec):
+            res.fail(Failure("refine.scheme", "refinement needs the grid scheme", name, lineno, rid))
+            return
+        out = check_refine_line(self.codec, geo, truth)
+        for check, message in out.problems:
+            res.fail(Failure(check, message, name, lineno, rid))
+        res.refine_counts.update(out.counts)
+        for key, values in out.values.items():
+            res.refine_values.setdefault(key, []).extend(values)
 
     def _slow(
         self, geo: list[str], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult

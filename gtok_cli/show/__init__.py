@@ -1,0 +1,106 @@
+"""`gtok show` as a library: draw what a sample's tokens say over its image, beside the ground truth.
+
+::
+
+    from gtok_cli.show import ShowOptions, show
+    image = show(ShowOptions("out/shards/rec-grid", images="sample_data/coco/val2017", index=0))
+    image.save("sample.png")
+
+Modules: :mod:`.sample` (sources, selection, decoding into a :class:`View`), :mod:`.scene` (regions over
+the image), :mod:`.draw` (Pillow primitives, palette), :mod:`.layout` (text panel, contact sheet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from gtok_cli.errors import UsageError
+from gtok_cli.show import layout, scene
+from gtok_cli.show.sample import View, open_source, select_views
+
+
+@dataclass(frozen=True)
+class ShowOptions:
+    source: str
+    """An export folder / manifest, or a records JSONL."""
+    images: str
+    index: int | None = None
+    sample_id: str | None = None
+    sample: int | None = None
+    seed: int = 0
+    grid_overlay: bool = False
+    truth_records: str | None = None
+    """Records file that adds the real masks to an export's truth (matched by record id and bbox)."""
+    sam_checkpoint: str | None = None
+    model_type: str = "vit_h"
+    device: str = "cpu"
+    max_turn_lines: int = 12
+
+
+class SamCandidates:
+    """SAM candidates per (image, grid, select), for mask tokens solved with the ``sam`` backend."""
+
+    def __init__(self, checkpoint: str, model_type: str, device: str) -> None:
+        from gtok_cli.masks.candidates_sam import load_sam
+
+        self.model = load_sam(checkpoint, model_type, device)
+        self.model_type = model_type
+        self._cache: dict[tuple[str, int, str], Any] = {}
+
+    def __call__(self, view: View, mt: dict[str, Any] | None, full: Image.Image) -> Any:
+        if not mt or mt.get("backend") != "sam":
+            return None  # tokens solved on cells (or unknown): their own grid cells
+        import numpy as np
+
+        from gtok_cli.masks.candidates_sam import SamCandidateMaker
+
+        key = (view.image_file, int(mt["grid"]), str(mt.get("select", "max-pred-iou")))
+        if key not in self._cache:
+            maker = SamCandidateMaker(self.model, grid=key[1], select=key[2], keep_on_device=False)
+            self._cache[key] = maker.candidates([np.asarray(full)])[0]
+        return self._cache[key]
+
+
+def show(opts: ShowOptions) -> Image.Image:
+    """The picture: one sample's page, or a contact sheet with ``sample``."""
+    if not Path(opts.images).is_dir():
+        raise UsageError(f"--images {opts.images!r} is not a folder")
+    source = open_source(opts.source, opts.truth_records, opts.images)
+    views = select_views(
+        source, index=opts.index, sample_id=opts.sample_id, sample=opts.sample, seed=opts.seed
+    )
+    sam = SamCandidates(opts.sam_checkpoint, opts.model_type, opts.device) if opts.sam_checkpoint else None
+    if opts.sample is None:
+        view = views[0]
+        full = scene.load_image(view, opts.images)
+        drawn = scene.render_regions(full, view, grid_overlay=opts.grid_overlay, candidates_for=sam)
+        return layout.page(drawn, view, opts.max_turn_lines)
+    tiles = []
+    for view in views:
+        full = scene.load_image(view, opts.images)
+        drawn = scene.render_regions(
+            full,
+            view,
+            scale=layout.tile_scale(full.size),
+            grid_overlay=opts.grid_overlay,
+            candidates_for=sam,
+        )
+        tiles.append((drawn, view))
+    return layout.sheet(tiles)
+
+
+def save_png(image: Image.Image, out: str | Path, palette: bool = False) -> None:
+    """Write the PNG atomically; ``palette`` quantises to 256 colours (about 3x smaller for photos)."""
+    from gtok_cli.jsonio import atomic_path
+
+    if palette:
+        image = image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    with atomic_path(out) as tmp:
+        image.save(tmp, format="PNG", optimize=True)
+
+
+__all__ = ["ShowOptions", "View", "save_png", "show"]

@@ -1,0 +1,191 @@
+"""One :class:`~gtok_cli.show.sample.View` drawn over its image: decoded shapes solid, truth dashed.
+
+Order (bottom to top): grid overlay, decoded mask fills, truth (dashed), decoded outlines, labels. Region k
+has colour ``draw.colour(k)`` in both its decoded and truth forms; every region is labelled once with its
+phrase. ``scale`` draws on a resized image (contact sheets): geometry is scaled, masks resized (nearest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from gtok_cli.codecs import Shape
+from gtok_cli.errors import InputError
+from gtok_cli.ingest.images import open_image_rgb, safe_image_path
+from gtok_cli.masks.candidates import cell_edges
+from gtok_cli.show import draw
+from gtok_cli.show.sample import View, bool_mask
+
+LABEL_FONT = 13
+LABEL_CHARS = 40
+CandidatesFor = Callable[[View, dict[str, Any] | None, Image.Image], Any]
+"""``(view, mask_tokens, full-size image) -> Candidates | None`` (None: the anchors' own grid cells)."""
+
+
+def load_image(view: View, images: str | Path) -> Image.Image:
+    """The sample's image (EXIF-transposed RGB); its size must be the one the geometry refers to."""
+    path = safe_image_path(images, view.image_file, file=None, record=view.title)
+    if not path.is_file():
+        raise InputError(
+            "image file not found",
+            record=view.title,
+            field="image",
+            expected=f"a file under {images}",
+            found=view.image_file,
+            reason="image.missing",
+        )
+    try:
+        image = open_image_rgb(path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot read image {path}: {exc}", record=view.title, reason="image.unreadable"
+        ) from None
+    if view.size is not None and image.size != view.size:
+        raise InputError(
+            f"image {path.name} size disagrees with the sample (EXIF orientation applied)",
+            record=view.title,
+            field="image_size",
+            expected=f"{view.size[0]}x{view.size[1]}",
+            found=f"{image.width}x{image.height}",
+            reason="image.size_mismatch",
+        )
+    return image
+
+
+def _short(text: str | None) -> str:
+    t = " ".join((text or "").split())
+    return t if len(t) <= LABEL_CHARS else t[: LABEL_CHARS - 1] + "…"
+
+
+def _mask_pixels(
+    anchors: Any,
+    view: View,
+    mt: dict[str, Any] | None,
+    full: Image.Image,
+    candidates_for: CandidatesFor | None,
+) -> np.ndarray:
+    n = int((mt or {}).get("grid") or view.grid or 32)
+    cands = candidates_for(view, mt, full) if candidates_for is not None else None
+    return bool_mask(anchors, n, full.size, cands)
+
+
+def _record_mask(mask: Any, size: tuple[int, int], title: str) -> np.ndarray:
+    from gtok_cli.masks.rasterize import region_mask_to_bool
+
+    return region_mask_to_bool(mask, size[0], size[1], record=title, field="regions[].mask")
+
+
+def render_regions(
+    full: Image.Image,
+    view: View,
+    *,
+    scale: float = 1.0,
+    grid_overlay: bool = False,
+    candidates_for: CandidatesFor | None = None,
+) -> Image.Image:
+    """A copy of ``full`` (the image at the view's size), resized by ``scale``, with the view drawn on it."""
+    size = full.size
+    if scale != 1.0:
+        out = full.resize(
+            (max(1, round(size[0] * scale)), max(1, round(size[1] * scale))), Image.Resampling.BILINEAR
+        )
+    else:
+        out = full.copy()
+    sx, sy = out.width / size[0], out.height / size[1]
+    width = draw.stroke_width(out.width, out.height)
+
+    def xy(coords: tuple[float, ...]) -> list[tuple[float, float]]:
+        return [(coords[k] * sx, coords[k + 1] * sy) for k in range(0, len(coords) - 1, 2)]
+
+    def fit(m: np.ndarray) -> np.ndarray:
+        if m.shape == (out.height, out.width):
+            return m
+        return np.asarray(Image.fromarray(m).resize(out.size, Image.Resampling.NEAREST))
+
+    if grid_overlay and view.grid:
+        n = int(view.grid)
+        xs = [round(v * sx) for v in cell_edges(size[0], n)[1:-1]]
+        ys = [round(v * sy) for v in cell_edges(size[1], n)[1:-1]]
+        draw.grid_lines(out, xs, ys)
+
+    anchors_of: dict[int, np.ndarray] = {}
+    for k, shape in enumerate(view.decoded):
+        if shape.kind == "mask" and shape.anchors:
+            region = view.decoded_region[k]
+            mt = view.mask_tokens[region] if region < len(view.mask_tokens) else None
+            m = fit(_mask_pixels(shape.anchors, view, mt, full, candidates_for))
+            anchors_of[k] = m
+            draw.mask(out, m, draw.colour(region), width)
+
+    pen = ImageDraw.Draw(out)
+    label_at: dict[int, tuple[float, float]] = {}
+    for k, t in enumerate(view.truth):
+        rgb = draw.colour(k)
+        if t.mask is not None:
+            m = fit(_record_mask(t.mask, size, view.title))
+            draw.mask(out, m, rgb, width, dashed=True)
+            pen = ImageDraw.Draw(out)  # draw.mask pasted new pixels
+        elif t.kind == "point" and t.point is not None:
+            draw.point(pen, xy(t.point)[0], rgb, width, dashed=True)
+        elif t.bbox is not None:
+            x1, y1, x2, y2 = t.bbox
+            draw.box(pen, (x1 * sx, y1 * sy, x2 * sx, y2 * sy), rgb, width, dashed=True)
+        if t.bbox is not None:
+            label_at[k] = (t.bbox[0] * sx, t.bbox[1] * sy)
+
+    decoded_at: dict[int, tuple[float, float]] = {}
+    for k, shape in enumerate(view.decoded):
+        region = view.decoded_region[k]
+        at = _draw_shape(pen, shape, xy, draw.colour(region), width, anchors_of.get(k))
+        if at is not None:
+            decoded_at.setdefault(region, at)
+    label_at.update(decoded_at)  # a region's label sits on what its tokens say, else on its truth
+
+    fnt = draw.font(LABEL_FONT)
+    for region, at in sorted(label_at.items()):
+        text = _label_text(view, region)
+        if text:
+            draw.label(pen, at, text, draw.colour(region), fnt, out.size)
+    return out
+
+
+def _draw_shape(
+    pen: ImageDraw.ImageDraw,
+    shape: Shape,
+    xy: Callable[[tuple[float, ...]], list[tuple[float, float]]],
+    rgb: draw.RGB,
+    width: int,
+    mask_pixels: np.ndarray | None,
+) -> tuple[float, float] | None:
+    """Draw one decoded shape (solid); returns where its label goes."""
+    pts = xy(shape.coords)
+    if shape.kind == "box" and len(pts) == 2:
+        (x1, y1), (x2, y2) = pts
+        draw.box(pen, (x1, y1, x2, y2), rgb, width)
+        return (x1, y1)
+    if shape.kind == "point" and pts:
+        draw.point(pen, pts[0], rgb, width)
+        return (pts[0][0] + 4 * width, pts[0][1])
+    if shape.kind == "polyline" and pts:
+        draw.polyline(pen, pts, rgb, width)
+        return pts[0]
+    if shape.kind == "mask" and mask_pixels is not None and mask_pixels.any():
+        ys, xs = np.nonzero(mask_pixels)
+        return (float(xs.min()), float(ys.min()))
+    return None
+
+
+def _label_text(view: View, region: int) -> str:
+    lab = None
+    for k, r in enumerate(view.decoded_region):
+        if r == region and view.decoded_labels[k]:
+            lab = view.decoded_labels[k]
+            break
+    if lab is None and region < len(view.truth):
+        lab = view.truth[region].label
+    return _short(lab) if lab else f"#{region}"

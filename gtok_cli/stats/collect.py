@@ -1,0 +1,220 @@
+"""Walk an export folder or a records file once and gather what `gtok stats` reports.
+
+Export folder: every shard line (read as ``gtok show`` and ``verify`` read them: the manifest's shard list,
+:func:`gtok_cli.jsonio.iter_jsonl`, :func:`gtok_cli.export.formats.line_turns`); the geometry turns decoded
+with the manifest's codec and compared with ``meta`` by verify's own comparators
+(:data:`gtok_cli.verify.compare.COMPARATORS`). Dataset and split come from the source records the manifest
+lists when they are still on disk (else the dataset is the record id's prefix and the split ``unknown``).
+
+Records file: counts, regions, ``mask_tokens`` (tokens per mask, IoU the solver reached), box sizes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gtok_cli.errors import InputError
+from gtok_cli.export import formats, tasks
+from gtok_cli.jsonio import iter_jsonl
+from gtok_cli.stats.measure import (
+    BOX_SIZES,
+    MEDIUM_MAX_AREA,
+    PAPER_TOKENS_PER_MASK_32,
+    SMALL_MAX_AREA,
+    SpatialTokenCounter,
+    box_size,
+    summary,
+)
+from gtok_cli.verify.compare import COMPARATORS
+
+UNKNOWN = "unknown"
+
+
+@dataclass
+class Tally:
+    """Everything counted; ``to_json`` turns the value lists into summaries."""
+
+    kind: str
+    source: str
+    samples: int = 0
+    regions: int = 0
+    by_dataset: Counter[str] = field(default_factory=Counter)
+    by_split: Counter[str] = field(default_factory=Counter)
+    by_task: Counter[str] = field(default_factory=Counter)
+    by_category: Counter[str] = field(default_factory=Counter)
+    by_kind: Counter[str] = field(default_factory=Counter)
+    box_sizes: Counter[str] = field(default_factory=Counter)
+    tokens_per_sample: list[float] = field(default_factory=list)
+    tokens_per_region: list[float] = field(default_factory=list)
+    tokens_per_mask: list[float] = field(default_factory=list)
+    mask_grids: Counter[int] = field(default_factory=Counter)
+    mask_iou: list[float] = field(default_factory=list)
+    error_px: list[float] = field(default_factory=list)
+    iou: list[float] = field(default_factory=list)
+    problems: Counter[str] = field(default_factory=Counter)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add_region(self, region: dict[str, Any]) -> None:
+        self.regions += 1
+        self.by_category[str(region.get("label") or UNKNOWN)] += 1
+        bbox = region.get("bbox")
+        if bbox is not None:
+            self.box_sizes[box_size(bbox)] += 1
+        mt = region.get("mask_tokens")
+        if mt:
+            self.mask_grids[int(mt.get("grid", 0))] += 1
+            if mt.get("iou") is not None:
+                self.mask_iou.append(float(mt["iou"]))
+
+    def to_json(self) -> dict[str, Any]:
+        def counts(c: Counter[Any]) -> dict[str, int]:
+            return {str(k): v for k, v in sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+
+        out: dict[str, Any] = {"kind": self.kind, "input": self.source, **self.extra}
+        out.update(
+            samples=self.samples,
+            regions=self.regions,
+            by_dataset=counts(self.by_dataset),
+            by_split=counts(self.by_split),
+            by_task=counts(self.by_task),
+            by_category=counts(self.by_category),
+            box_sizes={
+                "rule": f"COCO: area < {SMALL_MAX_AREA} small, < {MEDIUM_MAX_AREA} medium, else large "
+                "(box area in original pixels)",
+                **{k: self.box_sizes.get(k, 0) for k in BOX_SIZES},
+            },
+            mask_tokens={
+                "grids": {str(k): v for k, v in sorted(self.mask_grids.items())},
+                "tokens_per_mask": summary(self.tokens_per_mask),
+                "paper_tokens_per_mask_32x32_sam": PAPER_TOKENS_PER_MASK_32,
+                "solver_iou": summary(self.mask_iou),
+            },
+        )
+        if self.kind == "export":
+            out["by_kind"] = counts(self.by_kind)
+            out["tokens"] = {
+                "per_sample": summary(self.tokens_per_sample),
+                "per_region": summary(self.tokens_per_region),
+            }
+            out["round_trip"] = {
+                "error_px": summary(self.error_px),
+                "iou": summary(self.iou),
+                "problems": counts(self.problems),
+            }
+        return out
+
+
+def collect(path: str | Path) -> Tally:
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file or folder", file=str(p), reason="file.missing")
+    from gtok_cli.show.sample import is_export
+
+    return collect_export(p) if is_export(p) else collect_records(p)
+
+
+# ---- records -----------------------------------------------------------------------------------------------
+def collect_records(path: Path) -> Tally:
+    t = Tally("records", str(path))
+    for lineno, rec in iter_jsonl(path):
+        if not isinstance(rec, dict) or not isinstance(rec.get("regions"), list):
+            raise InputError("not a gtok record", file=str(path), record=f"line {lineno}", field="regions")
+        t.samples += 1
+        t.by_dataset[str(rec.get("dataset") or UNKNOWN)] += 1
+        t.by_split[str(rec.get("split") or UNKNOWN)] += 1
+        t.by_task[str(rec.get("task") or UNKNOWN)] += 1
+        for r in rec["regions"]:
+            t.add_region(r)
+            mt = r.get("mask_tokens")
+            if mt and mt.get("anchors") is not None:
+                t.tokens_per_mask.append(float(len(mt["anchors"])))
+    return t
+
+
+# ---- export folders ----------------------------------------------------------------------------------------
+def _provenance(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """record id → (dataset, split) from the source records, when every one is still on disk."""
+    out: dict[str, tuple[str, str]] = {}
+    paths = [Path(s["path"]) for s in manifest.get("sources", [])]
+    if not paths or not all(p.is_file() for p in paths):
+        return out
+    for p in paths:
+        for _, rec in iter_jsonl(p):
+            if isinstance(rec, dict):
+                out[str(rec.get("id"))] = (
+                    str(rec.get("dataset") or UNKNOWN),
+                    str(rec.get("split") or UNKNOWN),
+                )
+    return out
+
+
+def collect_export(path: Path) -> Tally:
+    from gtok_cli.show.sample import ExportSource
+
+    src = ExportSource.open(path)
+    m = src.manifest
+    codec = src.codec
+    counter = SpatialTokenCounter(codec)
+    role = tasks.geometry_role(m["task"])
+    prov = _provenance(m)
+    t = Tally("export", str(path))
+    t.extra = {
+        "scheme": m["scheme"],
+        "task": m["task"],
+        "format": m["format"],
+        "manifest_counts": m["counts"],
+        "tokens_definition": counter.definition(),
+        "provenance": "source records" if prov else "record id prefix (source records not found)",
+    }
+    bounds: dict[tuple[int, int], tuple[float, float]] = {}
+    for line in src.items():
+        t.samples += 1
+        t.by_task[m["task"]] += 1
+        meta = line.get("meta")
+        turns = formats.line_turns(m["format"], line)
+        if not meta:
+            t.problems["no_meta"] += 1
+            continue
+        rid = str(meta["record_id"])
+        dataset, split = prov.get(rid, (rid.split(":", 1)[0] or UNKNOWN, UNKNOWN))
+        t.by_dataset[dataset] += 1
+        t.by_split[split] += 1
+        size = (int(meta["image_size"][0]), int(meta["image_size"][1]))
+        regions = meta["regions"]
+        for r in regions:
+            t.add_region(r)
+            t.by_kind[r["kind"]] += 1
+        shapes = []
+        sample_tokens = 0
+        for r_role, text in turns:
+            if r_role != role:
+                continue
+            dec = codec.decode(text, size)
+            t.problems.update("span.invalid" for _ in dec.errors)
+            n, per_shape = counter.count(text, dec)
+            sample_tokens += n
+            t.tokens_per_region += per_shape
+            shapes += dec.shapes()
+        t.tokens_per_sample.append(float(sample_tokens))
+        t.tokens_per_mask += [float(len(s.anchors or ())) for s in shapes if s.kind == "mask"]
+        if len(shapes) != len(regions):
+            t.problems["regions.count"] += 1
+            continue
+        allowed = bounds.get(size)
+        if allowed is None:
+            allowed = bounds[size] = codec.bound(size).pixels(size)
+        for shape, region in zip(shapes, regions, strict=True):
+            if shape.kind != region["kind"] or region["kind"] not in COMPARATORS:
+                t.problems["region.kind"] += 1
+                continue
+            err, iou, problem = COMPARATORS[region["kind"]](shape, region, allowed)
+            if problem is not None:
+                t.problems["region.error"] += 1
+            if err == err:  # not NaN (mask anchors that differ give NaN)
+                t.error_px.append(err)
+            if iou is not None:
+                t.iou.append(iou)
+    return t
