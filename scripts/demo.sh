@@ -31,4 +31,9 @@ run reg-loc-conv "$OUT/refcoco.jsonl" --scheme loc --task reg --format conversat
 run detect-qwen25 "$OUT/coco.jsonl" --scheme qwen2.5-vl --task detect --format messages
 run multi-paligemma "$OUT/coco.jsonl" --scheme paligemma --task multi --format llava
 run caption-kosmos2 "$OUT/flickr30k.jsonl" --scheme kosmos2 --task grounded-caption --format llava
-echo "done: shards under $OUT/shards" >&2
+run refine-grid-llava "$OUT/refcoco.jsonl" --scheme grid --task refine --refine-turns 2 --format llava
+
+echo "== stats + a picture" >&2
+"$GTOK" stats "$OUT/shards/rec-grid-mask-messages"
+"$GTOK" show "$OUT/shards/caption-kosmos2" --images $S/flickr30k/images --index 0 --out "$OUT/caption.png"
+echo "done: shards under $OUT/shards, picture $OUT/caption.png" >&2

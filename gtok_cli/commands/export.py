@@ -13,7 +13,13 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
         records: list[Path] = typer.Argument(..., help="Record JSONL file(s) (.gz read transparently)."),
-        scheme: str = typer.Option(..., "--scheme", "-s", help="Token scheme (see `gtok codec list`)."),
+        scheme: str = typer.Option(
+            ...,
+            "--scheme",
+            "-s",
+            help="Token scheme: bins, loc, kosmos2, paligemma, qwen-vl, qwen2-vl, qwen2.5-vl, qwen3-vl, "
+            "shikra, ferret, grid.",
+        ),
         task: str = typer.Option(
             ..., "--task", "-t", help="rec | reg | grounded-caption | multi | point | detect | refine"
         ),
