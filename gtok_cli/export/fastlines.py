@@ -19,8 +19,10 @@ import string
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -132,9 +134,15 @@ def compile_parts(fragments: list[bytes], slots: list[str]) -> Parts | None:
 class RecLines:
     """``rec`` lines of a batch of one-box ``referring`` records (``--shape box``, no refinement)."""
 
-    def __init__(self, parts: Parts, ctx: tasks.TaskContext, codec: Codec) -> None:
+    def __init__(
+        self, parts: Parts, ctx: tasks.TaskContext, codec: Codec, fragments: list[bytes], slots: list[str]
+    ) -> None:
         self.codec = codec
         self.parts = parts
+        self.fragments = [f.decode() for f in fragments]
+        self.slots = slots
+        self.formatted = 0
+        """Batches built by :meth:`_format_lines` (the tests check which path ran)."""
         options = ctx.templates.by_task["rec"]
         self.options = options
         self.pieces = [_join_pieces(t) for t in options]
@@ -142,80 +150,253 @@ class RecLines:
 
     @staticmethod
     def make(fmt: str, meta: Meta | None, ctx: tasks.TaskContext, codec: Codec) -> RecLines | None:
-        parts = compile_parts(*line_template(fmt, meta, ctx))
-        return None if parts is None else RecLines(parts, ctx, codec)
+        fragments, slots = line_template(fmt, meta, ctx)
+        parts = compile_parts(fragments, slots)
+        return None if parts is None else RecLines(parts, ctx, codec, fragments, slots)
 
     def run(
-        self, lines: list[bytes], part_of: PartOf | None, parts: frozenset[int]
+        self, data: bytes, part_of: PartOf | None, parts: frozenset[int]
     ) -> tuple[dict[int, list[bytes]], Counter[int], dict[int, Counter[str]]] | None:
-        """Output lines per part, records read per part, skips per part; None when any record of the batch
-        is not the plain case (the caller then runs the generic path on the whole batch)."""
-        loads, crc32, build = orjson.loads, zlib.crc32, self.parts
+        """Output lines per part, records read per part, skips per part, from a blob of whole record lines;
+        None when any record of the batch is not the plain case (the caller then runs the generic path on
+        the whole batch, which gives the errors and their messages)."""
+        if part_of is None:
+            done = self._run_uniform(data, next(iter(parts)))
+            if done is not None:
+                return done
+        try:
+            records: list[FastRecord] = _RECORDS.decode_lines(data)
+        except (msgspec.MsgspecError, ValueError):  # ValueError: invalid UTF-8
+            return None
+        crc32, unset = zlib.crc32, msgspec.UNSET
         options, pieces, prefix, n = self.options, self.pieces, self.crc_prefix, len(self.options)
-        heads: list[bytes] = []
-        tails: list[bytes] = []
-        where: list[int] = []
-        boxes: list[Any] = []
-        sizes: list[tuple[int, int]] = []
-        labels: list[str] = []
+        cols = _Columns()
         read: Counter[int] = Counter()
         skipped: dict[int, Counter[str]] = {p: Counter() for p in parts}
-        for raw in lines:
-            if not raw.strip():
-                continue
-            try:
-                rec = loads(raw)
-            except orjson.JSONDecodeError:
-                return None
-            if type(rec) is not dict:
-                return None
-            image = rec.get("image")
-            if type(image) is not dict or "id" not in image:
-                return None
-            part = 0 if part_of is None else part_of(image["id"])
+        for rec in records:
+            image = rec.image
+            part = 0 if part_of is None else part_of(image.id)
             if part not in parts:
                 continue
-            w = image.get("width")
-            h = image.get("height")
-            if type(w) is not int or type(h) is not int or "task" not in rec:
+            task = rec.task
+            if task is unset:
                 return None
             read[part] += 1
-            task = rec["task"]
             if task != "referring":
                 skipped[part][f"record_task.{task}"] += 1
                 continue
-            text = rec.get("text")
+            text = rec.text
             if not isinstance(text, str) or not text.strip():
                 skipped[part]["record.no_text"] += 1
                 continue
-            regions = rec.get("regions")
-            rid = rec.get("id")
-            if type(regions) is not list or len(regions) != 1 or type(rid) is not str:
+            regions = rec.regions
+            rid = rec.id
+            if regions is unset or len(regions) != 1 or type(rid) is not str or image.file is unset:
                 return None
             region = regions[0]
-            if type(region) is not dict or "file" not in image:
-                return None
-            bbox = region.get("bbox")
-            if type(bbox) is not list or len(bbox) != 4:
+            bbox = region.bbox
+            if bbox is unset:
                 return None
             k = crc32(rid.encode(), prefix) % n
             p = pieces[k]
-            prompt = text.join(p) if p is not None else options[k].format(expression=text)
-            head, tail = build(
-                rid, image["file"], prompt, w, h, bbox, region.get("mask_tokens"), region.get("label"), text
-            )
-            heads.append(head)
-            tails.append(tail)
-            boxes.append(bbox)
-            sizes.append((w, h))
-            labels.append(text)
-            where.append(part)
+            cols.rids.append(rid)
+            cols.files.append(image.file)
+            cols.prompts.append(text.join(p) if p is not None else options[k].format(expression=text))
+            cols.widths.append(image.width)
+            cols.heights.append(image.height)
+            cols.boxes.append(bbox)
+            cols.mask_tokens.append(region.mask_tokens)
+            cols.labels.append(region.label)
+            cols.texts.append(text)
+            cols.parts.append(part)
         out: dict[int, list[bytes]] = {p: [] for p in parts}
-        if heads:
-            answers = self.codec.encode_boxes(
-                np.asarray(boxes, dtype=np.float64), np.asarray(sizes, dtype=np.int64), labels
-            )
-            dumps = orjson.dumps
-            for head, answer, tail, part in zip(heads, answers, tails, where, strict=True):
-                out[part].append(head + dumps(answer) + tail)
+        if cols.rids:
+            lines = self._lines(cols)
+            if len(parts) == 1:
+                out[next(iter(parts))] = lines
+            else:
+                for line, part in zip(lines, cols.parts, strict=True):
+                    out[part].append(line)
         return out, read, skipped
+
+    def _run_uniform(
+        self, data: bytes, part: int
+    ) -> tuple[dict[int, list[bytes]], Counter[int], dict[int, Counter[str]]] | None:
+        """A batch (one part) whose every record is a one-box ``referring`` record with the plain types
+        (msgspec checks that while it parses, :class:`UniformRecord`): columns by comprehension, no per-record
+        branches. None when any record is not so (then :meth:`run`'s loop)."""
+        try:
+            records: list[UniformRecord] = _UNIFORM.decode_lines(data)
+        except (msgspec.MsgspecError, ValueError):
+            return None
+        cols = _Columns()
+        cols.texts = [r.text for r in records]
+        if not all(map(str.strip, cols.texts)):  # a blank text is a skip: the loop counts it
+            return None
+        cols.rids = rids = [r.id for r in records]
+        images = [r.image for r in records]
+        cols.files = [i.file for i in images]
+        cols.widths = [i.width for i in images]
+        cols.heights = [i.height for i in images]
+        regions = [r.regions[0] for r in records]
+        cols.boxes = [g.bbox for g in regions]
+        cols.labels = [g.label for g in regions]
+        cols.mask_tokens = [None] * len(records)
+        options, pieces, prefix, n = self.options, self.pieces, self.crc_prefix, len(self.options)
+        crc32 = zlib.crc32
+        prompts = []
+        for rid, text in zip(rids, cols.texts, strict=True):
+            k = crc32(rid.encode(), prefix) % n
+            p = pieces[k]
+            prompts.append(text.join(p) if p is not None else options[k].format(expression=text))
+        cols.prompts = prompts
+        return {part: self._lines(cols)}, Counter({part: len(records)}), {part: Counter()}
+
+    def _lines(self, cols: _Columns) -> list[bytes]:
+        if not cols.rids:
+            return []
+        boxes = np.asarray(cols.boxes, dtype=np.float64)
+        sizes = np.column_stack((cols.widths, cols.heights)).astype(np.int64)
+        answers = self.codec.encode_boxes(boxes, sizes, cols.texts)
+        lines = self._format_lines(cols, answers)
+        return self._build_lines(cols, answers) if lines is None else lines
+
+    def _build_lines(self, cols: _Columns, answers: list[str]) -> list[bytes]:
+        """Each line from its values serialised one by one (orjson): any value goes."""
+        dumps, build = orjson.dumps, self.parts
+        out = []
+        for k, answer in enumerate(answers):
+            head, tail = build(
+                cols.rids[k],
+                cols.files[k],
+                cols.prompts[k],
+                cols.widths[k],
+                cols.heights[k],
+                list(cols.boxes[k]),
+                cols.mask_tokens[k],
+                cols.labels[k],
+                cols.texts[k],
+            )
+            out.append(head + dumps(answer) + tail)
+        return out
+
+    def _format_lines(self, cols: _Columns, answers: list[str]) -> list[bytes] | None:
+        """The whole batch through one ``%`` format, when every string's JSON form is its own text in quotes
+        (nothing to escape) and labels and mask tokens are all null or all plain strings; the boxes are
+        serialised by orjson in one call and cut apart. None otherwise (then :meth:`_build_lines`). Same
+        bytes either way."""
+        if not (_plain(cols.rids) and _plain(cols.prompts) and _plain(cols.texts) and _plain(answers)):
+            return None
+        if not (_all_str(cols.files) and _plain(cols.files)):
+            return None
+        if any(m is not None for m in cols.mask_tokens):
+            return None
+        labels_null = all(v is None for v in cols.labels)
+        if not labels_null and not (_all_str(cols.labels) and _plain(cols.labels)):
+            return None
+        # '[[x1,y1,x2,y2],[…]]': numbers only, so "],[" separates the boxes
+        boxes = orjson.dumps(cols.boxes).decode()[2:-2].split("],[")
+        by_slot: dict[str, tuple[str, list[Any]]] = {
+            "id": ('"%s"', [cols.rids]),
+            "file": ('"%s"', [cols.files]),
+            "user+": ("%s", [cols.prompts]),
+            "answer": ('"%s"', [answers]),
+            "width": ("%d", [cols.widths]),
+            "height": ("%d", [cols.heights]),
+            "bbox": ("[%s]", [boxes]),
+            "mask_tokens": ("null", []),
+            "label": ("null", []) if labels_null else ('"%s"', [cols.labels]),
+            "text": ('"%s"', [cols.texts]),
+        }
+        pattern = [self.fragments[0].replace("%", "%%")]
+        columns: list[Any] = []
+        for slot, frag in zip(self.slots, self.fragments[1:], strict=True):
+            spec, values = by_slot[slot]
+            pattern += [spec, frag.replace("%", "%%")]
+            columns += values
+        fmt = "".join(pattern)
+        self.formatted += 1
+        return [(fmt % row).encode() for row in zip(*columns, strict=True)]
+
+
+@dataclass
+class _Columns:
+    """The values of a batch's plain records, one list per slot."""
+
+    rids: list[str] = field(default_factory=list)
+    files: list[Any] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+    heights: list[int] = field(default_factory=list)
+    boxes: list[Any] = field(default_factory=list)
+    mask_tokens: list[Any] = field(default_factory=list)
+    labels: list[Any] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    parts: list[int] = field(default_factory=list)
+
+
+def _plain(values: list[str]) -> bool:
+    """No string needs escaping. One check over them all (a character never spans two strings): no quote, no
+    backslash, and all printable, which rules out controls and surrogates (and, needlessly but safely, a few
+    other characters orjson writes as they are, such as U+2028)."""
+    joined = "".join(values)
+    return '"' not in joined and "\\" not in joined and joined.isprintable()
+
+
+def _all_str(values: list[Any]) -> bool:
+    return all(type(v) is str for v in values)
+
+
+# The fields of a record the plain ``rec`` case reads, typed as the generic path needs them (anything else
+# fails to decode, and the batch takes the generic path). Keys not named here are skipped unparsed.
+Number = int | float
+
+
+class FastImage(msgspec.Struct, gc=False):
+    id: Any
+    width: int
+    height: int
+    file: Any = msgspec.UNSET
+
+
+class FastRegion(msgspec.Struct, gc=False):
+    bbox: tuple[Number, Number, Number, Number] | msgspec.UnsetType = msgspec.UNSET
+    mask_tokens: Any = None
+    label: Any = None
+
+
+class FastRecord(msgspec.Struct, gc=False):
+    image: FastImage
+    id: Any = msgspec.UNSET
+    task: Any = msgspec.UNSET
+    text: Any = None
+    regions: list[FastRegion] | msgspec.UnsetType = msgspec.UNSET
+
+
+_RECORDS = msgspec.json.Decoder(FastRecord)
+
+
+class UniformImage(msgspec.Struct, gc=False):
+    id: Any
+    file: str
+    width: int
+    height: int
+
+
+class UniformRegion(msgspec.Struct, gc=False):
+    bbox: tuple[Number, Number, Number, Number]
+    mask_tokens: None = None
+    label: str | None = None
+
+
+class UniformRecord(msgspec.Struct, gc=False):
+    """A one-box ``referring`` record with plain types: what :meth:`RecLines._run_uniform` needs."""
+
+    id: str
+    task: Literal["referring"]
+    text: str
+    image: UniformImage
+    regions: tuple[UniformRegion]
+
+
+_UNIFORM = msgspec.json.Decoder(UniformRecord)

@@ -251,17 +251,18 @@ class Worker:
         """One batch: ``data`` is a blob of whole lines, their span in ``file``, or the lines themselves."""
         if isinstance(data, tuple):
             data = _read_span(file, *data)
-        lines = data.split(b"\n") if isinstance(data, bytes) else data
-        if lines and not lines[-1] and isinstance(data, bytes):
-            lines.pop()
         # the batch makes ~10 acyclic containers per record: the cyclic GC would rescan them all
         # again and again (measured: a third of the time), so it is paused for the batch
         with gc_paused():
             if self.fast is not None:
-                done = self.fast.run(lines, self.part_of if self.spec.num_parts > 1 else None, self.parts)
+                blob = data if isinstance(data, bytes) else b"\n".join(data)
+                done = self.fast.run(blob, self.part_of if self.spec.num_parts > 1 else None, self.parts)
                 if done is not None:
                     out, read, skipped = done
                     return BatchResult({}, {p: LineBlock.of(v) for p, v in out.items()}, read, skipped)
+            lines = data.split(b"\n") if isinstance(data, bytes) else data
+            if lines and not lines[-1] and isinstance(data, bytes):
+                lines.pop()
             res = self._run(file, first_lineno, lines)
             if self.spec.emit == "lines":
                 res.blocks = {p: LineBlock.of(v) for p, v in res.out.items()}

@@ -31,6 +31,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -44,6 +45,7 @@ from gtok_cli.jsonio import open_binary_input, sha256_file
 from gtok_cli.schemas import load_schema
 from gtok_cli.verify.compare import COMPARATORS, box_iou
 from gtok_cli.verify.fastschema import compile_schema, explain
+from gtok_cli.verify.typed_lines import answer_texts, assistant_texts, decode_shard
 
 MAX_FAILURES_KEPT = 200
 NEWLINE = b"\n"
@@ -105,6 +107,52 @@ class VerifyOptions:
     use_meta: bool = True
 
 
+class ShardLines:
+    """A shard's bytes with its line count; split into lines only when a path needs them."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.count = data.count(NEWLINE) + (1 if data and not data.endswith(NEWLINE) else 0)
+        self._lines: list[bytes] | None = None
+
+    def lines(self) -> list[bytes]:
+        """The lines without their newlines."""
+        if self._lines is None:
+            lines = self.data.split(NEWLINE)
+            if lines and lines[-1] == b"":
+                lines.pop()
+            self._lines = lines
+        return self._lines
+
+    def line(self, k: int) -> bytes:
+        return self.lines()[k]
+
+
+@dataclass
+class FastBoxes:
+    """One-box lines queued for the vectorised check: per line its number, answer text, image size, truth box,
+    phrase (the label ``encode_boxes`` writes), record id and truth (a meta dict or typed meta)."""
+
+    linenos: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    sizes: list[Any] = field(default_factory=list)
+    boxes: list[Any] = field(default_factory=list)
+    labels: list[str | None] = field(default_factory=list)
+    rids: list[str] = field(default_factory=list)
+    truths: list[Any] = field(default_factory=list)
+
+    def add(
+        self, lineno: int, text: str, size: Any, box: Any, label: str | None, rid: str, truth: Any
+    ) -> None:
+        self.linenos.append(lineno)
+        self.texts.append(text)
+        self.sizes.append(size)
+        self.boxes.append(box)
+        self.labels.append(label)
+        self.rids.append(rid)
+        self.truths.append(truth)
+
+
 # ---- per-shard checking (runs in workers) ------------------------------------------------------------------
 class LineChecker:
     def __init__(
@@ -122,6 +170,8 @@ class LineChecker:
         self._bounds: dict[tuple[int, int], tuple[float, float]] = {}
         self.refine = m.get("refine") is not None
         """Propose-and-refine conversations: checked turn by turn (:mod:`.refine_check`)."""
+        self.typed = truths is None and not self.refine
+        """Truths from ``meta``: a shard is first decoded and schema-checked (:mod:`.typed_lines`)."""
 
     def allowed(self, size: tuple[int, int]) -> tuple[float, float]:
         b = self._bounds.get(size)
@@ -145,14 +195,25 @@ class LineChecker:
         if not path.is_file():
             res.fail(Failure("shard.missing", "shard file listed in the manifest does not exist", name))
             return res
-        raw_lines, sha = self._read(path, name, res)
-        res.lines = len(raw_lines)
-        self._check_integrity(path, info, raw_lines, res, sha)
-        fast: list[tuple[int, str, dict[str, Any], str]] = []
+        data, sha = self._read(path, name, res)
+        shard = ShardLines(data)
+        if data and not data.endswith(NEWLINE):
+            res.fail(Failure("shard.truncated", "last line has no newline (cut off?)", name, shard.count))
+        res.lines = shard.count
+        self._check_integrity(path, info, shard, res, sha)
+        if self.typed:
+            one_box = decode_shard(self.fmt, data, shard.count, one_box=True)
+            if one_box is not None:
+                self._check_one_box(one_box, name, res)
+                return res
+            typed = decode_shard(self.fmt, data, shard.count)
+            if typed is not None:
+                self._check_typed(typed, shard, name, res)
+                return res
+        fast = FastBoxes()
         # the per-line work, inlined (a million lines): parse, schema, turns, truth
         loads, valid, fmt, part = orjson.loads, self.valid, self.fmt, info["part"]
-        geo_of = _ASSISTANT_TEXTS.get(fmt) if self.role == "assistant" else None
-        for k, raw in enumerate(raw_lines):
+        for k, raw in enumerate(shard.lines()):
             lineno = k + 1
             try:
                 line = loads(raw)
@@ -162,55 +223,100 @@ class LineChecker:
             if not valid(line):
                 res.fail(Failure("line.schema", explain(self.schema_root, line, fmt), name, lineno))
                 continue
-            if self.truths is None and line.get("meta") is not None:
-                truth = line["meta"]
-            else:
-                truth = self._truth(line, part, first_index + k, name, lineno, res)
-                if truth is None:
-                    continue
-            rid = truth["record_id"]
-            if geo_of is not None:
-                geo = geo_of(line)
-            else:
-                geo = [t for r, t in formats.line_turns(fmt, line) if r == self.role]
-            regions = truth["regions"]
-            res.regions += len(regions)
-            if self.refine:
-                self._refine(geo, truth, name, lineno, rid, res)
-                continue
-            if len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
-                fast.append((lineno, geo[0], truth, rid))
-            else:
-                self._slow(geo, truth, name, lineno, rid, res)
+            self._check_line(line, lineno, part, first_index + k, name, res, fast)
         self._fast(fast, name, res)
         return res
 
-    def _read(self, path: Path, name: str, res: ShardResult) -> tuple[list[bytes], str | None]:
-        """The shard's lines (without their newlines) and, for a plain shard, the sha256 of its bytes."""
+    def _check_line(
+        self,
+        line: dict[str, Any],
+        lineno: int,
+        part: int,
+        index: int,
+        name: str,
+        res: ShardResult,
+        fast: FastBoxes,
+    ) -> None:
+        """One schema-valid parsed line: its truth, then its geometry (one-box lines queue in ``fast``)."""
+        if self.truths is None and line.get("meta") is not None:
+            truth = line["meta"]
+        else:
+            truth = self._truth(line, part, index, name, lineno, res)
+            if truth is None:
+                return
+        rid = truth["record_id"]
+        geo_of = _ASSISTANT_TEXTS.get(self.fmt) if self.role == "assistant" else None
+        if geo_of is not None:
+            geo = geo_of(line)
+        else:
+            geo = [t for r, t in formats.line_turns(self.fmt, line) if r == self.role]
+        regions = truth["regions"]
+        res.regions += len(regions)
+        if self.refine:
+            self._refine(geo, truth, name, lineno, rid, res)
+        elif len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
+            region = regions[0]
+            fast.add(lineno, geo[0], truth["image_size"], region["bbox"], region["phrase"], rid, truth)
+        else:
+            self._slow(geo, truth, name, lineno, rid, res)
+
+    def _check_one_box(self, typed: list[Any], name: str, res: ShardResult) -> None:
+        """A shard of one-box lines (msgspec checked their shape): no per-line Python but the columns."""
+        if not typed or self.role != "assistant":
+            return
+        fast = FastBoxes()
+        metas = [t.meta for t in typed]
+        regions = [m.regions[0] for m in metas]
+        fast.linenos = list(range(1, len(typed) + 1))
+        fast.texts = answer_texts(self.fmt, typed)
+        fast.sizes = [m.image_size for m in metas]
+        fast.boxes = [r.bbox for r in regions]
+        fast.labels = [r.phrase for r in regions]
+        fast.rids = [m.record_id for m in metas]
+        fast.truths = metas
+        res.regions += len(typed)
+        self._fast(fast, name, res)
+
+    def _check_typed(self, typed: list[Any], shard: ShardLines, name: str, res: ShardResult) -> None:
+        """A shard msgspec found schema-valid line by line, truths from ``meta``: one-box lines go straight to
+        the vectorised check; any other line is parsed again as a dict and takes the general per-line path
+        (its extra keys, e.g. a polyline, are not in the typed view)."""
+        fast = FastBoxes()
+        unset, fmt, geo_role = msgspec.UNSET, self.fmt, self.role == "assistant"
+        for k, line in enumerate(typed):
+            meta = line.meta
+            if meta is not unset and geo_role and len(meta.regions) == 1:
+                region = meta.regions[0]
+                geo = assistant_texts(fmt, line)
+                if len(geo) == 1 and region.kind == "box":
+                    res.regions += 1
+                    fast.add(k + 1, geo[0], meta.image_size, region.bbox, region.phrase, meta.record_id, meta)
+                    continue
+            parsed = orjson.loads(shard.line(k))
+            self._check_line(parsed, k + 1, 0, k, name, res, fast)
+        self._fast(fast, name, res)
+
+    def _read(self, path: Path, name: str, res: ShardResult) -> tuple[bytes, str | None]:
+        """The shard's bytes and, for a plain shard, their sha256."""
         try:
             with open_binary_input(path) as fh:
-                data = fh.read()
+                data: bytes = fh.read()
         except (OSError, EOFError) as exc:  # a truncated .gz
             res.fail(Failure("shard.unreadable", f"cannot read: {exc}", name))
-            return [], None
-        sha = None if path.suffix == ".gz" else hashlib.sha256(data).hexdigest()
-        lines = data.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
-        elif lines:
-            res.fail(Failure("shard.truncated", "last line has no newline (cut off?)", name, len(lines)))
-        return lines, sha
+            return b"", None
+        return data, None if path.suffix == ".gz" else hashlib.sha256(data).hexdigest()
 
     def _check_integrity(
-        self, path: Path, info: dict[str, Any], lines: list[bytes], res: ShardResult, sha: str | None = None
+        self, path: Path, info: dict[str, Any], shard: ShardLines, res: ShardResult, sha: str | None = None
     ) -> None:
-        """``lines`` without their newlines (each line's crc32 is of the line and its newline)."""
+        """sha256, line count and done marker; on a sha mismatch, the first line whose crc32 (of the line and
+        its newline) differs from the marker's."""
         name = info["name"]
         sha_ok = (sha if sha is not None else sha256_file(path)) == info["sha256"]
         if not sha_ok:
             res.fail(Failure("shard.sha256", "sha256 differs from the manifest (changed after export)", name))
-        if len(lines) != info["lines"]:
-            res.fail(Failure("shard.lines", f"{len(lines)} lines, manifest says {info['lines']}", name))
+        if shard.count != info["lines"]:
+            res.fail(Failure("shard.lines", f"{shard.count} lines, manifest says {info['lines']}", name))
         marker = marker_path(path)
         try:
             stats = orjson.loads(marker.read_bytes())
@@ -223,6 +329,7 @@ class LineChecker:
             res.fail(Failure("shard.marker", "done marker disagrees with the manifest", name))
         if sha_ok:
             return
+        lines = shard.lines()
         crcs = stats.get("line_crc32", "")
         for k in range(max(len(lines), len(crcs) // 8)):
             want = crcs[8 * k : 8 * k + 8]
@@ -296,26 +403,25 @@ class LineChecker:
         return truth
 
     # -- geometry --
-    def _fast(self, items: list[tuple[int, str, dict[str, Any], str]], name: str, res: ShardResult) -> None:
-        if not items:
+    def _fast(self, fast: FastBoxes, name: str, res: ShardResult) -> None:
+        """All one-box lines of a shard at once: decode with the codec's vectorised ``decode_boxes``,
+        re-encode with ``encode_boxes``; equal text means exactly one well-formed span, so only lines that
+        differ (or miss the bound) take the full ``decode`` path, which writes the diagnostics."""
+        n = len(fast.texts)
+        if not n:
             return
-        texts = [t for _, t, _, _ in items]
-        metas = [tr for _, _, tr, _ in items]
-        firsts = [tr["regions"][0] for tr in metas]
-        # flat lists → one array each (a list of small lists converts row by row, far slower)
-        n = len(items)
-        sizes = np.fromiter(chain.from_iterable([tr["image_size"] for tr in metas]), np.int64, 2 * n)
-        sizes = sizes.reshape(n, 2)
-        truth = np.fromiter(chain.from_iterable([r["bbox"] for r in firsts]), np.float64, 4 * n).reshape(n, 4)
+        texts = fast.texts
+        # flat lists -> one array each (a list of small lists converts row by row, far slower)
+        sizes = np.fromiter(chain.from_iterable(fast.sizes), np.int64, 2 * n).reshape(n, 2)
+        truth = np.fromiter(chain.from_iterable(fast.boxes), np.float64, 4 * n).reshape(n, 4)
         dec = self.codec.decode_boxes(texts, sizes)
         ok: Any = ~np.isnan(dec).any(axis=1)
-        labels = [r["phrase"] for r in firsts]
-        again = self.codec.encode_boxes(np.where(ok[:, None], dec, 0.0), sizes, labels)
+        again = self.codec.encode_boxes(np.where(ok[:, None], dec, 0.0), sizes, fast.labels)
         err_xy = np.abs(dec - truth)
         ex = err_xy[:, 0::2].max(axis=1)
         ey = err_xy[:, 1::2].max(axis=1)
         # the bound per distinct size (one number per size: a 1-D unique is far cheaper than rows)
-        if n and int(sizes.max()) < (1 << 31) and int(sizes.min()) >= 0:
+        if int(sizes.max()) < (1 << 31) and int(sizes.min()) >= 0:
             uniq, inverse = np.unique(sizes[:, 0] * (1 << 32) + sizes[:, 1], return_inverse=True)
             per_size = [self.allowed((int(k >> 32), int(k & 0xFFFFFFFF))) for k in uniq.tolist()]
             bounds = np.asarray(per_size, dtype=np.float64).reshape(-1, 2)[inverse.reshape(-1)]
@@ -324,16 +430,19 @@ class LineChecker:
         within = (ex <= bounds[:, 0] + 1e-6) & (ey <= bounds[:, 1] + 1e-6)
         ious = box_iou(dec, truth)
         err = np.maximum(ex, ey)
-        good = ok & within & np.asarray([a == b for a, b in zip(again, texts, strict=True)], dtype=bool)
+        same = np.fromiter(map(str.__eq__, again, texts), dtype=bool, count=n)
+        good = ok & within & same
         res.errors.extend(err[good].tolist())
         res.ious.extend(ious[good].tolist())
-        self._note_worst(res, err, good, items, name)
+        self._note_worst(res, err, good, fast, name)
         for k in np.nonzero(~good)[0].tolist():
-            lineno, text, tr, rid = items[k]
-            self._slow([text], tr, name, lineno, rid, res)
+            truth_k = fast.truths[k]
+            if not isinstance(truth_k, dict):  # a typed meta: the general path reads dicts
+                truth_k = msgspec.to_builtins(truth_k)
+            self._slow([texts[k]], truth_k, name, fast.linenos[k], fast.rids[k], res)
 
     @staticmethod
-    def _note_worst(res: ShardResult, err: Any, good: Any, items: list[Any], name: str) -> None:
+    def _note_worst(res: ShardResult, err: Any, good: Any, fast: FastBoxes, name: str) -> None:
         if not good.any():
             return
         idx = np.nonzero(good)[0]
@@ -342,7 +451,7 @@ class LineChecker:
             idx = idx[err[idx] >= cut]
         top = idx[np.argsort(-err[idx], kind="stable")[:5]]
         for k in top.tolist():
-            res.worst.append((float(err[k]), name, items[k][0], items[k][3]))
+            res.worst.append((float(err[k]), name, fast.linenos[k], fast.rids[k]))
 
     def _refine(
         self, geo: list[str], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult
