@@ -186,6 +186,14 @@ def test_bins_fixed_width_decode_equals_text_by_text(bins: int, rows: list[Any])
     got = codec.decode_boxes(texts, sizes)
     want = batch_decode(texts, sizes, codec._parse_one, codec._to_pixels, codec._slow_first)  # type: ignore[attr-defined]
     assert np.array_equal(got, want, equal_nan=True)
+    # rows the codec calls exact re-encode to their text (verify skips re-encoding them); with one
+    # shorter text the fixed-width shortcut is off and the joined-regex path answers
+    for batch in (texts, [*texts, "<box> 0.1 0.2 0.3 0.4"]):
+        dec, exact = codec.decode_boxes_exact(batch, np.array([[640, 480]] * len(batch)))
+        rows = np.nonzero(exact)[0].tolist()
+        again = codec.encode_boxes(dec[rows], np.array([[640, 480]] * len(rows)), None)
+        assert again == [batch[k] for k in rows]
+        assert all(codec._parse_one(batch[k]) is not None for k in rows)  # type: ignore[attr-defined]
 
 
 def test_bins_fixed_width_decode_by_hand() -> None:

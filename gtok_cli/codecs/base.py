@@ -167,6 +167,15 @@ class Codec(ABC):
             out.append(self.encode_box(b[k], size, labels[k] if labels is not None else None))
         return out
 
+    def decode_boxes_exact(
+        self, texts: Sequence[str], sizes: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """:meth:`decode_boxes` and, per text, whether it is known to be exactly one canonical box, i.e.
+        ``encode_boxes`` of the decoded box gives the text back (verify then need not re-encode it). The
+        default knows nothing (all False); codecs with a canonical fast path say which rows took it."""
+        out = self.decode_boxes(texts, sizes)
+        return out, np.zeros(len(texts), dtype=bool)
+
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Batch form: the first box of each text (N×4 pixels; NaN row where none could be read)."""
         s = np.asarray(sizes).reshape(-1, 2)

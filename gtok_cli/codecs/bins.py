@@ -138,12 +138,21 @@ class BinsCodec(Codec):
         return out
 
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
+        return self.decode_boxes_exact(texts, sizes)[0]
+
+    def decode_boxes_exact(
+        self, texts: Sequence[str], sizes: npt.ArrayLike
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """Exact rows: texts that are ``<box>`` and four vocabulary tokens in order, nothing else (the
+        fixed-width and joined-regex paths' ``ok``); their tokens are those ``encode`` writes for the
+        decoded bin centres."""
         fixed = self._decode_fixed_width(texts, sizes)
         if fixed is not None:
             return fixed
         rows = joined_groups(texts, _CANONICAL_LINES)
         if rows is None:
-            return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
+            out = batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
+            return out, np.zeros(len(texts), dtype=bool)
         # canonical texts: their four tokens → bin indices in one pass (unknown or missing → -1)
         n = len(texts)
         tokens = itertools.chain.from_iterable(rows)
@@ -156,9 +165,11 @@ class BinsCodec(Codec):
         out[ok] = self._to_pixels(q[ok], s[ok, 0], s[ok, 1])
         for k in np.nonzero(~ok)[0].tolist():  # everything else: the full decoder, as batch_decode does
             out[k] = self._slow_first(texts[k], (int(s[k, 0]), int(s[k, 1])))
-        return out
+        return out, ok
 
-    def _decode_fixed_width(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray | None:
+    def _decode_fixed_width(
+        self, texts: Sequence[str], sizes: npt.ArrayLike
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_]] | None:
         """``decode_boxes`` when token k is "0." + k's d digits (N a power of ten), so a one-box text has one
         fixed width, and every text has that width and is ASCII: the texts become one byte matrix, checked
         and read column-wise. Rows that are not a canonical box take the full decoder, as elsewhere. None
@@ -184,7 +195,7 @@ class BinsCodec(Codec):
         out[ok] = self._to_pixels(q[ok], s[ok, 0], s[ok, 1])
         for k in np.nonzero(~ok)[0].tolist():
             out[k] = self._slow_first(texts[k], (int(s[k, 0]), int(s[k, 1])))
-        return out
+        return out, ok
 
     def _fixed_width_layout(self) -> None:
         """Where a one-box text's literal characters and digits sit, when every token is "0." + d digits."""

@@ -28,6 +28,7 @@ import orjson
 
 from gtok_cli.codecs import Codec
 from gtok_cli.export import formats, tasks
+from gtok_cli.export.shards import LineBlock
 from gtok_cli.export.templates import Templates
 
 _SENTINEL = "@@gtok-slot-{}@@"
@@ -156,10 +157,10 @@ class RecLines:
 
     def run(
         self, data: bytes, part_of: PartOf | None, parts: frozenset[int]
-    ) -> tuple[dict[int, list[bytes]], Counter[int], dict[int, Counter[str]]] | None:
-        """Output lines per part, records read per part, skips per part, from a blob of whole record lines;
-        None when any record of the batch is not the plain case (the caller then runs the generic path on
-        the whole batch, which gives the errors and their messages)."""
+    ) -> tuple[dict[int, LineBlock], Counter[int], dict[int, Counter[str]]] | None:
+        """Output lines per part (as blocks), records read per part, skips per part, from a blob of whole
+        record lines; None when any record of the batch is not the plain case (the caller then runs the
+        generic path on the whole batch, which gives the errors and their messages)."""
         if part_of is None:
             done = self._run_uniform(data, next(iter(parts)))
             if done is not None:
@@ -209,19 +210,17 @@ class RecLines:
             cols.labels.append(region.label)
             cols.texts.append(text)
             cols.parts.append(part)
+        block = self._lines(cols)
+        if len(parts) == 1:
+            return {next(iter(parts)): block}, read, skipped
         out: dict[int, list[bytes]] = {p: [] for p in parts}
-        if cols.rids:
-            lines = self._lines(cols)
-            if len(parts) == 1:
-                out[next(iter(parts))] = lines
-            else:
-                for line, part in zip(lines, cols.parts, strict=True):
-                    out[part].append(line)
-        return out, read, skipped
+        for line, part in zip(block.line_list(), cols.parts, strict=True):
+            out[part].append(line)
+        return {p: LineBlock.of(v) for p, v in out.items()}, read, skipped
 
     def _run_uniform(
         self, data: bytes, part: int
-    ) -> tuple[dict[int, list[bytes]], Counter[int], dict[int, Counter[str]]] | None:
+    ) -> tuple[dict[int, LineBlock], Counter[int], dict[int, Counter[str]]] | None:
         """A batch (one part) whose every record is a one-box ``referring`` record with the plain types
         (msgspec checks that while it parses, :class:`UniformRecord`): columns by comprehension, no per-record
         branches. None when any record is not so (then :meth:`run`'s loop)."""
@@ -252,14 +251,14 @@ class RecLines:
         cols.prompts = prompts
         return {part: self._lines(cols)}, Counter({part: len(records)}), {part: Counter()}
 
-    def _lines(self, cols: _Columns) -> list[bytes]:
+    def _lines(self, cols: _Columns) -> LineBlock:
         if not cols.rids:
-            return []
+            return LineBlock.of([])
         boxes = np.asarray(cols.boxes, dtype=np.float64)
         sizes = np.column_stack((cols.widths, cols.heights)).astype(np.int64)
         answers = self.codec.encode_boxes(boxes, sizes, cols.texts)
-        lines = self._format_lines(cols, answers)
-        return self._build_lines(cols, answers) if lines is None else lines
+        blob = self._format_blob(cols, answers)
+        return LineBlock.of(self._build_lines(cols, answers)) if blob is None else LineBlock.of_blob(blob)
 
     def _build_lines(self, cols: _Columns, answers: list[str]) -> list[bytes]:
         """Each line from its values serialised one by one (orjson): any value goes."""
@@ -280,11 +279,12 @@ class RecLines:
             out.append(head + dumps(answer) + tail)
         return out
 
-    def _format_lines(self, cols: _Columns, answers: list[str]) -> list[bytes] | None:
-        """The whole batch through one ``%`` format, when every string's JSON form is its own text in quotes
-        (nothing to escape) and labels and mask tokens are all null or all plain strings; the boxes are
-        serialised by orjson in one call and cut apart. None otherwise (then :meth:`_build_lines`). Same
-        bytes either way."""
+    def _format_blob(self, cols: _Columns, answers: list[str]) -> bytes | None:
+        """The whole batch's lines as one blob, when every string's JSON form is its own text in quotes
+        (nothing to escape) and labels and mask tokens are all null or all plain strings: the template's
+        constant pieces and the value columns are interleaved into one list by slice assignment and joined
+        once (no per-line call). The boxes are serialised by orjson in one call and cut apart. None otherwise
+        (then :meth:`_build_lines`). Same bytes either way."""
         if not (_plain(cols.rids) and _plain(cols.prompts) and _plain(cols.texts) and _plain(answers)):
             return None
         if not (_all_str(cols.files) and _plain(cols.files)):
@@ -296,27 +296,33 @@ class RecLines:
             return None
         # '[[x1,y1,x2,y2],[…]]': numbers only, so "],[" separates the boxes
         boxes = orjson.dumps(cols.boxes).decode()[2:-2].split("],[")
-        by_slot: dict[str, tuple[str, list[Any]]] = {
-            "id": ('"%s"', [cols.rids]),
-            "file": ('"%s"', [cols.files]),
-            "user+": ("%s", [cols.prompts]),
-            "answer": ('"%s"', [answers]),
-            "width": ("%d", [cols.widths]),
-            "height": ("%d", [cols.heights]),
-            "bbox": ("[%s]", [boxes]),
-            "mask_tokens": ("null", []),
-            "label": ("null", []) if labels_null else ('"%s"', [cols.labels]),
-            "text": ('"%s"', [cols.texts]),
+        by_slot: dict[str, list[Any]] = {
+            "id": ['"', cols.rids, '"'],
+            "file": ['"', cols.files, '"'],
+            "user+": [cols.prompts],
+            "answer": ['"', answers, '"'],
+            "width": [list(map(str, cols.widths))],
+            "height": [list(map(str, cols.heights))],
+            "bbox": ["[", boxes, "]"],
+            "mask_tokens": ["null"],
+            "label": ["null"] if labels_null else ['"', cols.labels, '"'],
+            "text": ['"', cols.texts, '"'],
         }
-        pattern = [self.fragments[0].replace("%", "%%")]
-        columns: list[Any] = []
+        items: list[Any] = [self.fragments[0]]
         for slot, frag in zip(self.slots, self.fragments[1:], strict=True):
-            spec, values = by_slot[slot]
-            pattern += [spec, frag.replace("%", "%%")]
-            columns += values
-        fmt = "".join(pattern)
+            items += [*by_slot[slot], frag]
+        layout: list[Any] = []  # constants merged: str, column, str, column, …
+        for item in items:
+            if isinstance(item, str) and layout and isinstance(layout[-1], str):
+                layout[-1] += item
+            else:
+                layout.append(item)
+        n, k = len(answers), len(layout)
+        flat: list[str] = [""] * (n * k)
+        for at, item in enumerate(layout):
+            flat[at::k] = [item] * n if isinstance(item, str) else item
         self.formatted += 1
-        return [(fmt % row).encode() for row in zip(*columns, strict=True)]
+        return "".join(flat).encode()
 
 
 @dataclass

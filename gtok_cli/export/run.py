@@ -259,7 +259,7 @@ class Worker:
                 done = self.fast.run(blob, self.part_of if self.spec.num_parts > 1 else None, self.parts)
                 if done is not None:
                     out, read, skipped = done
-                    return BatchResult({}, {p: LineBlock.of(v) for p, v in out.items()}, read, skipped)
+                    return BatchResult({}, out, read, skipped)
             lines = data.split(b"\n") if isinstance(data, bytes) else data
             if lines and not lines[-1] and isinstance(data, bytes):
                 lines.pop()

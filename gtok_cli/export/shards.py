@@ -110,6 +110,20 @@ class LineBlock:
         crcs = np.fromiter(map(zlib.crc32, lines), dtype=np.uint32, count=n)
         return LineBlock(b"".join(lines), ends, crcs)
 
+    @staticmethod
+    def of_blob(data: bytes) -> LineBlock:
+        """A blob of whole lines, each ending in a newline (JSON lines hold no raw newline)."""
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10).astype(np.int64) + 1
+        view, crc32 = memoryview(data), zlib.crc32
+        starts = [0, *ends[:-1].tolist()]
+        crcs = np.fromiter(map(crc32, map(view.__getitem__, map(slice, starts, ends.tolist()))), np.uint32)
+        return LineBlock(data, ends, crcs)
+
+    def line_list(self) -> list[bytes]:
+        """The lines, each with its newline."""
+        starts = [0, *self.ends[:-1].tolist()]
+        return [self.data[a:b] for a, b in zip(starts, self.ends.tolist(), strict=True)]
+
     def split(self, k: int) -> tuple[LineBlock, LineBlock]:
         """The first ``k`` lines and the rest."""
         cut = int(self.ends[k - 1]) if k else 0
