@@ -6,7 +6,8 @@ Generates N records in benchmarks/_work/ (kept between runs), then times, in thi
 - gtok export (task rec, format llava, meta on) and gtok verify of its output;
 - the naive baseline of each: stdlib ``json`` per line, per-record Python string building for the bins
   scheme (``<box> 0.xxx …``), one output file; verify = json.loads + regex + per-record comparison (no
-  schema, hash or line-count checks: it does less than gtok verify).
+  schema, hash or line-count checks: it does less than gtok verify). A second verify baseline does gtok's
+  checks the naive way (sha256 and line count per shard, the line schema checked by hand).
 Each step runs ``--repeat`` times (naive ones ``--naive-repeat`` times), alternating with the others, and the
 best (shortest) time of each is compared: the dev machine is a shared VM whose speed drifts by tens of
 percent within minutes, and the best run is the least disturbed one. Prints every run, samples/s and the
@@ -16,6 +17,7 @@ speed-up of each step over its baseline.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -137,6 +139,74 @@ def naive_verify(path: Path) -> int:
     return bad
 
 
+_KINDS = {"box", "point", "polyline", "mask"}
+
+
+def _naive_line_ok(s: object) -> bool:
+    """What shard_line.schema.json asks of a llava line with meta, checked by hand, field by field."""
+    if not isinstance(s, dict) or set(s) - {"id", "image", "conversations", "meta"}:
+        return False
+    if not all(isinstance(s.get(k), str) and s[k] for k in ("id", "image")):
+        return False
+    turns = s.get("conversations")
+    if not isinstance(turns, list) or len(turns) < 2:
+        return False
+    for t in turns:
+        if not isinstance(t, dict) or set(t) != {"from", "value"}:
+            return False
+        if t["from"] not in ("human", "gpt") or not isinstance(t["value"], str):
+            return False
+    meta = s.get("meta")
+    if not isinstance(meta, dict) or not isinstance(meta.get("record_id"), str) or not meta["record_id"]:
+        return False
+    size = meta.get("image_size")
+    if not isinstance(size, list) or len(size) != 2:
+        return False
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size):
+        return False
+    regions = meta.get("regions")
+    if not isinstance(regions, list):
+        return False
+    for r in regions:
+        if not isinstance(r, dict) or r.get("kind") not in _KINDS:
+            return False
+        bbox = r.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            return False
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
+            return False
+        if r.get("mask_tokens", 0) is not None or "label" not in r or "phrase" not in r:
+            return False  # (mask tokens are always null in this benchmark)
+    return True
+
+
+def naive_verify_same_checks(folder: Path) -> int:
+    """The naive way to do what gtok verify does here: per shard, sha256 and line count against the manifest;
+    per line, stdlib json, the schema checked by hand, regex decode, comparison with meta."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    bad = 0
+    for shard in manifest["shards"]:
+        data = (folder / shard["name"]).read_bytes()
+        bad += hashlib.sha256(data).hexdigest() != shard["sha256"]
+        lines = data.decode().splitlines()
+        bad += len(lines) != shard["lines"]
+        for line in lines:
+            s = json.loads(line)
+            if not _naive_line_ok(s):
+                bad += 1
+                continue
+            w, h = s["meta"]["image_size"]
+            m = _SPAN.fullmatch(s["conversations"][1]["value"])
+            if m is None:
+                bad += 1
+                continue
+            got = [float(m[1]) * w, float(m[2]) * h, float(m[3]) * w, float(m[4]) * h]
+            want = s["meta"]["regions"][0]["bbox"]
+            if any(abs(a - b) > max(w, h) / 1000 for a, b in zip(got, want, strict=True)):
+                bad += 1
+    return bad
+
+
 def naive_verify_with_schema(path: Path, limit: int) -> float:
     """The naive way to do verify's per-line schema check too (jsonschema), timed on ``limit`` lines;
     returns seconds per line."""
@@ -190,7 +260,13 @@ def main() -> None:
         workers=args.workers,
     )
     naive_out = WORK / "naive.jsonl"
-    times: dict[str, list[float]] = {"export": [], "verify": [], "naive export": [], "naive verify": []}
+    times: dict[str, list[float]] = {
+        "export": [],
+        "verify": [],
+        "naive export": [],
+        "naive verify": [],
+        "naive verify, same checks": [],
+    }
     manifest: dict[str, object] = {}
     lines = 0
     for k in range(max(args.repeat, 0 if args.skip_naive else args.naive_repeat)):
@@ -211,6 +287,9 @@ def main() -> None:
             t = time.perf_counter()
             naive_verify(naive_out)
             times["naive verify"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            assert naive_verify_same_checks(out) == 0
+            times["naive verify, same checks"].append(time.perf_counter() - t)
         print("run", k + 1, " ".join(f"{name} {v[-1]:.2f} s" for name, v in times.items() if len(v) > k))
     n = manifest["counts"]["written"]  # type: ignore[index]
     best = {name: min(v) for name, v in times.items() if v}
@@ -222,6 +301,11 @@ def main() -> None:
     t_nexport, t_nverify = best["naive export"], best["naive verify"]
     print(f"naive export: {n} samples in {t_nexport:6.2f} s = {n / t_nexport:10.0f} samples/s (best)")
     print(f"naive verify: {n} lines   in {t_nverify:6.2f} s = {n / t_nverify:10.0f} lines/s (best)")
+    t_same = best["naive verify, same checks"]
+    print(
+        f"naive verify doing gtok's checks (sha256, line counts, schema by hand): {t_same:6.2f} s; "
+        f"verify speed-up vs it: {t_same / t_verify:.1f}x"
+    )
     per_line = naive_verify_with_schema(naive_out, min(n, 20_000))
     print(
         f"naive verify + jsonschema (20k-line sample): {per_line * 1e6:.0f} us/line; "

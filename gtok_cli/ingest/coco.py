@@ -155,6 +155,8 @@ class _State:
     groups: dict[int, list[Entry]] = field(default_factory=dict)
     """Every image id seen (good or bad) → its annotations' entries."""
     duplicate_ann_ids: set[int] = field(default_factory=set)
+    crowd_images: set[int] = field(default_factory=set)
+    """Images with crowd entries left out (None regions); only their entries need filtering."""
     early: list[IngestItem] = field(default_factory=list)
     """Rejections found while reading, yielded before any record."""
 
@@ -213,6 +215,7 @@ def merge_scans(state: _State, scans: list[Scan], file: str) -> None:
         groups = state.groups
         for iid, entries in part.groups.items():
             groups[iid] += entries
+        state.crowd_images |= part.crowd_images
         for iid, err in part.bad.items():
             state.bad_images.setdefault(iid, err)
         bad_earlier |= part.bad.keys()
@@ -365,7 +368,7 @@ class _Emitter:
                 yield Rejected(err, "image")
             else:
                 entries.sort(key=itemgetter(0))
-                kept = [e for e in entries if e[2] is not None]
+                kept = [e for e in entries if e[2] is not None] if iid in state.crowd_images else entries
                 if len(kept) < len(entries):
                     yield Excluded("crowd", "annotation", len(entries) - len(kept))
                 if not kept:
@@ -435,7 +438,14 @@ class _Emitter:
         line = dumps_line(record)
         # the first '"regions":[' is the key (quotes inside string values are escaped), its list is empty
         at = line.index(_REGIONS_SLOT) + len(_REGIONS_SLOT)
-        return b"".join((line[:at], b",".join([e[2] for e in entries]), line[at:]))
+        # head, region, ",", region, …, tail: one join (one copy of the regions' bytes)
+        k = len(entries)
+        if not k:
+            return line
+        pieces = [b","] * (2 * k + 1)
+        pieces[1 : 2 * k : 2] = [e[2] for e in entries]
+        pieces[0], pieces[2 * k] = line[:at], line[at:]
+        return b"".join(pieces)
 
     def _instances_record(
         self, image: CocoImage, entries: list[Entry], captions: list[tuple[int, str]]

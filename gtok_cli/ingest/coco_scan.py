@@ -59,6 +59,8 @@ class Scan:
     """Annotation ids of the entries."""
     duplicates: set[int] = field(default_factory=set)
     """Annotation ids that occur more than once among the entries."""
+    crowd_images: set[int] = field(default_factory=set)
+    """Images with an entry left out as crowd (the others need no filtering when their records are made)."""
     count: int = 0
     """Annotations read (entries, skipped and orphans)."""
 
@@ -68,6 +70,7 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
     result = Scan()
     groups: dict[int, list[Entry]] = {}
     bad, orphans, seen, duplicates = result.bad, result.orphans, result.seen, result.duplicates
+    crowd_images = result.crowd_images
     names, images, known = ctx.names, ctx.images, ctx.known
     skip = set(ctx.bad_before)
     sizes = {iid: (image.width, image.height) for iid, image in images.items()}
@@ -101,6 +104,7 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
                 seen.add(aid)
             if region["iscrowd"] and not keep_crowd:
                 entry: Entry = (aid, region["category_id"], None)
+                crowd_images.add(iid)
             else:
                 entry = (aid, region["category_id"], _compact(dumps(region)) if as_bytes else region)
             group = groups.get(iid)
