@@ -122,20 +122,22 @@ def naive_export(records: Path, out: Path) -> int:
 _SPAN = re.compile(r"<box> ([0-9.]+) ([0-9.]+) ([0-9.]+) ([0-9.]+)")
 
 
+def _naive_answer_ok(s: dict) -> bool:
+    """The answer's box decoded by regex and compared with meta, within half a bin."""
+    w, h = s["meta"]["image_size"]
+    m = _SPAN.fullmatch(s["conversations"][1]["value"])
+    if m is None:
+        return False
+    got = [float(m[1]) * w, float(m[2]) * h, float(m[3]) * w, float(m[4]) * h]
+    want = s["meta"]["regions"][0]["bbox"]
+    return all(abs(a - b) <= max(w, h) / 1000 for a, b in zip(got, want, strict=True))
+
+
 def naive_verify(path: Path) -> int:
     bad = 0
     with open(path) as fh:
         for line in fh:
-            s = json.loads(line)
-            w, h = s["meta"]["image_size"]
-            m = _SPAN.fullmatch(s["conversations"][1]["value"])
-            if m is None:
-                bad += 1
-                continue
-            got = [float(m[1]) * w, float(m[2]) * h, float(m[3]) * w, float(m[4]) * h]
-            want = s["meta"]["regions"][0]["bbox"]
-            if any(abs(a - b) > max(w, h) / 1000 for a, b in zip(got, want, strict=True)):
-                bad += 1
+            bad += not _naive_answer_ok(json.loads(line))
     return bad
 
 
@@ -192,18 +194,7 @@ def naive_verify_same_checks(folder: Path) -> int:
         bad += len(lines) != shard["lines"]
         for line in lines:
             s = json.loads(line)
-            if not _naive_line_ok(s):
-                bad += 1
-                continue
-            w, h = s["meta"]["image_size"]
-            m = _SPAN.fullmatch(s["conversations"][1]["value"])
-            if m is None:
-                bad += 1
-                continue
-            got = [float(m[1]) * w, float(m[2]) * h, float(m[3]) * w, float(m[4]) * h]
-            want = s["meta"]["regions"][0]["bbox"]
-            if any(abs(a - b) > max(w, h) / 1000 for a, b in zip(got, want, strict=True)):
-                bad += 1
+            bad += not (_naive_line_ok(s) and _naive_answer_ok(s))
     return bad
 
 
