@@ -235,3 +235,24 @@ def test_messages_match_llamafactory_sharegpt_contract(tmp_path: Path) -> None:
                 assert m[tags["role_tag"]] == (tags["user_tag"] if k % 2 == 0 else tags["assistant_tag"])
             n_tags = sum(m[tags["content_tag"]].count("<image>") for m in msgs)
             assert n_tags == len(line[entry["columns"]["images"]]) == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"no newline",
+        b"\n",
+        b"a\nb\n",
+        b"x" * 70_000,  # large, none
+        (b"y" * 1023 + b"\n") * 3000,  # large, lines across the MiB steps
+        b"\n" * (1 << 20) + b"z\n",  # a MiB of newlines, then one more past the step
+    ],
+    ids=["empty", "none", "one", "two", "large-none", "large-many", "step-edge"],
+)
+def test_count_newlines_equals_bytes_count(data: bytes) -> None:
+    from gtok_cli.jsonio import count_newlines
+
+    assert count_newlines(data) == data.count(b"\n")
+    assert count_newlines(memoryview(data)) == data.count(b"\n")
+    assert count_newlines(bytearray(data)) == data.count(b"\n")

@@ -38,7 +38,7 @@ from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.manifest import MANIFEST_VERSION, manifest_path, sum_counts, write_dataset_info
 from gtok_cli.export.shards import LineBlock, ShardWriter, kill_hook, remove_stale_temps
 from gtok_cli.export.templates import Templates, load_templates
-from gtok_cli.jsonio import write_json
+from gtok_cli.jsonio import count_newlines, write_json
 
 BATCH_BYTES = 4 << 20
 """Input per batch (~10k records): enough to amortise the hand-off, small enough to keep both cores busy."""
@@ -177,13 +177,13 @@ def iter_batches(
                 rest += chunk
                 continue
             if spans:
-                count = rest.count(b"\n") + chunk.count(b"\n", 0, cut + 1)
+                count = rest.count(b"\n") + count_newlines(memoryview(chunk)[: cut + 1])
                 length = len(rest) + cut + 1
                 yield lineno, count, (offset, length)
                 offset += length
             else:
                 blob = rest + chunk[: cut + 1]
-                count = blob.count(b"\n")
+                count = count_newlines(blob)
                 yield lineno, count, blob
             rest = chunk[cut + 1 :]
             lineno += count

@@ -42,7 +42,7 @@ from gtok_cli.export import formats, tasks
 from gtok_cli.export.manifest import MANIFEST
 from gtok_cli.export.run import gc_paused
 from gtok_cli.export.shards import marker_path
-from gtok_cli.jsonio import open_binary_input, sha256_file
+from gtok_cli.jsonio import count_newlines, open_binary_input, sha256_file
 from gtok_cli.schemas import load_schema
 from gtok_cli.verify.compare import COMPARATORS, box_iou
 from gtok_cli.verify.fastschema import compile_schema, explain
@@ -113,7 +113,7 @@ class ShardLines:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.count = data.count(NEWLINE) + (1 if data and not data.endswith(NEWLINE) else 0)
+        self.count = count_newlines(data) + (1 if data and not data.endswith(NEWLINE) else 0)
         self._lines: list[bytes] | None = None
 
     def lines(self) -> list[bytes]:
