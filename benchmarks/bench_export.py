@@ -123,14 +123,15 @@ _SPAN = re.compile(r"<box> ([0-9.]+) ([0-9.]+) ([0-9.]+) ([0-9.]+)")
 
 
 def _naive_answer_ok(s: dict) -> bool:
-    """The answer's box decoded by regex and compared with meta, within half a bin."""
+    """The answer's box decoded by regex (bin centres) and compared with meta, within half a bin an axis."""
     w, h = s["meta"]["image_size"]
     m = _SPAN.fullmatch(s["conversations"][1]["value"])
     if m is None:
         return False
-    got = [float(m[1]) * w, float(m[2]) * h, float(m[3]) * w, float(m[4]) * h]
+    got = [(float(m[k]) + 0.0005) * (w, h)[(k - 1) % 2] for k in range(1, 5)]
     want = s["meta"]["regions"][0]["bbox"]
-    return all(abs(a - b) <= max(w, h) / 1000 for a, b in zip(got, want, strict=True))
+    bounds = [0.0005 * w + 1e-6, 0.0005 * h + 1e-6] * 2
+    return all(abs(a - b) <= e for a, b, e in zip(got, want, bounds, strict=True))
 
 
 def naive_verify(path: Path) -> int:
