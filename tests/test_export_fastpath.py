@@ -207,3 +207,30 @@ def test_bins_fixed_width_decode_by_hand() -> None:
     # by hand: bins 100..400 of 1000 on a 1000-px side → centres 100.5 …; the other two are not boxes
     assert got[0].tolist() == [100.5, 200.5, 300.5, 400.5]
     assert np.isnan(got[1:]).all()
+
+
+def _plain_records(variant: str) -> list[dict[str, Any]]:
+    out = [referring(k) for k in range(30)]
+    if variant == "labels-null":
+        for r in out:
+            r["regions"][0]["label"] = None
+    elif variant == "quote-in-text":  # uniform types, but a string to escape: the per-line builder
+        out[7]["text"] = 'the "odd" one'
+    elif variant == "tiny-coordinate":  # a number orjson writes in exponent form
+        out[3]["regions"][0]["bbox"] = [1e-7, 2.5, 300.0, 400.25]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["llava", "messages", "conversations"])
+@pytest.mark.parametrize("meta", [True, False])
+@pytest.mark.parametrize("variant", ["plain", "labels-null", "quote-in-text", "tiny-coordinate"])
+def test_uniform_batches_equal_the_generic_path(fmt: str, meta: bool, variant: str) -> None:
+    """Batches of plain one-box records take the columnar path (one join for the batch) and give exactly
+    the generic path's bytes; a string that needs escaping sends the batch to the per-line builder."""
+    lines = [orjson.dumps(r) for r in _plain_records(variant)]
+    fast = Worker(_spec(fmt, "bins", meta))
+    slow = Worker(_spec(fmt, "bins", meta))
+    slow.fast = None
+    assert fast.fast is not None
+    assert _run(fast, lines) == _run(slow, lines)
+    assert fast.fast.formatted == (0 if variant == "quote-in-text" else 1)
