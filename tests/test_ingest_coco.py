@@ -398,7 +398,7 @@ def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(coco, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(coco, "usable_cpus", lambda: 4)
     monkeypatch.setattr(coco, "MAX_PROCESSES", 4)
-    monkeypatch.setattr(coco_scan, "shares", lambda bounds, n: [[b] for b in bounds])
+    monkeypatch.setattr(coco_scan, "shares", lambda bounds, n, weight=1.0: [[b] for b in bounds])
     monkeypatch.setattr(json_chunks, "CHUNK_BYTES", 20_000)
     monkeypatch.setattr(json_chunks, "WINDOW_BYTES", 200_000)
     return calls
@@ -504,3 +504,24 @@ def test_forked_worker_failure_falls_back_to_whole_parse(
     assert [orjson.loads(i)["source"]["ann_ids"] for i in got] == [list(range(1, 20))]
     monkeypatch.setattr(coco, "MAX_PROCESSES", 1)
     assert list(iter_coco(path, as_bytes=True)) == got
+
+
+@pytest.mark.parametrize(
+    ("n", "weight", "want"),
+    [
+        (1, 1.0, [10]),
+        (2, 1.0, [5, 5]),
+        (2, 1.5, [6, 4]),  # 1.5 : 1 of 10 slices → 6 : 4
+        (2, 1.25, [6, 4]),  # 5.56 : 4.44 → the first run closes at the first slice past its share
+        (3, 1.0, [4, 3, 3]),
+        (4, 2.0, [4, 2, 2, 2]),
+        (20, 1.0, [1] * 10),  # never more runs than slices
+    ],
+)
+def test_shares_split_contiguously_by_weight(n: int, weight: float, want: list[int]) -> None:
+    from gtok_cli.ingest.coco_scan import shares
+
+    bounds = [(k * 100, (k + 1) * 100) for k in range(10)]
+    runs = shares(bounds, n, weight)
+    assert [len(r) for r in runs] == want
+    assert [b for r in runs for b in r] == bounds  # contiguous, in order, nothing lost
