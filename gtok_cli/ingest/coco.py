@@ -65,7 +65,6 @@ from gtok_cli.ingest.coco_validate import (
     type_name,
 )
 from gtok_cli.ingest.common import Excluded, IngestItem, Rejected
-from gtok_cli.ingest.forked_items import chain_forked
 from gtok_cli.ingest.json_chunks import NotChunkable, parse_slice, split_array
 from gtok_cli.jsonio import dumps_line
 from gtok_cli.records import make_record
@@ -133,7 +132,7 @@ def iter_coco(
             captions = {}
         yield from state.early
         state.early.clear()
-        emitter: _Emitter = _Emitter(
+        emitter = _Emitter(
             file=file,
             split=split if split is not None else split_from_filename(file),
             images_dir=images_dir,
@@ -142,16 +141,7 @@ def iter_coco(
             as_bytes=as_bytes,
             names=state.names,
         )
-        ids = sorted(state.groups)
-        if state.forked and len(ids) > 1:
-            # the records of the second half of the images are made at once by a forked child
-            half = len(ids) // 2
-            yield from chain_forked(
-                lambda: emitter.emit(state, captions, ids[:half]),
-                lambda: emitter.emit(state, captions, ids[half:]),
-            )
-        else:
-            yield from emitter.emit(state, captions, ids)
+        yield from emitter.emit(state, captions)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -167,8 +157,6 @@ class _State:
     duplicate_ann_ids: set[int] = field(default_factory=set)
     crowd_images: set[int] = field(default_factory=set)
     """Images with crowd entries left out (None regions); only their entries need filtering."""
-    forked: bool = False
-    """The annotations were read by forked processes (a large file, ``as_bytes``): records are made so too."""
     early: list[IngestItem] = field(default_factory=list)
     """Rejections found while reading, yielded before any record."""
 
@@ -204,7 +192,6 @@ def _read_instances(file: str, include_crowd: bool, as_bytes: bool, *, chunked: 
     elif as_bytes and processes > 1 and len(bounds) > 1 and len(data) >= PARALLEL_MIN_BYTES:
         del head
         scans = scan_forked(data, bounds, ctx, processes)
-        state.forked = True
     else:
         del head
         scans = [scan((parse_slice(data, start, end) for start, end in bounds), ctx)]
@@ -369,12 +356,9 @@ class _Emitter:
     as_bytes: bool
     names: dict[int, str]
 
-    def emit(
-        self, state: _State, captions: dict[int, list[tuple[int, str]]], ids: list[int]
-    ) -> Iterator[IngestItem]:
-        """The items of the images ``ids`` (in that order)."""
+    def emit(self, state: _State, captions: dict[int, list[tuple[int, str]]]) -> Iterator[IngestItem]:
         groups = state.groups
-        for iid in ids:
+        for iid in sorted(groups):
             entries = groups.pop(iid)  # frees the image's regions once its records are out
             image_captions = captions.pop(iid, [])
             written_instances = False
