@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import mmap
 import os
 import sys
 import tempfile
@@ -67,11 +68,11 @@ def open_binary_input(path: str | Path) -> Iterator[BinaryIO]:
             yield raw
 
 
-def count_newlines(data: bytes | bytearray | memoryview) -> int:
+def count_newlines(data: bytes | bytearray | memoryview | mmap.mmap) -> int:
     """``data.count(b"\\n")``, ~2.5x faster on large inputs: numpy compares a MiB at a time with SIMD, where
     ``bytes.count`` of one byte walks it byte by byte."""
     if len(data) < (1 << 16):
-        return bytes(data).count(b"\n") if isinstance(data, memoryview) else data.count(b"\n")
+        return data.count(b"\n") if isinstance(data, bytes | bytearray) else bytes(data).count(b"\n")
     a = np.frombuffer(data, np.uint8)
     step = 1 << 20
     return sum(int(np.count_nonzero(a[k : k + step] == 10)) for k in range(0, len(a), step))
@@ -92,19 +93,29 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 ) from None
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success fsync and rename it over ``path``, else remove it."""
+def temp_beside(path: str | Path) -> Path:
+    """A new empty temp file ``.NAME.RANDOM.tmp`` in ``path``'s folder (created if missing)."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
-    tmp = Path(tmp_name)
+    return Path(tmp_name)
+
+
+def commit_temp(tmp: Path, path: str | Path) -> None:
+    """fsync ``tmp`` and rename it over ``path``: the file appears whole under its name, or not at all."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success fsync and rename it over ``path``, else remove it."""
+    tmp = temp_beside(path)
     try:
         yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        commit_temp(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -146,3 +146,70 @@ def test_gzip_shards_are_deterministic_and_verify(src: Path, tmp_path: Path) -> 
     assert gtok(*_args(src, b, "--gzip")).exit_code == 0
     assert (a / "gtok-00000.jsonl.gz").read_bytes() == (b / "gtok-00000.jsonl.gz").read_bytes()
     assert gtok("verify", a).exit_code == 0
+
+
+# ---- the parallel hand-back: batch outputs come back through shared-memory slots ---------------------------
+def _export_folder(src: Path, out: Path, workers: int) -> dict[str, bytes]:
+    from gtok_cli.codecs import get_codec
+    from gtok_cli.export.run import ExportOptions, export
+
+    opts = ExportOptions(
+        (str(src),), get_codec("loc").describe(), "rec", "llava", str(out), shard_size=37, workers=workers
+    )
+    export(opts)
+    files = folder_bytes(out)
+    manifest = orjson.loads(files.pop("manifest.json"))
+    return {**files, "manifest": orjson.dumps({k: v for k, v in manifest.items() if k != "command"})}
+
+
+# 2400 bytes: some batches' output fits a slot, some comes back through the pipe; 16: none fits
+@pytest.mark.parametrize(("slot_bytes", "all_in_slots"), [(1 << 20, True), (2400, None), (16, False)])
+def test_parallel_batches_through_slots_equal_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slot_bytes: int, all_in_slots: bool | None
+) -> None:
+    from gtok_cli.export import run
+
+    monkeypatch.setattr(run, "BATCH_BYTES", 2000)  # ~4 records a batch: ~75 batches, far more than the slots
+    monkeypatch.setattr(run, "SLOT_BYTES", slot_bytes)
+    in_slots: list[bool] = []
+    real = run.BatchResult.from_shared
+
+    def spy(self: run.BatchResult, memory: memoryview) -> list[memoryview]:
+        in_slots.append(bool(self.shared))
+        return real(self, memory)
+
+    monkeypatch.setattr(run.BatchResult, "from_shared", spy)
+    src = write_records(tmp_path / "r.jsonl", [referring(k) for k in range(300)])
+    one = _export_folder(src, tmp_path / "one", workers=1)
+    assert not in_slots  # one process: no slots
+    two = _export_folder(src, tmp_path / "two", workers=2)
+    assert len(in_slots) > 2 * 2 + 2  # more batches than slots: every slot was handed out again
+    if all_in_slots is not None:
+        assert set(in_slots) == {all_in_slots}
+    else:
+        assert set(in_slots) == {True, False}
+    assert two == one
+    assert sum(1 for n in one if n.endswith(".jsonl")) == 9  # 300 lines / 37 a shard
+
+
+def test_parallel_error_late_in_the_input_stops_cleanly(tmp_path: Path) -> None:
+    """A bad record far into the input, with forked workers and every slot in use: exit 2 naming the line,
+    no hang (the feeder waiting for a slot is woken), the shards completed before it kept (a re-run resumes
+    them), no partial shard, temp file or manifest left behind."""
+    records = [referring(k) for k in range(300)]
+    del records[250]["image"]["width"]
+    src = write_records(tmp_path / "r.jsonl", records)
+    out = tmp_path / "out"
+    code = "import gtok_cli.export.run as r; r.BATCH_BYTES = 2000; from gtok_cli.cli import main; main()"
+    args = [*_args(src, out, "--workers", "2")][1:]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "export", *args], capture_output=True, check=False, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.decode()
+    assert "line 251" in err and "Traceback" not in err
+    names = sorted(p.name for p in out.iterdir())
+    # whole shards up to the failing batch (a batch of ~4 records fails as a whole), each with its marker
+    shards = len(names) // 2
+    assert 240 // SHARD_SIZE <= shards <= 250 // SHARD_SIZE
+    assert names == [f"gtok-{k:05d}.jsonl{suffix}" for k in range(shards) for suffix in ("", ".stats.json")]

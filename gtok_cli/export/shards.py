@@ -8,11 +8,12 @@ Layout in the output folder (one *part* per ``--shard-index``; a run without ``-
 - ``<shard file>.stats.json``: the done marker (name, sha256, lines, bytes, each line's crc32), written
   after the shard.
 
-Every file goes through :func:`gtok_cli.jsonio.atomic_path` (temp + fsync + rename): a killed run leaves temp
-files only (removed by the next run), never a partial file under a final name. Shard bytes are built in
-memory, so on a re-run a shard whose marker and file already hold exactly these bytes is left untouched
-(resume); anything else is rewritten. The same input and options give the same bytes (gzip with mtime 0 and
-no file name).
+Every file is written as a temp file beside its final name, then fsynced and renamed
+(:func:`gtok_cli.jsonio.temp_beside` / :func:`~gtok_cli.jsonio.commit_temp`): a killed run leaves temp files
+only (removed by the next run), never a partial file under a final name. A plain shard's lines go to its temp
+file as they come (hashed on the way); a gzip shard is compressed whole in memory. On a re-run, a shard whose
+marker and file already hold exactly these bytes is left untouched (resume: the temp is dropped); anything
+else is replaced. The same input and options give the same bytes (gzip with mtime 0 and no file name).
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import signal
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from gtok_cli.jsonio import atomic_path, sha256_file, write_json
+from gtok_cli.jsonio import commit_temp, sha256_file, temp_beside, write_json
 
 MARKER_SUFFIX = ".stats.json"
 _written = 0
@@ -93,9 +94,10 @@ def _marker_matches(path: Path, marker: Path, expected: dict[str, Any]) -> bool:
 class LineBlock:
     """Serialised lines as one blob: ``ends[k]`` is the end offset of line k, ``crcs[k]`` its crc32.
 
-    Workers build these, so the main process moves a few large objects instead of one per line."""
+    Workers build these, so the main process moves a few large objects instead of one per line. ``data`` may
+    be a view of memory the workers share (valid only until the writer has taken the block)."""
 
-    data: bytes
+    data: bytes | memoryview
     ends: npt.NDArray[np.int64]
     crcs: npt.NDArray[np.uint32]
 
@@ -121,8 +123,8 @@ class LineBlock:
 
     def line_list(self) -> list[bytes]:
         """The lines, each with its newline."""
-        starts = [0, *self.ends[:-1].tolist()]
-        return [self.data[a:b] for a, b in zip(starts, self.ends.tolist(), strict=True)]
+        starts, data = [0, *self.ends[:-1].tolist()], self.data
+        return [bytes(data[a:b]) for a, b in zip(starts, self.ends.tolist(), strict=True)]
 
     def split(self, k: int) -> tuple[LineBlock, LineBlock]:
         """The first ``k`` lines and the rest."""
@@ -145,52 +147,90 @@ class ShardWriter:
         self.compress = compress
         self.shards: list[ShardInfo] = []
         self.resumed = 0
-        self._pending: list[LineBlock] = []
         self._count = 0
+        self._crcs: list[npt.NDArray[np.uint32]] = []
+        self._pending: list[bytes] = []
+        """gzip: the shard's lines so far (compressed whole at the end)."""
+        self._tmp: Path | None = None
+        self._fh: IO[bytes] | None = None
+        self._sha = hashlib.sha256()
+        self._bytes = 0
 
     def add(self, lines: list[bytes]) -> None:
         self.add_block(LineBlock.of(lines))
 
     def add_block(self, block: LineBlock) -> None:
+        """Take the block's lines now (a view into shared memory may be reused once this returns)."""
         while self._count + block.lines >= self.shard_size:
             head, block = block.split(self.shard_size - self._count)
-            self._pending.append(head)
+            self._take(head)
             self._flush()
         if block.lines:
-            self._pending.append(block)
-            self._count += block.lines
+            self._take(block)
 
     def close(self) -> list[ShardInfo]:
         if self._count:
             self._flush()
         return self.shards
 
-    def _flush(self) -> None:
-        blocks, self._pending, self._count = self._pending, [], 0
-        lines = sum(b.lines for b in blocks)
-        name = shard_name(self.prefix, self.part, self.num_parts, len(self.shards), self.compress)
-        # plain shards are hashed and written block by block (no copy of the whole shard)
-        chunks = [b.data for b in blocks]
+    def discard(self) -> None:
+        """Drop the shard in progress (its temp file): the run failed."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
+    def _name(self) -> str:
+        return shard_name(self.prefix, self.part, self.num_parts, len(self.shards), self.compress)
+
+    def _take(self, block: LineBlock) -> None:
         if self.compress:
-            chunks = [gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)]
-        sha = hashlib.sha256()
-        for chunk in chunks:
-            sha.update(chunk)
-        info = ShardInfo(name, self.part, sha.hexdigest(), lines, sum(map(len, chunks)))
+            self._pending.append(bytes(block.data))
+        else:
+            if self._fh is None:
+                self._tmp = temp_beside(self.out_dir / self._name())
+                self._fh = open(self._tmp, "wb", buffering=0)  # noqa: SIM115 - closed in _flush / discard
+            self._fh.write(block.data)
+            self._sha.update(block.data)
+            self._bytes += len(block.data)
+        self._crcs.append(block.crcs)
+        self._count += block.lines
+
+    def _flush(self) -> None:
+        lines, self._count = self._count, 0
+        crcs, self._crcs = self._crcs, []
+        name = self._name()
         path = self.out_dir / name
+        if self.compress:
+            data = gzip.compress(b"".join(self._pending), compresslevel=6, mtime=0)
+            self._pending = []
+            self._tmp = temp_beside(path)
+            self._tmp.write_bytes(data)
+            sha, size = hashlib.sha256(data).hexdigest(), len(data)
+        else:
+            assert self._fh is not None
+            self._fh.close()
+            self._fh = None
+            sha, size = self._sha.hexdigest(), self._bytes
+            self._sha, self._bytes = hashlib.sha256(), 0
+        tmp, self._tmp = self._tmp, None
+        assert tmp is not None
+        info = ShardInfo(name, self.part, sha, lines, size)
         marker = marker_path(path)
         expected = info.to_json()
         # per-line crc32 (8 hex digits each, in order) lets verify name the exact line edited after export
-        crcs = np.concatenate([b.crcs for b in blocks]) if blocks else np.zeros(0, np.uint32)
-        expected["line_crc32"] = crcs.astype(">u4").tobytes().hex()
+        line_crcs = np.concatenate(crcs) if crcs else np.zeros(0, np.uint32)
+        expected["line_crc32"] = line_crcs.astype(">u4").tobytes().hex()
         if _marker_matches(path, marker, expected):
             self.resumed += 1
+            tmp.unlink()
         else:
             marker.unlink(missing_ok=True)  # the marker must never vouch for other bytes
             global _written
             _written += 1
-            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                fh.writelines(chunks)
+            commit_temp(tmp, path)
             kill_hook("shard", _written)
             write_json(marker, expected)
             kill_hook("marker", _written)
