@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gtok_cli.errors import InputError
 from gtok_cli.verify.run import (
@@ -129,10 +130,10 @@ def _refine_summary(results: list[ShardResult]) -> dict[str, Any]:
     return out
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
+def _percentiles(values: list[float] | npt.NDArray[np.float64]) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
+    if not arr.size:
+        return {}
     return {str(p): float(v) for p, v in zip(PERCENTILES, np.percentile(arr, PERCENTILES), strict=True)}
 
 
@@ -208,8 +209,8 @@ def verify(
                 )
     opts = VerifyOptions(manifest, str(folder), max_error_px, against is None)
     results: list[ShardResult] = check_shards(opts, truths, workers or auto_workers(manifest, str(folder)))
-    errors: list[float] = []
-    ious: list[float] = []
+    errors: list[npt.NDArray[np.float64]] = []
+    ious: list[npt.NDArray[np.float64]] = []
     worst = []
     for f in failures:
         report.failure_counts[f.check] += 1
@@ -219,14 +220,14 @@ def verify(
         report.regions += r.regions
         report.failure_counts.update(r.failure_counts)
         report.failures += r.failures
-        errors += r.errors
-        ious += r.ious
+        errors += [np.asarray(r.errors, np.float64), *r.error_arrays]
+        ious += [np.asarray(r.ious, np.float64), *r.iou_arrays]
         worst += r.worst
     report.shards = len(results)
     if manifest.get("refine") is not None:
         report.refine = _refine_summary(results)
-    report.error_px = _percentiles(errors)
-    report.iou = _percentiles(ious)
+    report.error_px = _percentiles(np.concatenate(errors) if errors else [])
+    report.iou = _percentiles(np.concatenate(ious) if ious else [])
     worst.sort(key=lambda w: (-w[0], w[1], w[2]))
     report.worst = [{"error_px": e, "shard": s, "line": ln, "id": i} for e, s, ln, i in worst[:5]]
     return report

@@ -160,9 +160,10 @@ def assistant_texts(fmt: str, line: Any) -> list[str]:
     return [t.content for t in turns if t.role == "assistant"]
 
 
-CHUNK_BYTES = 128 << 10
+CHUNK_BYTES = 32 << 10
 """Decode this much of a shard at a time: the objects of one chunk stay in cache while their columns are
-taken, and the next chunk reuses their memory (measured: ~35 % less time than the whole shard at once)."""
+taken, and the next chunk reuses their memory (measured: ~35 % less time than the whole shard at once, and
+32 KiB ~4 % less than 128 KiB)."""
 
 
 @dataclass
