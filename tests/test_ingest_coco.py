@@ -404,11 +404,21 @@ def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+# the children's scans come back through shared memory, or (too big for it) through the pipe
+@pytest.mark.parametrize("through_pipe", [False, True])
 @pytest.mark.parametrize("include_crowd", [False, True])
 def test_forked_read_is_byte_identical(
-    instances_path: Path, captions_path: Path, include_crowd: bool, forked: list[int]
+    instances_path: Path,
+    captions_path: Path,
+    include_crowd: bool,
+    through_pipe: bool,
+    forked: list[int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from gtok_cli.ingest import coco
+    from gtok_cli.ingest import coco, coco_scan
+
+    if through_pipe:
+        monkeypatch.setattr(coco_scan, "result_room", lambda run: 64)
 
     def lines() -> list[Any]:
         return list(
