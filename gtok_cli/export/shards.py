@@ -191,7 +191,9 @@ class ShardWriter:
         else:
             if self._fh is None:
                 self._tmp = temp_beside(self.out_dir / self._name())
-                self._fh = open(self._tmp, "wb", buffering=0)  # noqa: SIM115 - closed in _flush / discard
+                # buffered: its write() writes all or raises (a raw write may write part); a block larger than
+                # the buffer goes straight to the file, uncopied
+                self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in _flush / discard
             self._fh.write(block.data)
             self._sha.update(block.data)
             self._bytes += len(block.data)
