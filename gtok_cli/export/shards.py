@@ -232,7 +232,11 @@ class ShardWriter:
             marker.unlink(missing_ok=True)  # the marker must never vouch for other bytes
             global _written
             _written += 1
-            commit_temp(tmp, path)
+            try:
+                commit_temp(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             kill_hook("shard", _written)
             write_json(marker, expected)
             kill_hook("marker", _written)
