@@ -47,10 +47,14 @@ from gtok_cli.jsonio import count_newlines, open_binary_input, sha256_file
 from gtok_cli.schemas import load_schema
 from gtok_cli.verify.compare import COMPARATORS, box_iou
 from gtok_cli.verify.fastschema import compile_schema, explain
-from gtok_cli.verify.typed_lines import OneBoxColumns, assistant_texts, decode_shard, one_box_columns
+from gtok_cli.verify.typed_lines import (
+    OneBoxColumns,
+    ShardBytes,
+    assistant_texts,
+    decode_shard,
+    one_box_columns,
+)
 
-Bytes = bytes | mmap.mmap
-"""A shard's content: read (gzip) or mapped (plain)."""
 MAX_FAILURES_KEPT = 200
 NEWLINE = b"\n"
 
@@ -118,7 +122,7 @@ class ShardLines:
     """A shard's bytes (or a read-only map of them) with its line count; split into lines only when a path
     needs them."""
 
-    def __init__(self, data: Bytes) -> None:
+    def __init__(self, data: ShardBytes) -> None:
         self.data = data
         self.truncated = len(data) > 0 and data[-1:] != NEWLINE
         """The last line has no newline."""
@@ -330,7 +334,7 @@ class LineChecker:
             self._check_line(parsed, k + 1, 0, k, name, res, fast)
         self._fast(fast, name, res)
 
-    def _read(self, path: Path, name: str, res: ShardResult) -> tuple[Bytes, str | None]:
+    def _read(self, path: Path, name: str, res: ShardResult) -> tuple[ShardBytes, str | None]:
         """The shard's bytes and, for a plain shard, their sha256. A plain shard is mapped, not read: no copy
         of it in this process's memory (measured: ~13 % of a one-box shard's check)."""
         try:
@@ -338,7 +342,7 @@ class LineChecker:
                 with open(path, "rb") as fh:
                     if os.fstat(fh.fileno()).st_size == 0:
                         return b"", hashlib.sha256(b"").hexdigest()
-                    data: Bytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                    data: ShardBytes = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
                 return data, hashlib.sha256(data).hexdigest()
             with open_binary_input(path) as fh:
                 return fh.read(), None

@@ -23,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from msgspec import Meta, Struct
 
+ShardBytes = bytes | mmap.mmap
+"""A shard's content: read (gzip) or mapped (plain)."""
 NonEmpty = Annotated[str, Meta(min_length=1)]
 Positive = Annotated[int, Meta(ge=1)]
 NonNegative = Annotated[int, Meta(ge=0)]
@@ -137,7 +139,7 @@ _ONE_BOX_DECODERS: dict[str, Any] = {
 }
 
 
-def decode_shard(fmt: str, data: bytes | mmap.mmap, lines: int, one_box: bool = False) -> list[Any] | None:
+def decode_shard(fmt: str, data: ShardBytes, lines: int, one_box: bool = False) -> list[Any] | None:
     """Every line of a shard's bytes as a typed line, or None when any line is not schema-valid (or msgspec is
     stricter than the schema about it), or when the shard does not hold exactly ``lines`` lines (msgspec skips
     blank lines: line numbers must stay those of the file). ``one_box``: only when every line has the one-box
@@ -177,9 +179,7 @@ class OneBoxColumns:
     boxes: npt.NDArray[np.float64]
 
 
-def one_box_columns(
-    fmt: str, data: bytes | mmap.mmap, lines: int, chunk: int = CHUNK_BYTES
-) -> OneBoxColumns | None:
+def one_box_columns(fmt: str, data: ShardBytes, lines: int, chunk: int = CHUNK_BYTES) -> OneBoxColumns | None:
     """:func:`decode_shard` with ``one_box`` for a whole shard, kept as columns; None as there."""
     decoder = _ONE_BOX_DECODERS.get(fmt)
     if decoder is None:
