@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from gtok_cli.codecs import get_codec
 from gtok_cli.codecs._common import batch_decode
 from gtok_cli.export.run import Worker, WorkSpec
-from gtok_cli.export.shards import LineBlock, ShardWriter
 from gtok_cli.export.templates import load_templates
+from gtok_cli.shards.writer import LineBlock, ShardWriter
 
 
 def _spec(fmt: str, scheme: str, meta: bool, num_parts: int = 1) -> WorkSpec:

@@ -167,10 +167,11 @@ def _export_folder(src: Path, out: Path, workers: int) -> dict[str, bytes]:
 def test_parallel_batches_through_slots_equal_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slot_bytes: int, all_in_slots: bool | None
 ) -> None:
+    from gtok_cli import parallel
     from gtok_cli.export import run
 
-    monkeypatch.setattr(run, "BATCH_BYTES", 2000)  # ~4 records a batch: ~75 batches, far more than the slots
-    monkeypatch.setattr(run, "SLOT_BYTES", slot_bytes)
+    monkeypatch.setattr(parallel, "BATCH_BYTES", 2000)  # ~4 records a batch: ~75 batches, far more than slots
+    monkeypatch.setattr(parallel, "SLOT_BYTES", slot_bytes)
     in_slots: list[bool] = []
     real = run.BatchResult.from_shared
 
@@ -200,7 +201,7 @@ def test_parallel_error_late_in_the_input_stops_cleanly(tmp_path: Path) -> None:
     del records[250]["image"]["width"]
     src = write_records(tmp_path / "r.jsonl", records)
     out = tmp_path / "out"
-    code = "import gtok_cli.export.run as r; r.BATCH_BYTES = 2000; from gtok_cli.cli import main; main()"
+    code = "import gtok_cli.parallel as r; r.BATCH_BYTES = 2000; from gtok_cli.cli import main; main()"
     args = [*_args(src, out, "--workers", "2")][1:]
     proc = subprocess.run(
         [sys.executable, "-c", code, "export", *args], capture_output=True, check=False, timeout=120

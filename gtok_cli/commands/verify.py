@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -27,9 +28,14 @@ def register(app: typer.Typer) -> None:
         """Validate shards and manifest; exit 0 when all holds, 1 when anything fails, 2 on unusable input."""
         import orjson
 
-        from gtok_cli.verify import verify
+        from gtok_cli.verify import SampleMeta, verify
 
-        report = verify(target, [str(a) for a in against] if against else None, max_error_px, workers)
+        records, rebuild = None, None
+        if against:
+            from gtok_cli.export.run import sample_meta  # --against: the truth is what export makes of them
+
+            records, rebuild = [str(a) for a in against], cast(SampleMeta, sample_meta)
+        report = verify(target, records, max_error_px, workers, rebuild)
         if json_out:
             typer.echo(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
         else:

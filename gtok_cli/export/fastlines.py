@@ -28,8 +28,8 @@ import orjson
 
 from gtok_cli.codecs import Codec
 from gtok_cli.export import formats, tasks
-from gtok_cli.export.shards import LineBlock
 from gtok_cli.export.templates import Templates
+from gtok_cli.shards.writer import LineBlock
 
 _SENTINEL = "@@gtok-slot-{}@@"
 _SLOTS = ("id", "file", "user", "answer", "width", "height", "bbox", "mask_tokens", "label", "text")

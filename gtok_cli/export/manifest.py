@@ -1,4 +1,5 @@
-"""The export manifest (``DIR/manifest.json``) and the merge of job-array parts.
+"""The export manifest (``DIR/manifest.json``) and the merge of job-array parts (file names:
+:mod:`gtok_cli.shards.layout`).
 
 A run covering every part writes ``manifest.json``; a run with ``--shard-index I`` writes
 ``manifest-part-IIIII-of-NNNNN.json``. ``merge_manifests`` joins a complete set of part manifests into the
@@ -15,20 +16,9 @@ from typing import Any
 
 from gtok_cli.errors import InputError
 from gtok_cli.jsonio import load_json, write_json
+from gtok_cli.shards.layout import MANIFEST, PART_MANIFEST_GLOB
 
-MANIFEST = "manifest.json"
 DATASET_INFO = "dataset_info.json"
-MANIFEST_VERSION = 1
-
-
-def part_manifest_name(index: int, num_parts: int) -> str:
-    return f"manifest-part-{index:05d}-of-{num_parts:05d}.json"
-
-
-def manifest_path(out_dir: Path, indices: list[int], num_parts: int) -> Path:
-    if len(indices) == num_parts:
-        return out_dir / MANIFEST
-    return out_dir / part_manifest_name(indices[0], num_parts)
 
 
 def sum_counts(counts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -111,7 +101,7 @@ def drop_shard_index(command: list[str]) -> list[str]:
 
 def merge_dir(out_dir: Path) -> Path:
     """Merge every ``manifest-part-*.json`` in ``out_dir`` into ``out_dir/manifest.json``."""
-    files = sorted(out_dir.glob("manifest-part-*-of-*.json"))
+    files = sorted(out_dir.glob(PART_MANIFEST_GLOB))
     if not files:
         raise InputError("no part manifests found", file=str(out_dir), reason="manifest.none")
     parts = [load_json(f) for f in files]

@@ -17,19 +17,16 @@ before the manifest is written.
 from __future__ import annotations
 
 import contextlib
-import gc
-import gzip
 import hashlib
 import mmap
-import multiprocessing
 import os
 import sys
-import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import orjson
 
@@ -38,18 +35,15 @@ from gtok_cli.codecs import Codec, codec_from_params
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.export import formats, tasks
 from gtok_cli.export.fastlines import RecLines
-from gtok_cli.export.manifest import MANIFEST_VERSION, manifest_path, sum_counts, write_dataset_info
-from gtok_cli.export.shards import LineBlock, ShardWriter, kill_hook, remove_stale_temps
+from gtok_cli.export.manifest import sum_counts, write_dataset_info
 from gtok_cli.export.templates import Templates, load_templates
-from gtok_cli.jsonio import count_newlines, write_json
+from gtok_cli.jsonio import write_json
+from gtok_cli.parallel import SourceInfo, Span, auto_workers, gc_paused, read_span, run_batches
+from gtok_cli.shards.layout import MANIFEST_VERSION, manifest_path, remove_stale_temps
+from gtok_cli.shards.writer import LineBlock, ShardWriter, kill_hook
 
-BATCH_BYTES = 4 << 20
-"""Input per batch (~10k records): enough to amortise the hand-off, small enough to keep both cores busy."""
 PARALLEL_MIN_BYTES = 32 << 20
 """Below this much input the pool's start-up costs more than it saves."""
-SLOT_BYTES = 4 * BATCH_BYTES
-"""Shared memory per batch in flight for its output lines (a batch's output is about its input's size); a
-larger output comes back through the pool's pipe."""
 
 
 @dataclass(frozen=True)
@@ -124,83 +118,6 @@ def check_options(opts: ExportOptions, codec: Codec) -> None:
     tasks.check_task_options(opts.task, opts.shape, opts.refine, codec)
 
 
-# ---- reading -----------------------------------------------------------------------------------------------
-class _HashingReader:
-    """A raw file wrapper that hashes every byte read (the manifest's source sha256 at no extra pass)."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.fh = fh
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.fh.read(n)
-        self.sha.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(1 << 24):
-            pass
-
-
-@dataclass
-class SourceInfo:
-    path: str
-    sha256: str = ""
-    bytes: int = 0
-
-
-Span = tuple[int, int]
-"""``(offset, length)`` of a batch in a plain (not gzipped) record file: workers read it themselves."""
-
-
-def iter_batches(
-    path: str, info: SourceInfo, batch_bytes: int | None = None, spans: bool = False
-) -> Iterator[tuple[int, int, bytes | Span]]:
-    """``(first line number, line count, blob)`` batches of one record file (``.gz`` read transparently):
-    each blob holds whole lines (the workers split them), so the main process only counts newlines and
-    hashes. ``spans``: for a plain file, ``(offset, length)`` in place of the blob (workers read it)."""
-    spans = spans and not path.endswith(".gz")
-    batch_bytes = BATCH_BYTES if batch_bytes is None else batch_bytes
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=path, reason="file.unreadable") from None
-    with raw:
-        hashing = _HashingReader(raw)
-        stream: Any = hashing
-        if path.endswith(".gz"):
-            stream = gzip.GzipFile(fileobj=cast(Any, hashing), mode="rb")
-        rest = b""
-        lineno = 1
-        offset = 0
-        while True:
-            chunk = stream.read(batch_bytes)
-            if not chunk:
-                break
-            cut = chunk.rfind(b"\n")
-            if cut < 0:
-                rest += chunk
-                continue
-            if spans:
-                count = rest.count(b"\n") + count_newlines(memoryview(chunk)[: cut + 1])
-                length = len(rest) + cut + 1
-                yield lineno, count, (offset, length)
-                offset += length
-            else:
-                blob = rest + chunk[: cut + 1]
-                count = count_newlines(blob)
-                yield lineno, count, blob
-            rest = chunk[cut + 1 :]
-            lineno += count
-        if rest:
-            yield lineno, 1, (offset, len(rest)) if spans else rest
-        hashing.drain()
-        info.sha256 = hashing.sha.hexdigest()
-        info.bytes = hashing.size
-
-
 # ---- the per-batch work (runs in workers) ------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkSpec:
@@ -216,6 +133,25 @@ class WorkSpec:
     emit: str = "lines"
     """``lines``: serialised output lines; ``meta``: ``(meta, image file)`` per sample (verify --against)."""
     refine: dict[str, Any] | None = None
+
+    @staticmethod
+    def of(manifest: Mapping[str, Any], templates: Templates, emit: str = "lines") -> WorkSpec:
+        """The work an export's manifest describes (its scheme, task, format, seed, shape, meta, refine and
+        partition): export and ``verify --against`` build the same samples from it."""
+        part = manifest["partition"]
+        return WorkSpec(
+            manifest["scheme"],
+            manifest["task"],
+            manifest["format"],
+            manifest["seed"],
+            manifest["shape"],
+            dict(templates.by_task),
+            manifest["meta"],
+            part["num_shards"],
+            tuple(part["indices"]),
+            emit=emit,
+            refine=manifest.get("refine"),
+        )
 
 
 @dataclass
@@ -282,7 +218,7 @@ class Worker:
     def run(self, file: str, first_lineno: int, data: bytes | Span | list[bytes]) -> BatchResult:
         """One batch: ``data`` is a blob of whole lines, their span in ``file``, or the lines themselves."""
         if isinstance(data, tuple):
-            data = _read_span(file, *data)
+            data = read_span(file, *data)
         # the batch makes ~10 acyclic containers per record: the cyclic GC would rescan them all
         # again and again (measured: a third of the time), so it is paused for the batch
         with gc_paused():
@@ -356,109 +292,30 @@ class Worker:
         return meta
 
 
-def _read_span(path: str, offset: int, length: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def part_of(image_id: Any, num_parts: int) -> int:
     """The part an image belongs to: blake2b of its JSON id (so ``5`` and ``"5"`` differ) mod N."""
     digest = hashlib.blake2b(orjson.dumps(image_id), digest_size=8).digest()
     return int.from_bytes(digest, "little") % num_parts
 
 
-_WORKER: Worker | None = None
-_SLOTS: mmap.mmap | None = None
-"""The shared slots: mapped before the pool forks, so the workers inherit the same memory."""
+def _input_bytes(records: Iterable[str]) -> int:
+    return sum(os.path.getsize(p) for p in records if os.path.exists(p))
 
 
-def _init_worker(spec: WorkSpec) -> None:
-    global _WORKER
-    _WORKER = Worker(spec)
-
-
-def _run_batch(job: tuple[str, int, bytes | Span, int]) -> BatchResult:
-    assert _WORKER is not None and _SLOTS is not None
-    path, lineno, data, slot = job
-    res = _WORKER.run(path, lineno, data)
-    res.to_shared(_SLOTS, slot * SLOT_BYTES, SLOT_BYTES)
-    return res
-
-
-def run_batches(
-    spec: WorkSpec, records: Iterable[str], sources: list[SourceInfo], workers: int, progress: Any = None
-) -> Iterator[BatchResult]:
-    """Results of every batch of every record file, in input order."""
-
-    def jobs() -> Iterator[tuple[str, int, bytes | Span]]:
-        for path, info in zip(records, sources, strict=True):
-            for lineno, count, blob in iter_batches(path, info, spans=workers > 1):
-                if progress is not None:
-                    progress.update(count)
-                yield path, lineno, blob
-
-    if workers <= 1:
-        worker = Worker(spec)
-        for job in jobs():
-            yield worker.run(*job)
-        return
-    # Batch k writes its output to slot k mod `slots`; it is handed out only once the result that last used
-    # that slot has been taken (results come in input order), which also bounds the batches in flight.
-    slots = 2 * workers + 2
-    free = threading.Semaphore(slots)
-    stop = threading.Event()
-
-    def slotted_jobs() -> Iterator[tuple[str, int, bytes | Span, int]]:
-        for k, (path, lineno, blob) in enumerate(jobs()):
-            free.acquire()
-            if stop.is_set():
-                return
-            yield path, lineno, blob, k % slots
-
-    global _SLOTS
-    _SLOTS = memory = mmap.mmap(-1, slots * SLOT_BYTES)  # anonymous, shared with the forked workers
-    ctx = multiprocessing.get_context("fork")
-    try:
-        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(spec,))
-        with memoryview(memory) as shared, pool:
-            try:
-                for res in pool.imap(_run_batch, slotted_jobs(), chunksize=1):
-                    views = res.from_shared(shared)
-                    yield res  # the consumer writes the lines before it asks for the next result
-                    for view in views:
-                        view.release()
-                    free.release()
-            finally:
-                # the pool's feeder thread may wait for a slot: wake it, or closing the pool waits forever
-                stop.set()
-                for _ in range(slots):
-                    free.release()
-    finally:
-        _SLOTS = None
-        with contextlib.suppress(BufferError):  # a view still held elsewhere: freed with it
-            memory.close()
-
-
-def auto_workers(records: Iterable[str], requested: int) -> int:
-    if requested > 0:
-        return requested
-    total = sum(os.path.getsize(p) for p in records if os.path.exists(p))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cores, 4) if total >= PARALLEL_MIN_BYTES else 1
+def sample_meta(manifest: dict[str, Any], records: list[str]) -> tuple[dict[int, list[Any]], list[str]]:
+    """What an export with this manifest makes of ``records``, per part: ``(meta, image file)`` per sample,
+    in line order (``verify --against`` compares the shards with it); and each record file's sha256."""
+    for r in records:
+        if not Path(r).is_file():
+            raise InputError("no such file", file=r, reason="file.missing")
+    spec = WorkSpec.of(manifest, load_templates(None), emit="meta")
+    sources = [SourceInfo(r) for r in records]
+    truths: dict[int, list[Any]] = {p: [] for p in spec.parts}
+    workers = auto_workers(_input_bytes(records), PARALLEL_MIN_BYTES)
+    for res in run_batches(partial(Worker, spec), records, sources, workers):
+        for p, items in res.out.items():
+            truths[p].extend(items)
+    return truths, [s.sha256 for s in sources]
 
 
 def _progress(total: int | None, desc: str) -> Any:
@@ -482,53 +339,7 @@ def export(opts: ExportOptions) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out_dir, opts.prefix)
     indices = opts.indices()
-    spec = WorkSpec(
-        codec.describe(),
-        opts.task,
-        opts.fmt,
-        opts.seed,
-        opts.shape,
-        dict(templates.by_task),
-        opts.meta,
-        opts.num_shards,
-        tuple(indices),
-        refine=opts.refine,
-    )
-    writers = {
-        p: ShardWriter(out_dir, opts.prefix, p, opts.num_shards, opts.shard_size, opts.compress)
-        for p in indices
-    }
-    sources = [SourceInfo(p) for p in opts.records]
-    read: Counter[int] = Counter()
-    skipped: dict[int, Counter[str]] = {p: Counter() for p in indices}
-    bar = _progress(None, "export")
-    try:
-        for res in run_batches(spec, opts.records, sources, auto_workers(opts.records, opts.workers), bar):
-            read.update(res.read)
-            for p in indices:
-                skipped[p].update(res.skipped[p])
-                block = res.blocks.get(p)
-                if block is not None and block.lines:
-                    writers[p].add_block(block)
-        shards = [s.to_json() for p in indices for s in writers[p].close()]
-    except BaseException:
-        for w in writers.values():
-            w.discard()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    counts = sum_counts(
-        [
-            {
-                "read": read[p],
-                "written": sum(s["lines"] for s in shards if s["part"] == p),
-                "skipped": skipped[p],
-            }
-            for p in indices
-        ]
-    )
-    manifest = {
+    manifest: dict[str, Any] = {
         "kind": "gtok-export",
         "manifest_version": MANIFEST_VERSION,
         "gtok_version": __version__,
@@ -545,10 +356,45 @@ def export(opts: ExportOptions) -> dict[str, Any]:
         "shard_size": opts.shard_size,
         "templates": {"file": opts.templates_file, "sha256": templates.digest()},
         "partition": {"num_shards": opts.num_shards, "indices": indices},
-        "sources": [asdict(s) for s in sources],
-        "counts": counts,
-        "shards": sorted(shards, key=lambda s: s["name"]),
     }
+    spec = WorkSpec.of(manifest, templates)
+    sources = [SourceInfo(p) for p in opts.records]
+    read: Counter[int] = Counter()
+    skipped: dict[int, Counter[str]] = {p: Counter() for p in indices}
+    workers = auto_workers(_input_bytes(opts.records), PARALLEL_MIN_BYTES, opts.workers)
+    bar = _progress(None, "export")
+    try:
+        with contextlib.ExitStack() as stack:
+            writers = {
+                p: stack.enter_context(
+                    ShardWriter(out_dir, opts.prefix, p, opts.num_shards, opts.shard_size, opts.compress)
+                )
+                for p in indices
+            }
+            for res in run_batches(partial(Worker, spec), opts.records, sources, workers, bar):
+                read.update(res.read)
+                for p in indices:
+                    skipped[p].update(res.skipped[p])
+                    block = res.blocks.get(p)
+                    if block is not None and block.lines:
+                        writers[p].add_block(block)
+            shards = [s.to_json() for p in indices for s in writers[p].close()]
+    finally:
+        if bar is not None:
+            bar.close()
+    counts = sum_counts(
+        [
+            {
+                "read": read[p],
+                "written": sum(s["lines"] for s in shards if s["part"] == p),
+                "skipped": skipped[p],
+            }
+            for p in indices
+        ]
+    )
+    manifest["sources"] = [asdict(s) for s in sources]
+    manifest["counts"] = counts
+    manifest["shards"] = sorted(shards, key=lambda s: s["name"])
     if len(indices) == opts.num_shards:
         write_dataset_info(out_dir, manifest)
     kill_hook("manifest")

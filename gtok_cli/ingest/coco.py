@@ -42,10 +42,8 @@ parsed, acyclic objects would otherwise be traversed repeatedly.
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -54,7 +52,7 @@ from typing import Any
 import orjson
 
 from gtok_cli.errors import InputError
-from gtok_cli.ingest.coco_scan import Entry, Scan, ScanContext, recount, scan, scan_forked, usable_cpus
+from gtok_cli.ingest.coco_scan import Entry, Scan, ScanContext, recount, scan, scan_forked
 from gtok_cli.ingest.coco_validate import (
     MISSING,
     CocoImage,
@@ -67,6 +65,7 @@ from gtok_cli.ingest.coco_validate import (
 from gtok_cli.ingest.common import Excluded, IngestItem, Rejected
 from gtok_cli.ingest.json_chunks import NotChunkable, parse_slice, split_array
 from gtok_cli.jsonio import dumps_line
+from gtok_cli.parallel import gc_paused, usable_cpus
 from gtok_cli.records import make_record
 
 DATASET = "coco"
@@ -88,17 +87,6 @@ def split_from_filename(path: str | Path) -> str | None:
     return match.group(1) if match else None
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def iter_coco(
     instances_path: str | Path,
     captions_path: str | Path | None = None,
@@ -118,7 +106,7 @@ def iter_coco(
     if not tasks or set(tasks) - set(TASKS):
         raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {tasks}")
     file = str(instances_path)
-    with _gc_paused():
+    with gc_paused():
         try:
             state = _read_instances(file, include_crowd, as_bytes, chunked=True)
         except (NotChunkable, InputError):

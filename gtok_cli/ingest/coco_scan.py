@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing
-import os
 import pickle
 import sys
 from collections.abc import Iterable, Sequence
@@ -233,10 +232,3 @@ def _child(
             payload = pickle.dumps((False, RuntimeError(repr(exc))))
     send.send_bytes(payload)
     send.close()
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

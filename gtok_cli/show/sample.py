@@ -2,9 +2,9 @@
 
 Sources:
 
-- an export folder (or its ``manifest.json``): every shard line, in shard-name order, read with
-  :func:`gtok_cli.jsonio.iter_jsonl`; turns via :func:`gtok_cli.export.formats.line_turns`; the spans of the
-  turns that carry geometry (:func:`gtok_cli.export.tasks.geometry_role`) decoded with the manifest's codec;
+- an export folder (or its ``manifest.json``, or one shard file): every shard line, in shard-name order,
+  read with :class:`gtok_cli.shards.read.ExportFolder`; turns via :func:`gtok_cli.export.formats.line_turns`;
+  the spans of the turns that carry geometry (:func:`gtok_cli.export.tasks.geometry_role`) decoded with the manifest's codec;
   truth from the line's ``meta`` (boxes, points, mask-token anchors). ``truth_records`` adds the records'
   real masks to the truth, matched to meta regions by record id and bbox.
 - a records JSONL: the record's boxes and masks are the truth; its ``mask_tokens`` (if any) are what the
@@ -28,6 +28,7 @@ from gtok_cli.codecs import Codec, Shape, codec_from_params
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.export import formats, tasks
 from gtok_cli.jsonio import iter_jsonl
+from gtok_cli.shards.read import ExportFolder, is_export
 
 
 @dataclass
@@ -68,14 +69,9 @@ class View:
 
 
 # ---- sources -----------------------------------------------------------------------------------------------
-def is_export(path: Path) -> bool:
-    return path.is_dir() or (path.suffix == ".json" and path.name.startswith("manifest"))
-
-
 @dataclass
 class ExportSource:
-    manifest: dict[str, Any]
-    folder: Path
+    export: ExportFolder
     codec: Codec
     truth_records: dict[str, dict[str, Any]] | None = None
     images: str | Path | None = None
@@ -83,18 +79,20 @@ class ExportSource:
 
     @staticmethod
     def open(path: Path) -> ExportSource:
-        from gtok_cli.verify.run import load_manifest
+        export = ExportFolder.open(path)
+        return ExportSource(export, codec_from_params(export.manifest["scheme"]))
 
-        manifest, folder = load_manifest(path)
-        return ExportSource(manifest, folder, codec_from_params(manifest["scheme"]))
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.export.manifest
+
+    @property
+    def folder(self) -> Path:
+        return self.export.folder
 
     def items(self) -> Iterator[dict[str, Any]]:
-        for info in sorted(self.manifest["shards"], key=lambda s: s["name"]):
-            shard = self.folder / info["name"]
-            if not shard.is_file():
-                raise InputError("shard listed in the manifest is missing", file=str(shard))
-            for _, line in iter_jsonl(shard):
-                yield line
+        for _, _, line in self.export.lines():
+            yield line
 
     def ids(self, line: dict[str, Any]) -> set[str]:
         meta = line.get("meta") or {}

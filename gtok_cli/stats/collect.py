@@ -1,8 +1,8 @@
 """Walk an export folder or a records file once and gather what `gtok stats` reports.
 
-Export folder: every shard line (read as ``gtok show`` and ``verify`` read them: the manifest's shard list,
-:func:`gtok_cli.jsonio.iter_jsonl`, :func:`gtok_cli.export.formats.line_turns`); the geometry turns decoded
-with the manifest's codec and compared with ``meta`` by verify's own comparators
+Export folder (or its manifest, or one shard file): every shard line (read with
+:class:`gtok_cli.shards.read.ExportFolder`, :func:`gtok_cli.export.formats.line_turns`); the geometry turns
+decoded with the manifest's codec and compared with ``meta`` by verify's own comparators
 (:data:`gtok_cli.verify.compare.COMPARATORS`). Dataset and split come from the source records the manifest
 lists when they are still on disk (else the dataset is the record id's prefix and the split ``unknown``).
 
@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gtok_cli.codecs import codec_from_params
 from gtok_cli.errors import InputError
 from gtok_cli.export import formats, tasks
 from gtok_cli.jsonio import iter_jsonl
+from gtok_cli.shards.read import ExportFolder, is_export
 from gtok_cli.stats.measure import (
     BOX_SIZES,
     MEDIUM_MAX_AREA,
@@ -111,8 +113,6 @@ def collect(path: str | Path) -> Tally:
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", file=str(p), reason="file.missing")
-    from gtok_cli.show.sample import is_export
-
     return collect_export(p) if is_export(p) else collect_records(p)
 
 
@@ -152,11 +152,9 @@ def _provenance(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def collect_export(path: Path) -> Tally:
-    from gtok_cli.show.sample import ExportSource
-
-    src = ExportSource.open(path)
+    src = ExportFolder.open(path)
     m = src.manifest
-    codec = src.codec
+    codec = codec_from_params(m["scheme"])
     counter = SpatialTokenCounter(codec)
     role = tasks.geometry_role(m["task"])
     prov = _provenance(m)
@@ -170,7 +168,7 @@ def collect_export(path: Path) -> Tally:
         "provenance": "source records" if prov else "record id prefix (source records not found)",
     }
     bounds: dict[tuple[int, int], tuple[float, float]] = {}
-    for line in src.items():
+    for _, _, line in src.lines():
         t.samples += 1
         t.by_task[m["task"]] += 1
         meta = line.get("meta")

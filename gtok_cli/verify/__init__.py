@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.errors import InputError
+from gtok_cli.errors import InputError, UsageError
+from gtok_cli.shards.read import load_manifest
 from gtok_cli.verify.run import (
     Failure,
     ShardResult,
@@ -18,7 +20,6 @@ from gtok_cli.verify.run import (
     auto_workers,
     check_counts,
     check_shards,
-    load_manifest,
 )
 
 PERCENTILES = (0, 50, 90, 99, 100)
@@ -137,38 +138,18 @@ def _percentiles(values: list[float] | npt.NDArray[np.float64]) -> dict[str, flo
     return {str(p): float(v) for p, v in zip(PERCENTILES, np.percentile(arr, PERCENTILES), strict=True)}
 
 
-def _truths_from_records(
-    manifest: dict[str, Any], records: list[str]
-) -> tuple[dict[int, list[Any]], list[Failure]]:
-    from gtok_cli.export.run import SourceInfo, WorkSpec, run_batches
-    from gtok_cli.export.run import auto_workers as export_workers
-    from gtok_cli.export.templates import load_templates
+SampleMeta = Callable[[dict[str, Any], list[str]], tuple[dict[int, list[Any]], list[str]]]
+"""What an export with this manifest makes of these record files: ``(meta, image file)`` per sample, per part,
+and each file's sha256 (the export stage's ``sample_meta``; the CLI layer passes it in, so verify does not
+import the export stage)."""
 
-    for r in records:
-        if not Path(r).is_file():
-            raise InputError("no such file", file=r, reason="file.missing")
-    part = manifest["partition"]
-    spec = WorkSpec(
-        manifest["scheme"],
-        manifest["task"],
-        manifest["format"],
-        manifest["seed"],
-        manifest["shape"],
-        dict(load_templates(None).by_task),
-        True,
-        part["num_shards"],
-        tuple(part["indices"]),
-        emit="meta",
-        refine=manifest.get("refine"),
-    )
-    sources = [SourceInfo(r) for r in records]
-    truths: dict[int, list[Any]] = {p: [] for p in part["indices"]}
-    for res in run_batches(spec, records, sources, export_workers(records, 0)):
-        for p, items in res.out.items():
-            truths[p].extend(items)
+
+def _truths_from_records(
+    manifest: dict[str, Any], records: list[str], sample_meta: SampleMeta
+) -> tuple[dict[int, list[Any]], list[Failure]]:
+    truths, got = sample_meta(manifest, records)
     failures = []
     want = [s["sha256"] for s in manifest["sources"]]
-    got = [s.sha256 for s in sources]
     if want != got:
         failures.append(
             Failure("sources.sha256", "--against records differ from the files the manifest lists")
@@ -177,8 +158,15 @@ def _truths_from_records(
 
 
 def verify(
-    target: str | Path, against: list[str] | None = None, max_error_px: float | None = None, workers: int = 0
+    target: str | Path,
+    against: list[str] | None = None,
+    max_error_px: float | None = None,
+    workers: int = 0,
+    sample_meta: SampleMeta | None = None,
 ) -> Report:
+    """Check an export; ``against`` (record files) needs ``sample_meta`` to rebuild the truth from them."""
+    if against and sample_meta is None:
+        raise UsageError("verify against records needs the export's sample_meta")
     manifest, folder = load_manifest(target)
     if against is None and not manifest["meta"]:
         raise InputError(
@@ -196,7 +184,8 @@ def verify(
     failures = check_counts(manifest)
     truths = None
     if against:
-        truths, more = _truths_from_records(manifest, against)
+        assert sample_meta is not None
+        truths, more = _truths_from_records(manifest, against, sample_meta)
         failures += more
         for p, items in truths.items():
             lines = sum(s["lines"] for s in manifest["shards"] if s["part"] == p)

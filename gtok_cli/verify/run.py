@@ -38,13 +38,12 @@ import numpy.typing as npt
 import orjson
 
 from gtok_cli.codecs import Codec, codec_from_params
-from gtok_cli.errors import InputError
 from gtok_cli.export import formats, tasks
-from gtok_cli.export.manifest import MANIFEST
-from gtok_cli.export.run import gc_paused
-from gtok_cli.export.shards import marker_path
 from gtok_cli.jsonio import count_newlines, open_binary_input, sha256_file
+from gtok_cli.parallel import auto_workers as parallel_workers
+from gtok_cli.parallel import gc_paused
 from gtok_cli.schemas import load_schema
+from gtok_cli.shards.layout import marker_path
 from gtok_cli.verify.compare import COMPARATORS, box_iou
 from gtok_cli.verify.fastschema import compile_schema, explain
 from gtok_cli.verify.typed_lines import (
@@ -56,6 +55,8 @@ from gtok_cli.verify.typed_lines import (
 )
 
 MAX_FAILURES_KEPT = 200
+PARALLEL_MIN_BYTES = 64 << 20
+"""Below this much shard data one process checks everything."""
 NEWLINE = b"\n"
 
 _ASSISTANT_TEXTS: dict[str, Any] = {
@@ -584,34 +585,7 @@ def check_shards(
 
 
 def auto_workers(manifest: dict[str, Any], folder: str) -> int:
-    total = sum(s["bytes"] for s in manifest["shards"])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cores, 4) if total >= (64 << 20) else 1
-
-
-def load_manifest(target: str | Path) -> tuple[dict[str, Any], Path]:
-    """The manifest of a folder (``DIR/manifest.json``) or a manifest file; unusable → InputError (exit 2)."""
-    import jsonschema
-
-    p = Path(target)
-    mpath = p / MANIFEST if p.is_dir() else p
-    if not mpath.is_file():
-        parts = sorted(p.glob("manifest-part-*.json")) if p.is_dir() else []
-        hint = "; run `gtok merge-manifests` first or pass a part manifest" if parts else ""
-        raise InputError(f"no manifest found{hint}", file=str(mpath), reason="manifest.missing")
-    from gtok_cli.jsonio import load_json
-
-    manifest = load_json(mpath)
-    validator = jsonschema.Draft202012Validator(load_schema("manifest"))
-    err = jsonschema.exceptions.best_match(validator.iter_errors(manifest))
-    if err is not None:
-        where = "/".join(str(x) for x in err.absolute_path) or "(root)"
-        raise InputError(
-            f"manifest does not match manifest.schema.json: {where}: {err.message}",
-            file=str(mpath),
-            reason="manifest.schema",
-        )
-    return manifest, mpath.parent
+    return parallel_workers(sum(s["bytes"] for s in manifest["shards"]), PARALLEL_MIN_BYTES)
 
 
 def check_counts(manifest: dict[str, Any]) -> list[Failure]:

@@ -1,12 +1,9 @@
 """THE shard writer: fixed-size JSONL shards, atomic, with a per-shard done marker, resumable.
 
-Layout in the output folder (one *part* per ``--shard-index``; a run without ``--num-shards`` is part 0 of 1):
-
-- ``PREFIX-00000.jsonl`` (``.jsonl.gz``) when there is one part, ``PREFIX-<part>-<k>.jsonl`` with five-digit
-  ``part`` and ``k`` when there are several. A part's shards depend only on the input, the options and the
-  part's index, so the parts of a job array together hold exactly the files of one ``--num-shards N`` run.
-- ``<shard file>.stats.json``: the done marker (name, sha256, lines, bytes, each line's crc32), written
-  after the shard.
+Layout in the output folder (names: :mod:`gtok_cli.shards.layout`; one *part* per ``--shard-index``; a run
+without ``--num-shards`` is part 0 of 1): a part's shards depend only on the input, the options and the part's
+index, so the parts of a job array together hold exactly the files of one ``--num-shards N`` run. Each shard's
+done marker (name, sha256, lines, bytes, each line's crc32) is written after the shard.
 
 Every file is written as a temp file beside its final name, then fsynced and renamed
 (:func:`gtok_cli.jsonio.temp_beside` / :func:`~gtok_cli.jsonio.commit_temp`): a killed run leaves temp files
@@ -14,11 +11,14 @@ only (removed by the next run), never a partial file under a final name. A plain
 file as they come (hashed on the way); a gzip shard is compressed whole in memory. On a re-run, a shard whose
 marker and file already hold exactly these bytes is left untouched (resume: the temp is dropped); anything
 else is replaced. The same input and options give the same bytes (gzip with mtime 0 and no file name).
+
+Use it as a context manager: ``with ShardWriter(...) as w: w.add_block(...)``; ``w.close()`` (inside the
+block) writes the last shard and returns every shard's :class:`ShardInfo`; leaving the block on an exception
+removes the shard in progress (its temp file).
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
@@ -26,6 +26,7 @@ import signal
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
 import numpy as np
@@ -33,8 +34,8 @@ import numpy.typing as npt
 import orjson
 
 from gtok_cli.jsonio import commit_temp, sha256_file, temp_beside, write_json
+from gtok_cli.shards.layout import ShardInfo, marker_path, shard_name
 
-MARKER_SUFFIX = ".stats.json"
 _written = 0
 
 
@@ -44,41 +45,6 @@ def kill_hook(event: str, count: int | None = None) -> None:
     want = os.environ.get("GTOK_TEST_KILL_AFTER")
     if want and want == (event if count is None else f"{event}:{count}"):
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-@dataclass(frozen=True)
-class ShardInfo:
-    name: str
-    part: int
-    sha256: str
-    lines: int
-    bytes: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "part": self.part,
-            "sha256": self.sha256,
-            "lines": self.lines,
-            "bytes": self.bytes,
-        }
-
-
-def shard_name(prefix: str, part: int, num_parts: int, k: int, compress: bool) -> str:
-    ext = ".jsonl.gz" if compress else ".jsonl"
-    return f"{prefix}-{k:05d}{ext}" if num_parts == 1 else f"{prefix}-{part:05d}-{k:05d}{ext}"
-
-
-def marker_path(shard: Path) -> Path:
-    return shard.with_name(shard.name + MARKER_SUFFIX)
-
-
-def remove_stale_temps(out_dir: Path, prefix: str) -> None:
-    """Temp files a killed run left behind (``.NAME.RANDOM.tmp`` from ``atomic_path``)."""
-    if out_dir.is_dir():
-        for p in out_dir.glob(f".{prefix}-*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
 
 
 def _marker_matches(path: Path, marker: Path, expected: dict[str, Any]) -> bool:
@@ -155,6 +121,15 @@ class ShardWriter:
         self._fh: IO[bytes] | None = None
         self._sha = hashlib.sha256()
         self._bytes = 0
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is not None:
+            self.discard()
 
     def add(self, lines: list[bytes]) -> None:
         self.add_block(LineBlock.of(lines))
