@@ -52,9 +52,9 @@ def main() -> None:
     from pycocotools import mask as mu
     from segment_anything import sam_model_registry
 
-    from gtok_cli.ingest.images import open_image_rgb
+    from gtok_cli.geometry.sam import SamCandidateMaker
+    from gtok_cli.images import open_image_rgb
     from gtok_cli.masks import region_mask_to_bool
-    from gtok_cli.masks.candidates_sam import SamCandidateMaker
     from gtok_cli.masks.solver import MaskSolverConfig, solve_objects
 
     ap = argparse.ArgumentParser()

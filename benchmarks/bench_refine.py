@@ -2,7 +2,7 @@
 
 Data: sample_data/coco/ when it holds an instances JSON, else the COCO fixture
 (/work/shared/fixtures/coco/annotations/instances_val2017.json; 79 images, 624 annotations). Masks are
-rasterised with gtok_cli.masks.rasterize (pycocotools) and tokenised with the cells backend + sorted greedy
+rasterised with gtok_cli.geometry.rasterize (pycocotools) and tokenised with the cells backend + sorted greedy
 (gtok_cli.masks, tau 0.9, grid 32). Crowd annotations are skipped.
 
 Masks: simulated proposals (seed 0), one to three refinement turns; IoU = cell-union mask of the anchors vs
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gtok_cli.masks.candidates_cells import cell_candidates
+from gtok_cli.geometry.cells import cell_candidates
+from gtok_cli.geometry.rasterize import region_mask_to_bool
 from gtok_cli.masks.greedy import greedy_numpy
-from gtok_cli.masks.rasterize import region_mask_to_bool
 from gtok_cli.refine import (
     OffsetLattice,
     cell_union_mask,

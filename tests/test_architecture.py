@@ -27,6 +27,13 @@ PENDING_R13B = {
     ("gtok_cli.verify.run", "gtok_cli.export.tasks"),
 }
 
+PENDING_CYCLES = [
+    # Opened in other branches of issue 13 (r13b: the task dispatcher above refine_task; the ingest helper:
+    # commands/ingest.py <-> commands/ingest_refs.py). The lead empties this list after the merge.
+    ["gtok_cli.commands.ingest", "gtok_cli.commands.ingest_refs"],
+    ["gtok_cli.export.refine_task", "gtok_cli.export.tasks"],
+]
+
 
 def module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
@@ -184,7 +191,9 @@ def test_the_checks_find_what_they_look_for(
 
 # ---- the package -----------------------------------------------------------------------------------------
 def test_no_import_cycles() -> None:
-    assert cycles(import_graph()) == []
+    found = cycles(import_graph())
+    assert [c for c in found if c not in PENDING_CYCLES] == []
+    assert [c for c in PENDING_CYCLES if c not in found] == [], "cycle gone: take it out of PENDING_CYCLES"
 
 
 def test_no_stage_imports_another_stage() -> None:

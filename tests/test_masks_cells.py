@@ -81,7 +81,7 @@ def test_cells_partition_the_image() -> None:
     assert np.argwhere(cands.mask(1 * 7 + 2)).min(axis=0).tolist() == [2, 7]
     assert np.argwhere(cands.mask(1 * 7 + 2)).max(axis=0).tolist() == [2, 9]
     st_ = cands.stats  # the analytic areas / bboxes equal the scanned ones
-    from gtok_cli.masks.candidates import candidate_stats
+    from gtok_cli.geometry.candidates import candidate_stats
 
     scanned = candidate_stats(cands.packed)
     for name in ("areas", "y0", "y1", "b0", "b1"):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtok_cli.masks.bits import pack_rows
+from gtok_cli.geometry.bits import pack_rows
 from gtok_cli.masks.greedy import greedy_numpy
 
 

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.sam
 torch = pytest.importorskip("torch")
 sa = pytest.importorskip("segment_anything")
 
+from gtok_cli.geometry.candidates import grid_points_px  # noqa: E402
+from gtok_cli.geometry.sam import SamCandidateMaker  # noqa: E402
 from gtok_cli.masks import MaskSolverConfig, MaskTokenizer, anchors_to_mask  # noqa: E402
-from gtok_cli.masks.candidates import grid_points_px  # noqa: E402
-from gtok_cli.masks.candidates_sam import SamCandidateMaker  # noqa: E402
 from gtok_cli.masks.greedy import greedy_numpy  # noqa: E402
 from gtok_cli.masks.greedy_torch import greedy_torch  # noqa: E402
 

@@ -10,6 +10,7 @@ import pytest
 from _export_helpers import gtok, region, write_records
 from PIL import Image
 
+from gtok_cli.images import font
 from gtok_cli.show import draw, layout
 
 GRAY = (128, 128, 128)
@@ -154,7 +155,7 @@ def test_missing_image_exits_2_with_one_line(tmp_path: Path, blank: Path) -> Non
     ],
 )
 def test_wrap(text: str, fits: str, want: list[str]) -> None:
-    fnt = draw.font(layout.FONT_SIZE)
+    fnt = font(layout.FONT_SIZE)
     width = math.ceil(max(fnt.getlength(fits), *(fnt.getlength(w) for w in want)))
     assert layout.wrap(text, width, fnt) == want
 
@@ -166,8 +167,8 @@ def test_sam_solved_tokens_draw_the_candidate_union_not_cells() -> None:
     import numpy as np
 
     from gtok_cli.codecs import Shape
-    from gtok_cli.masks.bits import pack_rows
-    from gtok_cli.masks.candidates import Candidates
+    from gtok_cli.geometry.bits import pack_rows
+    from gtok_cli.geometry.candidates import Candidates
     from gtok_cli.show.sample import View
     from gtok_cli.show.scene import render_regions
 

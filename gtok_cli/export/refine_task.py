@@ -137,7 +137,7 @@ def refine_shape(
 ) -> ShapeRefinement:
     """Proposal + turns of one shape of the answer against its truth region."""
     if shape.kind == "mask":
-        from gtok_cli.masks.rasterize import region_mask_to_bool  # pycocotools, only for masks
+        from gtok_cli.geometry.rasterize import region_mask_to_bool  # pycocotools, only for masks
 
         if truth.get("mask") is None:
             raise tasks.Skip("region.no_mask")

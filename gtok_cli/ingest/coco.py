@@ -379,7 +379,7 @@ class _Emitter:
                 if aid in state.duplicate_ann_ids:
                     raise duplicate_annotation_error(self.file, aid, iid)
         if self.images_dir is not None:
-            from gtok_cli.ingest.images import check_image_size  # PIL only when images are checked
+            from gtok_cli.images import check_image_size  # PIL only when images are checked
 
             check_image_size(
                 self.images_dir,

@@ -25,8 +25,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 from gtok_cli.errors import InputError, UnsafeInputError, UsageError
+from gtok_cli.images import check_image_size
 from gtok_cli.ingest.common import Excluded, IngestItem, Rejected
-from gtok_cli.ingest.images import check_image_size
 from gtok_cli.ingest.safe_xml import parse_xml_file
 from gtok_cli.records import check_box_xyxy, make_record, make_region
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gtok_cli.errors import InputError, UsageError
+from gtok_cli.images import check_image_size
 from gtok_cli.ingest.coco_validate import (
     AnnotationContext,
     CocoImage,
@@ -39,7 +40,6 @@ from gtok_cli.ingest.coco_validate import (
     load_categories,
 )
 from gtok_cli.ingest.common import IngestItem, Rejected
-from gtok_cli.ingest.images import check_image_size
 from gtok_cli.ingest.safe_pickle import load_plain_list
 from gtok_cli.jsonio import load_json
 from gtok_cli.records import make_record

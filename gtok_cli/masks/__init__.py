@@ -5,10 +5,16 @@ Library API (torch is imported only by the ``sam`` backend and the GPU greedy)::
     from gtok_cli.masks import MaskSolverConfig, MaskTokenizer, cell_candidates, greedy_numpy, anchors_to_mask
 """
 
-from gtok_cli.masks.candidates import Candidates, anchors_to_mask, cell_edges, cell_of_pixel, grid_points_px
-from gtok_cli.masks.candidates_cells import cell_candidates
+from gtok_cli.geometry.candidates import (
+    Candidates,
+    anchors_to_mask,
+    cell_edges,
+    cell_of_pixel,
+    grid_points_px,
+)
+from gtok_cli.geometry.cells import cell_candidates
+from gtok_cli.geometry.rasterize import region_mask_rle, region_mask_to_bool
 from gtok_cli.masks.greedy import VARIANTS, GreedyResult, greedy_numpy
-from gtok_cli.masks.rasterize import region_mask_rle, region_mask_to_bool
 from gtok_cli.masks.run import run_masks
 from gtok_cli.masks.solver import MaskSolverConfig, MaskTokenizer, solve_objects
 

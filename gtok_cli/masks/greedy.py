@@ -25,8 +25,8 @@ from typing import Literal
 
 import numpy as np
 
-from gtok_cli.masks.bits import as_words, pack_rows, popcount
-from gtok_cli.masks.candidates import CandidateStats, anchor_of_index, candidate_stats
+from gtok_cli.geometry.bits import as_words, pack_rows, popcount
+from gtok_cli.geometry.candidates import CandidateStats, anchor_of_index, candidate_stats
 
 Variant = Literal["sorted", "best-gain"]
 VARIANTS: tuple[str, ...] = ("sorted", "best-gain")

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from gtok_cli.errors import InputError, UsageError
-from gtok_cli.ingest.images import open_image_rgb, safe_image_path
+from gtok_cli.geometry.candidates import Candidates
+from gtok_cli.geometry.cells import cell_candidates
+from gtok_cli.geometry.rasterize import region_mask_to_bool
+from gtok_cli.images import open_image_rgb, safe_image_path
 from gtok_cli.jsonio import dumps
-from gtok_cli.masks.candidates import Candidates
-from gtok_cli.masks.candidates_cells import cell_candidates
 from gtok_cli.masks.greedy import VARIANTS, GreedyResult, greedy_numpy
-from gtok_cli.masks.rasterize import region_mask_to_bool
 
 BACKENDS = ("cells", "sam")
 
@@ -135,7 +135,7 @@ class MaskTokenizer:
         self.stats = SolveStats()
         self.sam: Any = None
         if config.backend == "sam":
-            from gtok_cli.masks.candidates_sam import SamCandidateMaker, load_sam
+            from gtok_cli.geometry.sam import SamCandidateMaker, load_sam
 
             if sam_model is None:
                 if not config.sam_checkpoint:

@@ -45,7 +45,7 @@ class SamCandidates:
     """SAM candidates per (image, grid, select), for mask tokens solved with the ``sam`` backend."""
 
     def __init__(self, checkpoint: str, model_type: str, device: str) -> None:
-        from gtok_cli.masks.candidates_sam import load_sam
+        from gtok_cli.geometry.sam import load_sam
 
         self.model = load_sam(checkpoint, model_type, device)
         self.model_type = model_type
@@ -56,7 +56,7 @@ class SamCandidates:
             return None  # tokens solved on cells (or unknown): their own grid cells
         import numpy as np
 
-        from gtok_cli.masks.candidates_sam import SamCandidateMaker
+        from gtok_cli.geometry.sam import SamCandidateMaker
 
         key = (view.image_file, int(mt["grid"]), str(mt.get("select", "max-pred-iou")))
         if key not in self._cache:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
+
+from gtok_cli.images import Font
 
 RGB = tuple[int, int, int]
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 PALETTE: tuple[RGB, ...] = (
     (255, 64, 64),  # red
@@ -49,15 +49,6 @@ def text_colour(background: RGB) -> RGB:
 def stroke_width(width: int, height: int) -> int:
     """The bright stroke's width for an image of this size (2 px up to ~600 px, growing slowly)."""
     return max(2, round(min(width, height) / 250))
-
-
-@lru_cache(maxsize=8)
-def font(size: int) -> Font:
-    """Pillow's bundled scalable font (the same on every machine with FreeType), else its bitmap font."""
-    try:
-        return ImageFont.load_default(size=size)
-    except (ImportError, OSError):  # Pillow built without FreeType
-        return ImageFont.load_default()
 
 
 def _dashes(p: tuple[float, float], q: tuple[float, float], dash: int) -> list[tuple[float, ...]]:

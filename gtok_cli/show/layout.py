@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
 
+from gtok_cli.images import Font, font
 from gtok_cli.show import draw
 from gtok_cli.show.sample import View
 
@@ -42,7 +43,7 @@ def panel_height(lines: int) -> int:
     return 2 * PAD + lines * LINE_H
 
 
-def wrap(text: str, width: int, fnt: draw.Font) -> list[str]:
+def wrap(text: str, width: int, fnt: Font) -> list[str]:
     """``text`` broken into lines no wider than ``width`` pixels: at spaces, inside words that are longer
     than a line (token runs like ``<grid_3_4><grid_5_6>…``), and at newlines."""
     out: list[str] = []
@@ -65,7 +66,7 @@ def wrap(text: str, width: int, fnt: draw.Font) -> list[str]:
     return out
 
 
-def _fit_chars(word: str, width: int, fnt: draw.Font) -> int:
+def _fit_chars(word: str, width: int, fnt: Font) -> int:
     lo, hi = 0, len(word)
     while lo < hi:  # the longest prefix that fits
         mid = (lo + hi + 1) // 2
@@ -86,7 +87,7 @@ def _clip(lines: list[str], limit: int) -> list[str]:
 Line = tuple[str, draw.RGB]
 
 
-def panel_lines(view: View, width: int, max_turn_lines: int, fnt: draw.Font) -> list[Line | None]:
+def panel_lines(view: View, width: int, max_turn_lines: int, fnt: Font) -> list[Line | None]:
     """The text lines of a sample's panel (None: the legend line)."""
     inner = width - 2 * PAD
     header = wrap(f"{view.title}  ·  {view.info}", inner, fnt)
@@ -104,13 +105,13 @@ def panel_lines(view: View, width: int, max_turn_lines: int, fnt: draw.Font) -> 
     return lines
 
 
-def _fit(text: str, width: int, fnt: draw.Font) -> str:
+def _fit(text: str, width: int, fnt: Font) -> str:
     if fnt.getlength(text) <= width:
         return text
     return text[: max(1, _fit_chars(text, width - int(fnt.getlength("…")), fnt))] + "…"
 
 
-def draw_legend(pen: ImageDraw.ImageDraw, x: int, y: int, view: View | None, fnt: draw.Font) -> None:
+def draw_legend(pen: ImageDraw.ImageDraw, x: int, y: int, view: View | None, fnt: Font) -> None:
     """``── decoded from tokens   - - ground truth`` with sample strokes, on one text line."""
     mid = y + LINE_H // 2
     solid_name = f"from {view.tokens_from}" if view else "from tokens"
@@ -125,7 +126,7 @@ def draw_legend(pen: ImageDraw.ImageDraw, x: int, y: int, view: View | None, fnt
 
 
 def _draw_lines(pen: ImageDraw.ImageDraw, x: int, y: int, lines: Sequence[Line | None], view: View) -> None:
-    fnt = draw.font(FONT_SIZE)
+    fnt = font(FONT_SIZE)
     for k, line in enumerate(lines):
         ty = y + k * LINE_H
         if line is None:
@@ -137,7 +138,7 @@ def _draw_lines(pen: ImageDraw.ImageDraw, x: int, y: int, lines: Sequence[Line |
 def page(image: Image.Image, view: View, max_turn_lines: int = 12) -> Image.Image:
     """The drawn image with the sample's text panel under it."""
     width = max(image.width, MIN_WIDTH)
-    lines = panel_lines(view, width, max_turn_lines, draw.font(FONT_SIZE))
+    lines = panel_lines(view, width, max_turn_lines, font(FONT_SIZE))
     canvas = Image.new("RGB", (width, image.height + panel_height(len(lines))), PANEL_BG)
     canvas.paste(image, ((width - image.width) // 2, 0))  # narrow images centred over the panel
     _draw_lines(ImageDraw.Draw(canvas), PAD, image.height + PAD, lines, view)
@@ -162,7 +163,7 @@ def sheet(tiles: Sequence[tuple[Image.Image, View]]) -> Image.Image:
     width, height, cols = sheet_size(len(tiles))
     canvas = Image.new("RGB", (width, height), SHEET_BG)
     pen = ImageDraw.Draw(canvas)
-    fnt = draw.font(FONT_SIZE)
+    fnt = font(FONT_SIZE)
     draw_legend(pen, GAP + PAD, PAD, tiles[0][1] if tiles else None, fnt)
     tile_h = TILE_IMG_H + panel_height(SHEET_LINES)
     top = panel_height(1)

@@ -4,9 +4,9 @@ Sources:
 
 - an export folder (or its ``manifest.json``, or one shard file): every shard line, in shard-name order,
   read with :class:`gtok_cli.shards.read.ExportFolder`; turns via :func:`gtok_cli.export.formats.line_turns`;
-  the spans of the turns that carry geometry (:func:`gtok_cli.export.tasks.geometry_role`) decoded with the manifest's codec;
-  truth from the line's ``meta`` (boxes, points, mask-token anchors). ``truth_records`` adds the records'
-  real masks to the truth, matched to meta regions by record id and bbox.
+  the spans of the turns that carry geometry (:func:`gtok_cli.export.tasks.geometry_role`) decoded with the
+  manifest's codec; truth from the line's ``meta`` (boxes, points, mask-token anchors). ``truth_records`` adds
+  the records' real masks to the truth, matched to meta regions by record id and bbox.
 - a records JSONL: the record's boxes and masks are the truth; its ``mask_tokens`` (if any) are what the
   tokens say.
 
@@ -127,7 +127,7 @@ class ExportSource:
         else:
             view.truth_from = "none (no meta)"
             if self.images is not None:
-                from gtok_cli.ingest.images import image_size, safe_image_path
+                from gtok_cli.images import image_size, safe_image_path
 
                 path = safe_image_path(self.images, image, file=where, record=rid)
                 if path.is_file():
@@ -312,7 +312,8 @@ def select_views(
 def bool_mask(anchors: Any, grid: int, size: tuple[int, int], candidates: Any = None) -> np.ndarray:
     """The pixels that mask tokens stand for: the union of their grid cells (``cells``), or with SAM
     candidates of the image the union of those candidate masks (the masks library's one union)."""
-    from gtok_cli.masks import anchors_to_mask, cell_candidates
+    from gtok_cli.geometry.candidates import anchors_to_mask
+    from gtok_cli.geometry.cells import cell_candidates
 
     cands = candidates if candidates is not None else cell_candidates(grid, size[0], size[1])
     return anchors_to_mask(anchors, cands)

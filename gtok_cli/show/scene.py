@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 
 from gtok_cli.codecs import Shape
 from gtok_cli.errors import InputError
-from gtok_cli.ingest.images import open_image_rgb, safe_image_path
-from gtok_cli.masks.candidates import cell_edges
+from gtok_cli.geometry.candidates import cell_edges
+from gtok_cli.images import font, open_image_rgb, safe_image_path
 from gtok_cli.show import draw
 from gtok_cli.show.sample import View, bool_mask
 
@@ -75,7 +75,7 @@ def _mask_pixels(
 
 
 def _record_mask(mask: Any, size: tuple[int, int], title: str) -> np.ndarray:
-    from gtok_cli.masks.rasterize import region_mask_to_bool
+    from gtok_cli.geometry.rasterize import region_mask_to_bool
 
     return region_mask_to_bool(mask, size[0], size[1], record=title, field="regions[].mask")
 
@@ -146,7 +146,7 @@ def render_regions(
             decoded_at.setdefault(region, at)
     label_at.update(decoded_at)  # a region's label sits on what its tokens say, else on its truth
 
-    fnt = draw.font(LABEL_FONT)
+    fnt = font(LABEL_FONT)
     for region, at in sorted(label_at.items()):
         text = _label_text(view, region)
         if text:

@@ -3,7 +3,7 @@
 Export folder (or its manifest, or one shard file): every shard line (read with
 :class:`gtok_cli.shards.read.ExportFolder`, :func:`gtok_cli.export.formats.line_turns`); the geometry turns
 decoded with the manifest's codec and compared with ``meta`` by verify's own comparators
-(:data:`gtok_cli.verify.compare.COMPARATORS`). Dataset and split come from the source records the manifest
+(:data:`gtok_cli.geometry.compare.COMPARATORS`). Dataset and split come from the source records the manifest
 lists when they are still on disk (else the dataset is the record id's prefix and the split ``unknown``).
 
 Records file: counts, regions, ``mask_tokens`` (tokens per mask, IoU the solver reached), box sizes.
@@ -19,6 +19,7 @@ from typing import Any
 from gtok_cli.codecs import codec_from_params
 from gtok_cli.errors import InputError
 from gtok_cli.export import formats, tasks
+from gtok_cli.geometry.compare import COMPARATORS
 from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.shards.read import ExportFolder, is_export
 from gtok_cli.stats.measure import (
@@ -30,7 +31,6 @@ from gtok_cli.stats.measure import (
     box_size,
     summary,
 )
-from gtok_cli.verify.compare import COMPARATORS
 
 UNKNOWN = "unknown"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from gtok_cli.show.draw import font
+from gtok_cli.images import font
 
 W, H = 560, 340
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 40, 50

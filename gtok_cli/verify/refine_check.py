@@ -67,7 +67,7 @@ def _truth_of(kind: str, region: dict[str, Any], size: tuple[int, int]) -> tuple
         return [float(v) for v in region["point"]], None
     if kind == "polyline":
         return [float(v) for v in region["polyline"]], None
-    from gtok_cli.masks.rasterize import region_mask_to_bool  # pycocotools, only for masks
+    from gtok_cli.geometry.rasterize import region_mask_to_bool  # pycocotools, only for masks
 
     return None, region_mask_to_bool(region["mask"], size[0], size[1], field="meta.regions.mask")
 

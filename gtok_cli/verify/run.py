@@ -39,12 +39,12 @@ import orjson
 
 from gtok_cli.codecs import Codec, codec_from_params
 from gtok_cli.export import formats, tasks
+from gtok_cli.geometry.compare import COMPARATORS, box_iou
 from gtok_cli.jsonio import count_newlines, open_binary_input, sha256_file
 from gtok_cli.parallel import auto_workers as parallel_workers
 from gtok_cli.parallel import gc_paused
 from gtok_cli.schemas import load_schema
 from gtok_cli.shards.layout import marker_path
-from gtok_cli.verify.compare import COMPARATORS, box_iou
 from gtok_cli.verify.fastschema import compile_schema, explain
 from gtok_cli.verify.typed_lines import (
     OneBoxColumns,

@@ -1,12 +1,16 @@
-"""Images on disk: paths that never leave their root, and real sizes with EXIF orientation applied."""
+"""Images on disk: paths that never leave their root, and real sizes with EXIF orientation applied; the
+font pictures are labelled with (``show`` and ``stats --plots``)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFont, ImageOps
 
 from gtok_cli.errors import InputError, UnsafeInputError
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 def safe_image_path(root: str | Path, file_name: str, *, file: str | None, record: str | None) -> Path:
@@ -104,3 +108,12 @@ def open_image_rgb(path: str | Path) -> Image.Image:
     """The image as RGB with EXIF orientation applied (what annotations' coordinates refer to)."""
     with Image.open(path) as im:
         return ImageOps.exif_transpose(im).convert("RGB")
+
+
+@lru_cache(maxsize=8)
+def font(size: int) -> Font:
+    """Pillow's bundled scalable font (the same on every machine with FreeType), else its bitmap font."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (ImportError, OSError):  # Pillow built without FreeType
+        return ImageFont.load_default()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gtok_cli.errors import InputError, UsageError
-from gtok_cli.masks.candidates import Candidates, grid_points_px
+from gtok_cli.geometry.candidates import Candidates, grid_points_px
 
 if TYPE_CHECKING:
     import torch

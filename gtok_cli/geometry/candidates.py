@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gtok_cli.masks.bits import pack_rows, popcount, unpack_rows
+from gtok_cli.geometry.bits import pack_rows, popcount, unpack_rows
 
 if TYPE_CHECKING:  # torch only on the sam / GPU path
     import torch

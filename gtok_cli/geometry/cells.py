@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtok_cli.masks.bits import pack_rows
-from gtok_cli.masks.candidates import Candidates, CandidateStats, cell_edges
+from gtok_cli.geometry.bits import pack_rows
+from gtok_cli.geometry.candidates import Candidates, CandidateStats, cell_edges
 
 
 def cell_candidates(grid: int, width: int, height: int) -> Candidates:
