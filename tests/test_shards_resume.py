@@ -214,3 +214,21 @@ def test_parallel_error_late_in_the_input_stops_cleanly(tmp_path: Path) -> None:
     shards = len(names) // 2
     assert 240 // SHARD_SIZE <= shards <= 250 // SHARD_SIZE
     assert names == [f"gtok-{k:05d}.jsonl{suffix}" for k in range(shards) for suffix in ("", ".stats.json")]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_shard_writer_as_context_manager_leaves_no_temp_on_error(tmp_path: Path, compress: bool) -> None:
+    """Leaving the ``with`` block on an exception removes the shard in progress; finished shards stay."""
+    from gtok_cli.shards.writer import ShardWriter
+
+    line = b'{"a":1}\n'
+    with pytest.raises(RuntimeError, match="boom"), ShardWriter(tmp_path, "p", 0, 1, 2, compress) as w:
+        w.add([line] * 3)  # one finished shard (2 lines), one in progress (1 line)
+        raise RuntimeError("boom")
+    ext = ".jsonl.gz" if compress else ".jsonl"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"p-00000{ext}", f"p-00000{ext}.stats.json"]
+    with ShardWriter(tmp_path / "ok", "p", 0, 1, 2, compress) as w:
+        w.add([line] * 3)
+        infos = w.close()
+    assert [i.lines for i in infos] == [2, 1]
+    assert not [p for p in (tmp_path / "ok").iterdir() if p.name.endswith(".tmp")]
