@@ -202,11 +202,35 @@ def test_no_stage_imports_another_stage() -> None:
     assert sorted(PENDING_R13B - edges) == [], "edge gone: take it out of PENDING_R13B"
 
 
-def test_print_floors() -> None:
+TOP = ("gtok_cli.cli", "gtok_cli.__main__", "gtok_cli.commands")
+"""The CLI layer: above every stage."""
+
+
+def unit(module: str) -> str:
+    """The top-level package or module of ``gtok_cli`` a module belongs to."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_lower_floors_import_no_stage_and_no_cli() -> None:
     graph = import_graph()
+    lower = [m for m in graph if stage_of(m) is None and unit(m) not in TOP and m != "gtok_cli"]
+    assert len(lower) > 20
+    up = {(m, d) for m in lower for d in graph[m] if stage_of(d) is not None or unit(d) in TOP}
+    assert sorted(up) == []
+
+
+def test_print_floors() -> None:
+    """Floors of the top-level packages and modules (``pytest -s`` shows them; docs/architecture.md)."""
+    graph = import_graph()
+    units: dict[str, set[str]] = {}
+    for mod, deps in graph.items():
+        if mod != "gtok_cli":
+            units.setdefault(unit(mod), set()).update(unit(d) for d in deps if unit(d) != unit(mod))
+    for deps in units.values():
+        deps.discard("gtok_cli")  # the package's __init__ (its version string)
     by_floor: dict[int, list[str]] = {}
-    for mod, f in floors(graph).items():
-        by_floor.setdefault(f, []).append(mod)
+    for u, f in floors(units).items():
+        by_floor.setdefault(f, []).append(u.removeprefix("gtok_cli."))
     for f in sorted(by_floor):
         print(f"floor {f}: {' '.join(sorted(by_floor[f]))}")
     assert set(STAGES) - {"eval"} <= {stage_of(m) for m in graph}
