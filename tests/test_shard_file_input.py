@@ -99,16 +99,30 @@ def test_show_of_one_shard_draws_only_its_lines(
         assert not png.exists()
 
 
-@pytest.mark.parametrize("name", ["gtok-00001.jsonl", "gtok-00000.jsonl.gz"])
-def test_verify_of_one_shard_names_the_folder_to_pass(tmp_path: Path, name: str) -> None:
-    out = _export(tmp_path, *(("--gzip",) if name.endswith(".gz") else ()))
+@pytest.mark.parametrize(
+    ("args", "name", "to_pass"),
+    [
+        ((), "gtok-00001.jsonl", "export folder '{out}' (or its manifest.json)"),
+        (("--gzip",), "gtok-00000.jsonl.gz", "export folder '{out}' (or its manifest.json)"),
+        (
+            ("--num-shards", "2", "--shard-index", "1"),
+            "gtok-00001-00000.jsonl",
+            "part manifest '{out}/manifest-part-00001-of-00002.json'",
+        ),
+    ],
+)
+def test_verify_of_one_shard_names_what_to_pass(
+    tmp_path: Path, args: tuple[str, ...], name: str, to_pass: str
+) -> None:
+    out = _export(tmp_path, *args)
     res = gtok("verify", out / name)
     assert res.exit_code == 2, res.output
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.output, res.output
-    assert "one shard" in lines[0] and f"export folder '{out}'" in lines[0] and "manifest.json" in lines[0]
+    assert "one shard of an export" in lines[0] and to_pass.format(out=out) in lines[0]
     assert "not a gtok record" not in lines[0]
-    assert gtok("verify", out).exit_code == 0  # the folder it names verifies
+    target = out / "manifest-part-00001-of-00002.json" if "--num-shards" in args else out
+    assert gtok("verify", target).exit_code == 0  # what it names verifies
 
 
 def test_shard_without_its_manifest_says_so(tmp_path: Path, images: Path) -> None:

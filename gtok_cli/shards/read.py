@@ -56,10 +56,13 @@ def load_manifest(target: str | Path) -> tuple[dict[str, Any], Path]:
 
     p = Path(target)
     if p.is_file() and not is_manifest_file(p) and is_shard_file(p):
+        listed_in = shard_manifest(p)
+        if listed_in is not None and listed_in.name != MANIFEST:
+            hint = f"pass its part manifest {str(listed_in)!r}"
+        else:
+            hint = f"pass the export folder {str(p.parent)!r} (or its manifest.json)"
         raise InputError(
-            f"this is one shard; pass the export folder {str(p.parent)!r} (or its manifest.json)",
-            file=str(p),
-            reason="manifest.shard_given",
+            f"this is one shard of an export; {hint}", file=str(p), reason="manifest.shard_given"
         )
     mpath = p / MANIFEST if p.is_dir() else p
     if not mpath.is_file():
