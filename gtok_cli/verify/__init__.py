@@ -143,6 +143,7 @@ def _truths_from_records(
     from gtok_cli.export.run import SourceInfo, WorkSpec, run_batches
     from gtok_cli.export.run import auto_workers as export_workers
     from gtok_cli.export.templates import load_templates
+    from gtok_cli.refine.settings import RefineSettings
 
     for r in records:
         if not Path(r).is_file():
@@ -159,7 +160,7 @@ def _truths_from_records(
         part["num_shards"],
         tuple(part["indices"]),
         emit="meta",
-        refine=manifest.get("refine"),
+        refine=None if manifest.get("refine") is None else RefineSettings.from_json(manifest["refine"]),
     )
     sources = [SourceInfo(r) for r in records]
     truths: dict[int, list[Any]] = {p: [] for p in part["indices"]}
