@@ -1,19 +1,22 @@
-"""Checks and batch helpers shared by the token-scheme codecs (bins, loc, kosmos2, paligemma, grid).
+"""Checks and batch helpers shared by the codecs.
 
 Kept private: the codec contract is ``base.py``; this module only avoids writing the same validation and
-the same batch-decoding loop five times.
+the same batch-decoding loop in every codec. :class:`BatchBoxCodec` is the ``decode_boxes`` of the codecs
+whose canonical one-box text one regex recognises (bins, loc, kosmos2, paligemma, grid).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs.base import DecodeIssue, Grounding, Shape, Size
+from gtok_cli.codecs.base import Codec, DecodeIssue, Grounding, Shape, Size
 from gtok_cli.errors import InputError, UsageError
 
 FloatArray = npt.NDArray[np.float64]
@@ -79,6 +82,28 @@ def check_label(label: str | None, scheme: str, forbidden: str) -> str:
 def check_param(name: str, value: object, allowed: object) -> None:
     if value != allowed:
         raise UsageError(f"parameter {name} must be {allowed!r}, got {value!r}")
+
+
+def check_pinned(name: str, given: Any, expected: Any) -> None:
+    """Parameters that a scheme fixes are still recorded; a manifest asking for another value is refused."""
+    if given is not None:
+        check_param(name, given, expected)
+
+
+def shape_coords(shape: Shape, scheme: str, kinds: frozenset[str]) -> npt.NDArray[np.float64]:
+    """One shape's coordinates as a 1×k array, after the shared validity checks."""
+    check_shape(shape, scheme, kinds)
+    return np.asarray([shape.coords], dtype=np.float64)
+
+
+def geometry_issue(values: Sequence[float], hi_x: float, hi_y: float, lo: float = 0) -> str | None:
+    """Why decoded integer/decimal coordinates are unusable (out of range, inverted box), or None."""
+    xs, ys = values[0::2], values[1::2]
+    if any(not lo <= x <= hi_x for x in xs) or any(not lo <= y <= hi_y for y in ys):
+        return f"coordinate out of range (x in {lo:g}..{hi_x:g}, y in {lo:g}..{hi_y:g})"
+    if len(values) == 4 and (values[2] < values[0] or values[3] < values[1]):
+        return "inverted box (x2 < x1 or y2 < y1)"
+    return None
 
 
 def batch_arrays(boxes: npt.ArrayLike, sizes: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -167,3 +192,24 @@ def first_box(groundings: list[Grounding], errors: list[DecodeIssue]) -> FloatAr
 
 def issue(text: str, start: int, end: int, message: str) -> DecodeIssue:
     return DecodeIssue(start, end, text[start:end], message)
+
+
+class BatchBoxCodec(Codec):
+    """A codec whose canonical single-box text :meth:`_parse_one` recognises: ``decode_boxes`` converts those
+    texts in one vectorised :meth:`_to_pixels` call and sends every other text through ``decode``
+    (:func:`batch_decode`)."""
+
+    @abstractmethod
+    def _parse_one(self, text: str) -> tuple[int, ...] | None:
+        """The indices ``(x1, y1, x2, y2)`` of a text that is exactly one well-formed box, else None."""
+
+    @abstractmethod
+    def _to_pixels(self, q: IntArray, w: FloatArray, h: FloatArray) -> FloatArray:
+        """Indices (n×4) → pixel boxes for images of widths ``w`` and heights ``h``."""
+
+    def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
+        return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
+
+    def _slow_first(self, text: str, size: Size) -> FloatArray:
+        dec = self.decode(text, size)
+        return first_box(dec.groundings, dec.errors)

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs._common import batch_arrays, check_param, check_shape, check_size
+from gtok_cli.codecs._common import batch_arrays, check_pinned, check_size, geometry_issue, shape_coords
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.quantize import IntArray, RoundingMode, bin_centres, quantise, round_mode, to_pixels
@@ -41,28 +41,6 @@ QWEN25_FACTOR = 28
 QWEN25_MIN_PIXELS = 56 * 56
 QWEN25_MAX_PIXELS = 28 * 28 * 16384
 MAX_ASPECT = 200  # smart_resize refuses images more elongated than this
-
-
-def check_pinned(name: str, given: Any, expected: Any) -> None:
-    """Parameters that a scheme fixes are still recorded; a manifest asking for another value is refused."""
-    if given is not None:
-        check_param(name, given, expected)
-
-
-def shape_coords(shape: Shape, scheme: str, kinds: frozenset[str]) -> npt.NDArray[np.float64]:
-    """One shape's coordinates as a 1×k array, after the shared validity checks."""
-    check_shape(shape, scheme, kinds)
-    return np.asarray([shape.coords], dtype=np.float64)
-
-
-def geometry_issue(values: Sequence[float], hi_x: float, hi_y: float, lo: float = 0) -> str | None:
-    """Why decoded integer/decimal coordinates are unusable (out of range, inverted box), or None."""
-    xs, ys = values[0::2], values[1::2]
-    if any(not lo <= x <= hi_x for x in xs) or any(not lo <= y <= hi_y for y in ys):
-        return f"coordinate out of range (x in {lo:g}..{hi_x:g}, y in {lo:g}..{hi_y:g})"
-    if len(values) == 4 and (values[2] < values[0] or values[3] < values[1]):
-        return "inverted box (x2 < x1 or y2 < y1)"
-    return None
 
 
 # ---- smart resize (HF Qwen2-VL/Qwen2.5-VL image processor), vectorised -------------------------------------

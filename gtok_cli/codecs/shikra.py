@@ -21,9 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs._common import batch_arrays, check_size
+from gtok_cli.codecs._common import batch_arrays, check_pinned, check_size, geometry_issue, shape_coords
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
-from gtok_cli.codecs.qwen import check_pinned, geometry_issue, shape_coords
 from gtok_cli.errors import UsageError
 from gtok_cli.quantize import IntArray, ratio, round_decimals
 
