@@ -69,9 +69,18 @@ class TrainerFormat:
     def build(self, sample_id: str, image: str, turns: Turns) -> dict[str, Any]:
         """The line of a sample (``meta`` is added by the caller)."""
         rk, tk, name = self.role_key, self.text_key, self._name_of
-        conv = [{rk: name[r], tk: t} for r, t in _with_image(turns, self.image_tag)]
+        conv = [{rk: name[r], tk: t} for r, t in self.with_tag(turns)]
         values = {"id": sample_id, "image": [image] if self.image_list else image, "turns": conv}
         return dict(zip(self._keys, [values[k] for k in self.layout], strict=True))
+
+    def with_tag(self, turns: Turns) -> Turns:
+        """The image tag at the start of the first user turn."""
+        out = list(turns)
+        for k, (role, text) in enumerate(out):
+            if role == "user":
+                out[k] = (role, self.image_tag + text)
+                break
+        return out
 
     # -- reading a parsed line --
     def turns(self, line: dict[str, Any]) -> Turns:
@@ -96,16 +105,6 @@ class TrainerFormat:
         """The assistant turns' texts of a schema-valid line (:meth:`turns` filtered, without its copies)."""
         rk, tk, who = self.role_key, self.text_key, self.assistant_name
         return [t[tk] for t in line[self.turns_key] if t[rk] == who]
-
-
-def _with_image(turns: Turns, tag: str) -> Turns:
-    """The image tag at the start of the first user turn."""
-    out = list(turns)
-    for k, (role, text) in enumerate(out):
-        if role == "user":
-            out[k] = (role, tag + text)
-            break
-    return out
 
 
 FORMATS: dict[str, TrainerFormat] = {

@@ -149,6 +149,12 @@ def _truths_from_records(
         if not Path(r).is_file():
             raise InputError("no such file", file=r, reason="file.missing")
     part = manifest["partition"]
+    try:
+        refine = None if manifest.get("refine") is None else RefineSettings.from_json(manifest["refine"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"malformed refinement settings: {exc!r}", field="refine", reason="manifest.refine"
+        ) from None
     spec = WorkSpec(
         manifest["scheme"],
         manifest["task"],
@@ -160,7 +166,7 @@ def _truths_from_records(
         part["num_shards"],
         tuple(part["indices"]),
         emit="meta",
-        refine=None if manifest.get("refine") is None else RefineSettings.from_json(manifest["refine"]),
+        refine=refine,
     )
     sources = [SourceInfo(r) for r in records]
     truths: dict[int, list[Any]] = {p: [] for p in part["indices"]}
