@@ -166,6 +166,36 @@ def batch_decode(
     return out
 
 
+def matched_boxes(
+    texts: Sequence[str], pattern: re.Pattern[str], first: int, cast: Callable[[str], float] = int
+) -> FloatArray:
+    """Per text, the four numbers of groups ``first`` … ``first + 3`` when ``pattern`` matches the whole text,
+    else -1 (n×4): the canonical single-box texts of a plain-text scheme (qwen, ferret, shikra)."""
+    q = np.full((len(texts), 4), -1.0)
+    fast = pattern.fullmatch
+    a, b, c, d = first, first + 1, first + 2, first + 3
+    for k, text in enumerate(texts):
+        m = fast(text)
+        if m is not None:
+            q[k] = (cast(m[a]), cast(m[b]), cast(m[c]), cast(m[d]))
+    return q
+
+
+def ordered_within(q: FloatArray, hi: float | FloatArray) -> npt.NDArray[np.bool_]:
+    """Rows of :func:`matched_boxes` that are a box: every value in ``0..hi``, corners in order."""
+    return (q >= 0).all(1) & (q <= hi).all(1) & (q[:, 2] >= q[:, 0]) & (q[:, 3] >= q[:, 1])
+
+
+def decode_the_rest(
+    codec: Codec, texts: Sequence[str], sizes: npt.ArrayLike, out: FloatArray, ok: npt.NDArray[np.bool_]
+) -> FloatArray:
+    """``out`` with every row not ``ok`` (anything but the canonical single box) from the full decoder."""
+    s = np.asarray(sizes).reshape(-1, 2)
+    for k in np.flatnonzero(~ok).tolist():
+        out[k] = Codec.decode_boxes(codec, [texts[k]], s[k : k + 1])[0]
+    return out
+
+
 def joined_groups(texts: Sequence[str], line_pattern: re.Pattern[str]) -> list[tuple[str, ...]] | None:
     """The groups of ``line_pattern`` for each text, from ONE ``findall`` over all texts joined by newlines.
 

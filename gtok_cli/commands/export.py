@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from gtok_cli.task_roles import TASKS
+from gtok_cli.trainer_formats import NAMES as FORMAT_NAMES
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
@@ -20,10 +23,8 @@ def register(app: typer.Typer) -> None:
             help="Token scheme: bins, loc, kosmos2, paligemma, qwen-vl, qwen2-vl, qwen2.5-vl, qwen3-vl, "
             "shikra, ferret, grid.",
         ),
-        task: str = typer.Option(
-            ..., "--task", "-t", help="rec | reg | grounded-caption | multi | point | detect | refine"
-        ),
-        fmt: str = typer.Option("llava", "--format", "-f", help="llava | messages | conversations"),
+        task: str = typer.Option(..., "--task", "-t", help=" | ".join(TASKS)),
+        fmt: str = typer.Option("llava", "--format", "-f", help=" | ".join(FORMAT_NAMES)),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
         shard_size: int = typer.Option(100_000, "--shard-size", help="Lines per shard."),
         seed: int = typer.Option(
