@@ -16,22 +16,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gtok_cli"
 STAGES = ("ingest", "masks", "export", "verify", "show", "stats", "eval")
 """The stage packages: none of them imports another (``eval`` is the coming one)."""
 
-PENDING_R13B = {
-    # The trainer-format table and the task facts move one floor down in the r13b branch; until it is merged,
-    # these readers still import them from export. The lead empties this set after the merge.
-    ("gtok_cli.show.sample", "gtok_cli.export.formats"),
-    ("gtok_cli.show.sample", "gtok_cli.export.tasks"),
-    ("gtok_cli.stats.collect", "gtok_cli.export.formats"),
-    ("gtok_cli.stats.collect", "gtok_cli.export.tasks"),
-    ("gtok_cli.verify.run", "gtok_cli.export.formats"),
-    ("gtok_cli.verify.run", "gtok_cli.export.tasks"),
-}
+PENDING_R13B: set[tuple[str, str]] = set()
 
 PENDING_CYCLES = [
     # Opened in other branches of issue 13 (r13b: the task dispatcher above refine_task; the ingest helper:
     # commands/ingest.py <-> commands/ingest_refs.py). The lead empties this list after the merge.
     ["gtok_cli.commands.ingest", "gtok_cli.commands.ingest_refs"],
-    ["gtok_cli.export.refine_task", "gtok_cli.export.tasks"],
 ]
 
 

@@ -1,19 +1,22 @@
-"""Checks and batch helpers shared by the token-scheme codecs (bins, loc, kosmos2, paligemma, grid).
+"""Checks and batch helpers shared by the codecs.
 
 Kept private: the codec contract is ``base.py``; this module only avoids writing the same validation and
-the same batch-decoding loop five times.
+the same batch-decoding loop in every codec. :class:`BatchBoxCodec` is the ``decode_boxes`` of the codecs
+whose canonical one-box text one regex recognises (bins, loc, kosmos2, paligemma, grid).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs.base import DecodeIssue, Grounding, Shape, Size
+from gtok_cli.codecs.base import Codec, DecodeIssue, Grounding, Shape, Size
 from gtok_cli.errors import InputError, UsageError
 
 FloatArray = npt.NDArray[np.float64]
@@ -81,6 +84,28 @@ def check_param(name: str, value: object, allowed: object) -> None:
         raise UsageError(f"parameter {name} must be {allowed!r}, got {value!r}")
 
 
+def check_pinned(name: str, given: Any, expected: Any) -> None:
+    """Parameters that a scheme fixes are still recorded; a manifest asking for another value is refused."""
+    if given is not None:
+        check_param(name, given, expected)
+
+
+def shape_coords(shape: Shape, scheme: str, kinds: frozenset[str]) -> npt.NDArray[np.float64]:
+    """One shape's coordinates as a 1×k array, after the shared validity checks."""
+    check_shape(shape, scheme, kinds)
+    return np.asarray([shape.coords], dtype=np.float64)
+
+
+def geometry_issue(values: Sequence[float], hi_x: float, hi_y: float, lo: float = 0) -> str | None:
+    """Why decoded integer/decimal coordinates are unusable (out of range, inverted box), or None."""
+    xs, ys = values[0::2], values[1::2]
+    if any(not lo <= x <= hi_x for x in xs) or any(not lo <= y <= hi_y for y in ys):
+        return f"coordinate out of range (x in {lo:g}..{hi_x:g}, y in {lo:g}..{hi_y:g})"
+    if len(values) == 4 and (values[2] < values[0] or values[3] < values[1]):
+        return "inverted box (x2 < x1 or y2 < y1)"
+    return None
+
+
 def batch_arrays(boxes: npt.ArrayLike, sizes: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Validated ``(boxes N×4, widths N, heights N)`` for the vectorised encoders."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -141,6 +166,36 @@ def batch_decode(
     return out
 
 
+def matched_boxes(
+    texts: Sequence[str], pattern: re.Pattern[str], first: int, cast: Callable[[str], float] = int
+) -> FloatArray:
+    """Per text, the four numbers of groups ``first`` … ``first + 3`` when ``pattern`` matches the whole text,
+    else -1 (n×4): the canonical single-box texts of a plain-text scheme (qwen, ferret, shikra)."""
+    q = np.full((len(texts), 4), -1.0)
+    fast = pattern.fullmatch
+    a, b, c, d = first, first + 1, first + 2, first + 3
+    for k, text in enumerate(texts):
+        m = fast(text)
+        if m is not None:
+            q[k] = (cast(m[a]), cast(m[b]), cast(m[c]), cast(m[d]))
+    return q
+
+
+def ordered_within(q: FloatArray, hi: float | FloatArray) -> npt.NDArray[np.bool_]:
+    """Rows of :func:`matched_boxes` that are a box: every value in ``0..hi``, corners in order."""
+    return (q >= 0).all(1) & (q <= hi).all(1) & (q[:, 2] >= q[:, 0]) & (q[:, 3] >= q[:, 1])
+
+
+def decode_the_rest(
+    codec: Codec, texts: Sequence[str], sizes: npt.ArrayLike, out: FloatArray, ok: npt.NDArray[np.bool_]
+) -> FloatArray:
+    """``out`` with every row not ``ok`` (anything but the canonical single box) from the full decoder."""
+    s = np.asarray(sizes).reshape(-1, 2)
+    for k in np.flatnonzero(~ok).tolist():
+        out[k] = Codec.decode_boxes(codec, [texts[k]], s[k : k + 1])[0]
+    return out
+
+
 def joined_groups(texts: Sequence[str], line_pattern: re.Pattern[str]) -> list[tuple[str, ...]] | None:
     """The groups of ``line_pattern`` for each text, from ONE ``findall`` over all texts joined by newlines.
 
@@ -167,3 +222,24 @@ def first_box(groundings: list[Grounding], errors: list[DecodeIssue]) -> FloatAr
 
 def issue(text: str, start: int, end: int, message: str) -> DecodeIssue:
     return DecodeIssue(start, end, text[start:end], message)
+
+
+class BatchBoxCodec(Codec):
+    """A codec whose canonical single-box text :meth:`_parse_one` recognises: ``decode_boxes`` converts those
+    texts in one vectorised :meth:`_to_pixels` call and sends every other text through ``decode``
+    (:func:`batch_decode`)."""
+
+    @abstractmethod
+    def _parse_one(self, text: str) -> tuple[int, ...] | None:
+        """The indices ``(x1, y1, x2, y2)`` of a text that is exactly one well-formed box, else None."""
+
+    @abstractmethod
+    def _to_pixels(self, q: IntArray, w: FloatArray, h: FloatArray) -> FloatArray:
+        """Indices (n×4) → pixel boxes for images of widths ``w`` and heights ``h``."""
+
+    def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
+        return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
+
+    def _slow_first(self, text: str, size: Size) -> FloatArray:
+        dec = self.decode(text, size)
+        return first_box(dec.groundings, dec.errors)

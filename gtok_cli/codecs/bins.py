@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from gtok_cli import quantize
 from gtok_cli.codecs._common import (
+    BatchBoxCodec,
     FloatArray,
     IntArray,
     batch_arrays,
@@ -32,12 +33,11 @@ from gtok_cli.codecs._common import (
     check_param,
     check_shape,
     check_size,
-    first_box,
     issue,
     joined_groups,
     table,
 )
-from gtok_cli.codecs.base import Codec, Decoded, ErrorBound, Grounding, Shape, Size
+from gtok_cli.codecs.base import Decoded, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import UsageError
 
 _ARITY = {"box": 4, "point": 2}
@@ -54,7 +54,7 @@ def coordinate_tokens(bins: int) -> list[str]:
     return [f"{k / bins:.{decimals}f}" for k in range(bins)]
 
 
-class BinsCodec(Codec):
+class BinsCodec(BatchBoxCodec):
     name = "bins"
     kinds = frozenset({"box", "point"})
     carries_label = False
@@ -224,10 +224,6 @@ class BinsCodec(Codec):
     def _to_pixels(self, q: IntArray, w: FloatArray, h: FloatArray) -> FloatArray:
         c = quantize.bin_centres(q, self.bins)
         return c * np.stack([w, h, w, h], axis=1)
-
-    def _slow_first(self, text: str, size: Size) -> FloatArray:
-        dec = self.decode(text, size)
-        return first_box(dec.groundings, dec.errors)
 
 
 __all__ = ["BinsCodec", "coordinate_tokens"]

@@ -20,9 +20,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs._common import batch_arrays, check_size
+from gtok_cli.codecs._common import (
+    batch_arrays,
+    check_pinned,
+    check_size,
+    decode_the_rest,
+    geometry_issue,
+    matched_boxes,
+    ordered_within,
+    shape_coords,
+)
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
-from gtok_cli.codecs.qwen import check_pinned, geometry_issue, shape_coords
 from gtok_cli.errors import InputError
 from gtok_cli.quantize import IntArray, bin_centres, quantise, to_pixels
 
@@ -148,14 +156,6 @@ class FerretCodec(Codec):
 
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> npt.NDArray[np.float64]:
         s = np.asarray(sizes).reshape(-1, 2)
-        q = np.full((len(texts), 4), -1.0)
-        fast = self._fast_re.fullmatch
-        for k, text in enumerate(texts):
-            m = fast(text)
-            if m is not None:
-                q[k] = (int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+        q = matched_boxes(texts, self._fast_re, 2)
         out = to_pixels_centre(q, s[:, [0, 1, 0, 1]].astype(np.float64))
-        ok = (q >= 0).all(1) & (q <= SCALE).all(1) & (q[:, 2] >= q[:, 0]) & (q[:, 3] >= q[:, 1])
-        for k in np.flatnonzero(~ok).tolist():  # anything but the canonical single box: the full decoder
-            out[k] = Codec.decode_boxes(self, [texts[k]], s[k : k + 1])[0]
-        return out
+        return decode_the_rest(self, texts, s, out, ordered_within(q, SCALE))

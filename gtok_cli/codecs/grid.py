@@ -44,18 +44,17 @@ import numpy.typing as npt
 
 from gtok_cli import quantize
 from gtok_cli.codecs._common import (
+    BatchBoxCodec,
     FloatArray,
     IntArray,
     batch_arrays,
-    batch_decode,
     check_param,
     check_shape,
     check_size,
-    first_box,
     issue,
     table,
 )
-from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, ShapeKind, Size
+from gtok_cli.codecs.base import Decoded, DecodeIssue, ErrorBound, Grounding, Shape, ShapeKind, Size
 from gtok_cli.errors import InputError, UsageError
 
 Offset = tuple[int, int]
@@ -105,7 +104,7 @@ class _Wrapped:
     end: int
 
 
-class GridCodec(Codec):
+class GridCodec(BatchBoxCodec):
     name = "grid"
     kinds = frozenset({"box", "point", "polyline", "mask"})
     carries_label = False
@@ -412,9 +411,6 @@ class GridCodec(Codec):
         out: list[str] = ("<box>" + t[j1 * n + i1] + t[j2 * n + i2] + "</box>").tolist()
         return out
 
-    def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
-        return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
-
     def _parse_one(self, text: str) -> tuple[int, ...] | None:
         m = self._fast.fullmatch(text)
         if m is None:
@@ -426,10 +422,6 @@ class GridCodec(Codec):
 
     def _to_pixels(self, q: IntArray, w: FloatArray, h: FloatArray) -> FloatArray:
         return quantize.bin_centres(q, self.grid) * np.stack([w, h, w, h], axis=1)
-
-    def _slow_first(self, text: str, size: Size) -> FloatArray:
-        dec = self.decode(text, size)
-        return first_box(dec.groundings, dec.errors)
 
 
 def _read_wrapped(text: str, tags: list[re.Match[str]], i: int) -> tuple[int, _Wrapped, str | None]:

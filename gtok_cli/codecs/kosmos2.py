@@ -31,19 +31,18 @@ import numpy.typing as npt
 
 from gtok_cli import quantize
 from gtok_cli.codecs._common import (
+    BatchBoxCodec,
     FloatArray,
     IntArray,
     batch_arrays,
-    batch_decode,
     check_label,
     check_param,
     check_shape,
     check_size,
-    first_box,
     issue,
     table,
 )
-from gtok_cli.codecs.base import Codec, Decoded, ErrorBound, Grounding, Shape, Size
+from gtok_cli.codecs.base import Decoded, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import UsageError
 
 GROUNDING = "<grounding>"
@@ -56,7 +55,7 @@ _TAGS = re.compile(r"<grounding>|</?phrase>|</?object>|</delimiter_of_multi_obje
 _PATCH = re.compile(r"<patch_index_([^<>]*)>")
 
 
-class Kosmos2Codec(Codec):
+class Kosmos2Codec(BatchBoxCodec):
     name = "kosmos2"
     kinds = frozenset({"box"})
     carries_label = True
@@ -216,9 +215,6 @@ class Kosmos2Codec(Codec):
         out: list[str] = body.tolist()
         return out
 
-    def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
-        return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
-
     def _parse_one(self, text: str) -> tuple[int, ...] | None:
         m = self._fast.fullmatch(text)
         if m is None or m[1] != str(int(m[1])).zfill(4) or m[2] != str(int(m[2])).zfill(4):
@@ -232,10 +228,6 @@ class Kosmos2Codec(Codec):
 
     def _to_pixels(self, q: IntArray, w: FloatArray, h: FloatArray) -> FloatArray:
         return quantize.bin_centres(q, self.grid) * np.stack([w, h, w, h], axis=1)
-
-    def _slow_first(self, text: str, size: Size) -> FloatArray:
-        dec = self.decode(text, size)
-        return first_box(dec.groundings, dec.errors)
 
 
 __all__ = ["TAG_TOKENS", "Kosmos2Codec"]

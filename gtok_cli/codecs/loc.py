@@ -28,19 +28,18 @@ import numpy.typing as npt
 
 from gtok_cli import quantize
 from gtok_cli.codecs._common import (
+    BatchBoxCodec,
     FloatArray,
     IntArray,
     batch_arrays,
-    batch_decode,
     check_label,
     check_param,
     check_shape,
     check_size,
-    first_box,
     issue,
     table,
 )
-from gtok_cli.codecs.base import Codec, Decoded, ErrorBound, Grounding, Shape, Size
+from gtok_cli.codecs.base import Decoded, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import InputError, UsageError
 
 _TOKEN = r"<loc_[^<>]*>"
@@ -48,7 +47,7 @@ _RUN = re.compile(rf"{_TOKEN}(?:\s*{_TOKEN})*")
 _INNER = re.compile(r"<loc_([^<>]*)>")
 
 
-class LocCodec(Codec):
+class LocCodec(BatchBoxCodec):
     name = "loc"
     kinds = frozenset({"box", "point"})
     carries_label = True
@@ -162,9 +161,6 @@ class LocCodec(Codec):
         out: list[str] = body.tolist()
         return out
 
-    def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
-        return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
-
     def _parse_one(self, text: str) -> tuple[int, ...] | None:
         m = self._fast.fullmatch(text)
         if m is None:
@@ -176,10 +172,6 @@ class LocCodec(Codec):
 
     def _to_pixels(self, q: IntArray, w: FloatArray, h: FloatArray) -> FloatArray:
         return quantize.bin_centres(q, self.bins) * np.stack([w, h, w, h], axis=1)
-
-    def _slow_first(self, text: str, size: Size) -> FloatArray:
-        dec = self.decode(text, size)
-        return first_box(dec.groundings, dec.errors)
 
 
 __all__ = ["LocCodec"]

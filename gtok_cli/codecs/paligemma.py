@@ -31,19 +31,18 @@ import numpy.typing as npt
 
 from gtok_cli import quantize
 from gtok_cli.codecs._common import (
+    BatchBoxCodec,
     FloatArray,
     IntArray,
     batch_arrays,
-    batch_decode,
     check_label,
     check_param,
     check_shape,
     check_size,
-    first_box,
     issue,
     table,
 )
-from gtok_cli.codecs.base import Codec, Decoded, ErrorBound, Grounding, Shape, Size
+from gtok_cli.codecs.base import Decoded, ErrorBound, Grounding, Shape, Size
 
 SCALE = 1023
 _TOKEN = r"<loc[^<>_]*>"  # not <loc_…> (Florence-2)
@@ -53,7 +52,7 @@ _LABEL_END = re.compile(r"[;\n]")
 _FORBIDDEN = "<;\n"
 
 
-class PaliGemmaCodec(Codec):
+class PaliGemmaCodec(BatchBoxCodec):
     name = "paligemma"
     kinds = frozenset({"box", "point"})
     carries_label = True
@@ -153,9 +152,6 @@ class PaliGemmaCodec(Codec):
         out: list[str] = body.tolist()
         return out
 
-    def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> FloatArray:
-        return batch_decode(texts, sizes, self._parse_one, self._to_pixels, self._slow_first)
-
     def _parse_one(self, text: str) -> tuple[int, ...] | None:
         m = self._fast.fullmatch(text)
         if m is None:
@@ -167,10 +163,6 @@ class PaliGemmaCodec(Codec):
 
     def _to_pixels(self, q: IntArray, w: FloatArray, h: FloatArray) -> FloatArray:
         return (q.astype(np.float64) / SCALE) * np.stack([w, h, w, h], axis=1)
-
-    def _slow_first(self, text: str, size: Size) -> FloatArray:
-        dec = self.decode(text, size)
-        return first_box(dec.groundings, dec.errors)
 
 
 __all__ = ["SCALE", "PaliGemmaCodec"]

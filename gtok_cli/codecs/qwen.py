@@ -30,7 +30,16 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs._common import batch_arrays, check_param, check_shape, check_size
+from gtok_cli.codecs._common import (
+    batch_arrays,
+    check_pinned,
+    check_size,
+    decode_the_rest,
+    geometry_issue,
+    matched_boxes,
+    ordered_within,
+    shape_coords,
+)
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.quantize import IntArray, RoundingMode, bin_centres, quantise, round_mode, to_pixels
@@ -41,28 +50,6 @@ QWEN25_FACTOR = 28
 QWEN25_MIN_PIXELS = 56 * 56
 QWEN25_MAX_PIXELS = 28 * 28 * 16384
 MAX_ASPECT = 200  # smart_resize refuses images more elongated than this
-
-
-def check_pinned(name: str, given: Any, expected: Any) -> None:
-    """Parameters that a scheme fixes are still recorded; a manifest asking for another value is refused."""
-    if given is not None:
-        check_param(name, given, expected)
-
-
-def shape_coords(shape: Shape, scheme: str, kinds: frozenset[str]) -> npt.NDArray[np.float64]:
-    """One shape's coordinates as a 1×k array, after the shared validity checks."""
-    check_shape(shape, scheme, kinds)
-    return np.asarray([shape.coords], dtype=np.float64)
-
-
-def geometry_issue(values: Sequence[float], hi_x: float, hi_y: float, lo: float = 0) -> str | None:
-    """Why decoded integer/decimal coordinates are unusable (out of range, inverted box), or None."""
-    xs, ys = values[0::2], values[1::2]
-    if any(not lo <= x <= hi_x for x in xs) or any(not lo <= y <= hi_y for y in ys):
-        return f"coordinate out of range (x in {lo:g}..{hi_x:g}, y in {lo:g}..{hi_y:g})"
-    if len(values) == 4 and (values[2] < values[0] or values[3] < values[1]):
-        return "inverted box (x2 < x1 or y2 < y1)"
-    return None
 
 
 # ---- smart resize (HF Qwen2-VL/Qwen2.5-VL image processor), vectorised -------------------------------------
@@ -234,17 +221,9 @@ class _TaggedCodec(Codec):
 
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> npt.NDArray[np.float64]:
         s = np.asarray(sizes).reshape(-1, 2).astype(np.float64)
-        q = np.full((len(texts), 4), -1.0)
-        fast = self._fast_re.fullmatch
-        for k, text in enumerate(texts):
-            m = fast(text)
-            if m is not None:
-                q[k] = (int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+        q = matched_boxes(texts, self._fast_re, 2)
         out = self._to_pixels(q, s[:, [0, 1, 0, 1]])
-        ok = (q >= 0).all(1) & (q <= SCALE).all(1) & (q[:, 2] >= q[:, 0]) & (q[:, 3] >= q[:, 1])
-        for k in np.flatnonzero(~ok).tolist():  # anything but the canonical single box: the full decoder
-            out[k] = Codec.decode_boxes(self, [texts[k]], s[k : k + 1].astype(np.int64))[0]
-        return out
+        return decode_the_rest(self, texts, s, out, ordered_within(q, SCALE))
 
 
 class QwenVLCodec(_TaggedCodec):
@@ -370,17 +349,9 @@ class _JsonCodec(Codec):
         s = np.asarray(sizes).reshape(-1, 2)
         sx, sy = self._extents(s[:, 0], s[:, 1])
         scale = np.stack([sx, sy, sx, sy], axis=-1).astype(np.float64).reshape(-1, 4)
-        q = np.full((len(texts), 4), -1.0)
-        fast = self._fast_re.fullmatch
-        for k, text in enumerate(texts):
-            m = fast(text)
-            if m is not None:
-                q[k] = (int(m[1]), int(m[2]), int(m[3]), int(m[4]))
+        q = matched_boxes(texts, self._fast_re, 1)
         out = q * s[:, [0, 1, 0, 1]].astype(np.float64) / scale
-        ok = (q >= 0).all(1) & (q <= scale).all(1) & (q[:, 2] >= q[:, 0]) & (q[:, 3] >= q[:, 1])
-        for k in np.flatnonzero(~ok).tolist():  # anything but the canonical single box: the full decoder
-            out[k] = Codec.decode_boxes(self, [texts[k]], s[k : k + 1])[0]
-        return out
+        return decode_the_rest(self, texts, s, out, ordered_within(q, scale))
 
 
 class Qwen3VLCodec(_JsonCodec):

@@ -21,9 +21,17 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs._common import batch_arrays, check_size
+from gtok_cli.codecs._common import (
+    batch_arrays,
+    check_pinned,
+    check_size,
+    decode_the_rest,
+    geometry_issue,
+    matched_boxes,
+    ordered_within,
+    shape_coords,
+)
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
-from gtok_cli.codecs.qwen import check_pinned, geometry_issue, shape_coords
 from gtok_cli.errors import UsageError
 from gtok_cli.quantize import IntArray, ratio, round_decimals
 
@@ -150,17 +158,9 @@ class ShikraCodec(Codec):
 
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> npt.NDArray[np.float64]:
         s = np.asarray(sizes).reshape(-1, 2)
-        v = np.full((len(texts), 4), -1.0)
-        fast = self._fast_re.fullmatch
-        for k, text in enumerate(texts):
-            m = fast(text)
-            if m is not None:
-                v[k] = (float(m[1]), float(m[2]), float(m[3]), float(m[4]))
+        v = matched_boxes(texts, self._fast_re, 1, float)
         side, dx, dy = square_canvas(s[:, 0], s[:, 1])
         shift = np.stack([dx, dy, dx, dy], axis=1)
         ext = s[:, [0, 1, 0, 1]].astype(np.float64)
         out = np.clip(v * side[:, None] - shift, 0.0, ext)
-        ok = (v >= 0).all(1) & (v <= 1).all(1) & (v[:, 2] >= v[:, 0]) & (v[:, 3] >= v[:, 1])
-        for k in np.flatnonzero(~ok).tolist():  # anything but the canonical single box: the full decoder
-            out[k] = Codec.decode_boxes(self, [texts[k]], s[k : k + 1])[0]
-        return out
+        return decode_the_rest(self, texts, s, out, ordered_within(v, 1))

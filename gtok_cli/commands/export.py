@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from gtok_cli.task_roles import TASKS
+from gtok_cli.trainer_formats import NAMES as FORMAT_NAMES
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
@@ -20,10 +23,8 @@ def register(app: typer.Typer) -> None:
             help="Token scheme: bins, loc, kosmos2, paligemma, qwen-vl, qwen2-vl, qwen2.5-vl, qwen3-vl, "
             "shikra, ferret, grid.",
         ),
-        task: str = typer.Option(
-            ..., "--task", "-t", help="rec | reg | grounded-caption | multi | point | detect | refine"
-        ),
-        fmt: str = typer.Option("llava", "--format", "-f", help="llava | messages | conversations"),
+        task: str = typer.Option(..., "--task", "-t", help=" | ".join(TASKS)),
+        fmt: str = typer.Option("llava", "--format", "-f", help=" | ".join(FORMAT_NAMES)),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
         shard_size: int = typer.Option(100_000, "--shard-size", help="Lines per shard."),
         seed: int = typer.Option(
@@ -91,8 +92,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Render records into conversation shards with spatial tokens, plus a manifest."""
         from gtok_cli.codecs import get_codec
-        from gtok_cli.errors import UsageError
-        from gtok_cli.export.run import ExportOptions, export
+        from gtok_cli.export.options import ExportOptions, refine_settings
+        from gtok_cli.export.run import export
 
         params = {
             "bins": bins,
@@ -102,32 +103,18 @@ def register(app: typer.Typer) -> None:
             "max_pixels": max_pixels,
         }
         codec = get_codec(scheme, **{k: v for k, v in params.items() if v is not None})
-        refine_opts = (
-            refine_steps,
-            refine_extra_rate,
-            delete_radius,
-            erode_steps,
-            dilate_steps,
-            class_ratios,
+        settings = refine_settings(
+            codec,
+            task,
+            refine,
+            turns=refine_turns,
+            steps=refine_steps,
+            extra_rate=refine_extra_rate,
+            delete_radius=delete_radius,
+            erode_steps=erode_steps,
+            dilate_steps=dilate_steps,
+            class_ratios=class_ratios,
         )
-        settings = None
-        if refine or task == "refine":
-            from gtok_cli.export.refine_task import grid_codec, lattice_of
-            from gtok_cli.refine.settings import settings_from_options
-
-            lattice = lattice_of(grid_codec(codec, "--task refine" if task == "refine" else "--refine"))
-            settings = settings_from_options(
-                lattice,
-                1 if refine_turns is None else refine_turns,
-                steps=refine_steps,
-                extra_rate=refine_extra_rate,
-                delete_radius=delete_radius,
-                erode_steps=erode_steps,
-                dilate_steps=dilate_steps,
-                class_ratios=class_ratios,
-            ).to_json()
-        elif refine_turns is not None or any(v is not None for v in refine_opts):
-            raise UsageError("refinement options need --task refine or --refine")
         opts = ExportOptions(
             records=tuple(str(r) for r in records),
             scheme=codec.describe(),

@@ -1,6 +1,6 @@
 """The export hot path: ``rec`` lines for one-box records, spliced from pre-rendered byte fragments.
 
-The generic path (``tasks.build_rec`` → ``Sample`` → ``render_turns`` → ``formats.BUILDERS`` →
+The generic path (``tasks.build_rec`` → ``Sample`` → ``render_turns`` → ``TrainerFormat.build`` →
 ``orjson.dumps``) costs several dicts and a dozen calls per record. Here the line *template* is made once
 by running that same generic code on a sentinel record and serialising the result; the fragments between
 the sentinels are then joined with each record's own values, each serialised by orjson. orjson's output
@@ -27,9 +27,10 @@ import numpy as np
 import orjson
 
 from gtok_cli.codecs import Codec
-from gtok_cli.export import formats, tasks
+from gtok_cli.export import tasks
 from gtok_cli.export.templates import Templates
 from gtok_cli.shards.writer import LineBlock
+from gtok_cli.trainer_formats import get_format
 
 _SENTINEL = "@@gtok-slot-{}@@"
 _SLOTS = ("id", "file", "user", "answer", "width", "height", "bbox", "mask_tokens", "label", "text")
@@ -57,7 +58,7 @@ def line_template(fmt: str, meta: Meta | None, ctx: tasks.TaskContext) -> tuple[
     sample = tasks.build_rec(record, (s["width"], s["height"]), probe)  # type: ignore[arg-type]
     sample.regions[0]["bbox"] = s["bbox"]
     turns = tasks.render_turns(sample, [s["answer"]])
-    obj = formats.BUILDERS[fmt](sample.sample_id, sample.image_file, turns)
+    obj = get_format(fmt).build(sample.sample_id, sample.image_file, turns)
     if meta is not None:
         obj["meta"] = meta(sample)
     data = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)

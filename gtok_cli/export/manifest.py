@@ -113,10 +113,11 @@ def merge_dir(out_dir: Path) -> Path:
 
 
 def write_dataset_info(out_dir: Path, manifest: dict[str, Any]) -> None:
-    """LLaMA-Factory's ``dataset_info.json`` for ``messages`` output (one entry per shard)."""
-    if manifest["format"] != "messages":
-        return
-    from gtok_cli.export.formats import dataset_info
+    """LLaMA-Factory's ``dataset_info.json`` for sharegpt-style output (``messages``; one entry per shard)."""
+    from gtok_cli.trainer_formats import dataset_info, get_format
 
+    fmt = get_format(manifest["format"])
+    if not fmt.sharegpt_info:
+        return
     names = {s["name"].split(".jsonl")[0]: s["name"] for s in manifest["shards"]}
-    write_json(out_dir / DATASET_INFO, dataset_info(names))
+    write_json(out_dir / DATASET_INFO, dataset_info(fmt, names))

@@ -31,7 +31,7 @@ from gtok_cli.errors import UsageError
 from gtok_cli.export import tasks
 from gtok_cli.refine import ShapeRefinement, make_refinement, rng_for
 from gtok_cli.refine.lattice import OffsetLattice
-from gtok_cli.refine.settings import RefineSettings, csv
+from gtok_cli.refine.settings import RefineSettings
 
 NOT_REFINABLE = {"reg": "its spatial tokens are in the question, not the answer"}
 
@@ -49,56 +49,25 @@ def lattice_of(codec: GridCodec) -> OffsetLattice:
         raise UsageError(f"--offset-step: {exc}") from None
 
 
-def check_options(task: str, refine: dict[str, Any] | None, codec: Codec) -> None:
+def check_options(task: str, settings: RefineSettings | None, codec: Codec) -> None:
     """UsageError unless the task can be refined, the scheme is grid and the settings fit its lattice."""
     grid = grid_codec(codec, "--task refine" if task == "refine" else "--refine")
     if task in NOT_REFINABLE:
         raise UsageError(f"--refine does not apply to --task {task}: {NOT_REFINABLE[task]}")
-    if refine is None:
+    if settings is None:
         raise UsageError("--task refine needs refinement settings (the CLI always passes them)")
-    try:
-        settings = RefineSettings.from_json(refine)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"malformed refinement settings: {exc!r}") from None
     if settings.lattice != lattice_of(grid):
         raise UsageError(
             f"refinement lattice {settings.lattice} differs from the scheme's {lattice_of(grid)}"
         )
 
 
-def command_args(refine: dict[str, Any] | None) -> list[str]:
-    """The refinement options spelled out for the manifest's canonical command."""
-    if refine is None:
-        return []
-    s = RefineSettings.from_json(refine)
-    r = s.classes.ratios
-    radius = s.targets.delete_radius_cells
-    return [
-        "--refine",
-        "--refine-turns",
-        str(s.turns),
-        "--refine-steps",
-        csv(s.proposal.steps.probs),
-        "--refine-extra-rate",
-        repr(float(s.proposal.extra_rate)),
-        "--delete-radius",
-        "inf" if radius is None else repr(float(radius)),
-        "--erode-steps",
-        repr(float(s.classes.erode_steps)),
-        "--dilate-steps",
-        repr(float(s.classes.dilate_steps)),
-        "--class-ratios",
-        csv((r.inside, r.ring, r.far, r.hard)),
-    ]
-
-
-def refine_builder(task: str, refine: dict[str, Any] | None, codec: Codec) -> tasks.Builder:
+def refine_builder(task: str, settings: RefineSettings | None, codec: Codec) -> tasks.Builder:
     """A builder: the base task's sample turned into a propose-and-refine conversation."""
     grid = grid_codec(codec, "refinement")
-    if refine is None:
+    if settings is None:
         raise UsageError("refinement needs its settings")
-    settings = RefineSettings.from_json(refine)
-    meta = {"refine": refine}
+    meta = {"refine": settings.to_json()}
 
     def build(record: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskContext) -> tasks.Sample:
         base: tasks.Builder

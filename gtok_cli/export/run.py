@@ -31,91 +31,22 @@ from typing import Any
 import orjson
 
 from gtok_cli import __version__
-from gtok_cli.codecs import Codec, codec_from_params
-from gtok_cli.errors import InputError, UsageError
-from gtok_cli.export import formats, tasks
+from gtok_cli.codecs import codec_from_params
+from gtok_cli.errors import InputError
+from gtok_cli.export import dispatch, tasks
 from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.manifest import sum_counts, write_dataset_info
+from gtok_cli.export.options import ExportOptions, check_options
 from gtok_cli.export.templates import Templates, load_templates
 from gtok_cli.jsonio import write_json
 from gtok_cli.parallel import SourceInfo, Span, auto_workers, gc_paused, read_span, run_batches
+from gtok_cli.refine.settings import RefineSettings
 from gtok_cli.shards.layout import MANIFEST_VERSION, manifest_path, remove_stale_temps
 from gtok_cli.shards.writer import LineBlock, ShardWriter, kill_hook
+from gtok_cli.trainer_formats import get_format
 
 PARALLEL_MIN_BYTES = 32 << 20
 """Below this much input the pool's start-up costs more than it saves."""
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    records: tuple[str, ...]
-    scheme: dict[str, Any]
-    """``codec.describe()``: ``{"scheme": name, "params": {...}}``."""
-    task: str
-    fmt: str
-    out_dir: str
-    shard_size: int = 100_000
-    seed: int = 0
-    num_shards: int = 1
-    shard_index: int | None = None
-    templates_file: str | None = None
-    prefix: str = "gtok"
-    compress: bool = False
-    meta: bool = True
-    shape: tasks.ShapeOption = "box"
-    workers: int = 0
-    """0: automatic (one per core for large input, else in-process)."""
-    refine: dict[str, Any] | None = None
-    """Refinement settings (``refine.settings.RefineSettings.to_json``) for --task refine / --refine."""
-
-    def indices(self) -> list[int]:
-        return list(range(self.num_shards)) if self.shard_index is None else [self.shard_index]
-
-    def command(self) -> list[str]:
-        """The canonical full command (every option spelled out, so the manifest alone can repeat it)."""
-        cmd = ["gtok", "export", *self.records, "--scheme", self.scheme["scheme"]]
-        for k, v in sorted(self.scheme.get("params", {}).items()):
-            cmd += ["--" + k.replace("_", "-"), v if isinstance(v, str) else orjson.dumps(v).decode()]
-        cmd += ["--task", self.task, "--format", self.fmt, "--out", self.out_dir]
-        cmd += ["--shard-size", str(self.shard_size), "--seed", str(self.seed), "--shape", self.shape]
-        cmd += ["--prefix", self.prefix, "--num-shards", str(self.num_shards)]
-        if self.shard_index is not None:
-            cmd += ["--shard-index", str(self.shard_index)]
-        if self.templates_file is not None:
-            cmd += ["--templates", self.templates_file]
-        if self.compress:
-            cmd.append("--gzip")
-        if not self.meta:
-            cmd.append("--no-meta")
-        if self.refine is not None:
-            from gtok_cli.export.refine_task import command_args
-
-            cmd += command_args(self.refine)
-        return cmd
-
-
-def check_options(opts: ExportOptions, codec: Codec) -> None:
-    if opts.task not in tasks.TASKS:
-        raise UsageError(f"unknown task {opts.task!r}; choose one of: {', '.join(tasks.TASKS)}")
-    if opts.fmt not in formats.FORMATS:
-        raise UsageError(f"unknown format {opts.fmt!r}; choose one of: {', '.join(formats.FORMATS)}")
-    if opts.shape not in tasks.SHAPE_OPTIONS:
-        raise UsageError(f"unknown shape {opts.shape!r}; choose one of: {', '.join(tasks.SHAPE_OPTIONS)}")
-    if opts.shard_size < 1:
-        raise UsageError("--shard-size must be at least 1")
-    if opts.num_shards < 1:
-        raise UsageError("--num-shards must be at least 1")
-    if opts.shard_index is not None and not 0 <= opts.shard_index < opts.num_shards:
-        raise UsageError(f"--shard-index must be in 0..{opts.num_shards - 1}")
-    if not opts.prefix or "/" in opts.prefix or opts.prefix.startswith("."):
-        raise UsageError(f"bad --prefix {opts.prefix!r}: a plain file-name prefix is needed")
-    missing = tasks.kinds_needed(opts.task, opts.shape) - set(codec.kinds)
-    if missing:
-        raise UsageError(
-            f"scheme {codec.name!r} cannot write {', '.join(sorted(missing))} (it writes: "
-            f"{', '.join(sorted(codec.kinds))}); choose another --scheme or --shape"
-        )
-    tasks.check_task_options(opts.task, opts.shape, opts.refine, codec)
 
 
 # ---- the per-batch work (runs in workers) ------------------------------------------------------------------
@@ -132,7 +63,7 @@ class WorkSpec:
     parts: tuple[int, ...]
     emit: str = "lines"
     """``lines``: serialised output lines; ``meta``: ``(meta, image file)`` per sample (verify --against)."""
-    refine: dict[str, Any] | None = None
+    refine: RefineSettings | None = None
 
     @staticmethod
     def of(manifest: Mapping[str, Any], templates: Templates, emit: str = "lines") -> WorkSpec:
@@ -150,8 +81,20 @@ class WorkSpec:
             part["num_shards"],
             tuple(part["indices"]),
             emit=emit,
-            refine=manifest.get("refine"),
+            refine=_refine_of(manifest),
         )
+
+
+def _refine_of(manifest: Mapping[str, Any]) -> RefineSettings | None:
+    """The manifest's refinement settings, parsed once (a malformed entry is bad input, not a crash)."""
+    if manifest.get("refine") is None:
+        return None
+    try:
+        return RefineSettings.from_json(manifest["refine"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"malformed refinement settings: {exc!r}", field="refine", reason="manifest.refine"
+        ) from None
 
 
 @dataclass
@@ -197,8 +140,8 @@ class Worker:
         self.ctx = tasks.TaskContext(
             spec.task, spec.seed, spec.shape, self.codec, Templates(spec.templates), grid
         )
-        self.build = tasks.builder_for(spec.task, spec.refine, self.codec)
-        self.line = formats.BUILDERS[spec.fmt]
+        self.build = dispatch.builder_for(spec.task, spec.refine, self.codec)
+        self.line = get_format(spec.fmt).build
         self.parts = frozenset(spec.parts)
         self.fast: RecLines | None = None
         if (
@@ -349,7 +292,7 @@ def export(opts: ExportOptions) -> dict[str, Any]:
         "format": opts.fmt,
         "seed": opts.seed,
         "shape": opts.shape,
-        "refine": opts.refine,
+        "refine": None if opts.refine is None else opts.refine.to_json(),
         "meta": opts.meta,
         "gzip": opts.compress,
         "prefix": opts.prefix,

@@ -21,7 +21,8 @@ refine             referring                   ``rec`` (``point`` with ``--shape
 =================  ==========================  ================================================
 
 Refinement (``--task refine``, or ``--refine`` on any task but ``reg``): the base task's sample with each
-shape's answer replaced by a simulated proposal and K offset turns appended (:mod:`.refine_task`).
+shape's answer replaced by a simulated proposal and K offset turns appended (:mod:`.refine_task`; which
+builder serves a task: :mod:`.dispatch`).
 Shapes under ``--shape``: ``box``, ``mask`` (regions with ``mask_tokens``), ``auto`` (mask where possible),
 ``polyline`` (regions with a ``polyline`` field; grid scheme), ``point`` (only ``--task refine``; the
 ``point`` task always writes points).
@@ -37,11 +38,10 @@ from typing import Any, Literal
 import numpy as np
 
 from gtok_cli.codecs.base import Codec, Grounding, Shape
-from gtok_cli.errors import UsageError
 from gtok_cli.export.points import interior_point
 from gtok_cli.export.templates import Templates
+from gtok_cli.task_roles import TASKS, geometry_role  # noqa: F401  (re-exported; readers use task_roles)
 
-TASKS = ("rec", "reg", "grounded-caption", "multi", "point", "detect", "refine")
 ShapeOption = Literal["box", "point", "polyline", "mask", "auto"]
 SHAPE_OPTIONS = ("box", "point", "polyline", "mask", "auto")
 
@@ -374,37 +374,12 @@ BUILDERS: dict[str, Builder] = {
     "point": build_point,
     "detect": build_detect,
 }
-GEOMETRY_ROLE: dict[str, str] = {"reg": "user"}
-"""Which role's turns carry the spatial spans verify decodes (default: the assistant's)."""
-
-
-def geometry_role(task: str) -> str:
-    return GEOMETRY_ROLE.get(task, "assistant")
 
 
 def kinds_needed(task: str, shape: ShapeOption) -> set[str]:
     if task == "point" or shape == "point":
         return {"point"}
     return {shape} if shape in ("mask", "polyline") else {"box"}
-
-
-def builder_for(task: str, refine: dict[str, Any] | None, codec: Codec) -> Builder:
-    """The sample builder of ``task``; with refinement settings, wrapped to add the refinement turns."""
-    if refine is None and task != "refine":
-        return BUILDERS[task]
-    from gtok_cli.export import refine_task  # refine imports numpy-heavy modules only when asked for
-
-    return refine_task.refine_builder(task, refine, codec)
-
-
-def check_task_options(task: str, shape: str, refine: dict[str, Any] | None, codec: Codec) -> None:
-    """Shape / refinement options that only make sense together (UsageError otherwise)."""
-    if shape == "point" and task not in ("point", "refine"):
-        raise UsageError("--shape point is for --task refine (the point task writes points already)")
-    if refine is not None or task == "refine":
-        from gtok_cli.export import refine_task
-
-        refine_task.check_options(task, refine, codec)
 
 
 # ---- encoding ----------------------------------------------------------------------------------------------

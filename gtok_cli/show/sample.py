@@ -3,10 +3,10 @@
 Sources:
 
 - an export folder (or its ``manifest.json``, or one shard file): every shard line, in shard-name order,
-  read with :class:`gtok_cli.shards.read.ExportFolder`; turns via :func:`gtok_cli.export.formats.line_turns`;
-  the spans of the turns that carry geometry (:func:`gtok_cli.export.tasks.geometry_role`) decoded with the
-  manifest's codec; truth from the line's ``meta`` (boxes, points, mask-token anchors). ``truth_records`` adds
-  the records' real masks to the truth, matched to meta regions by record id and bbox.
+  read with :class:`gtok_cli.shards.read.ExportFolder`; turns via :mod:`gtok_cli.trainer_formats`; the
+  spans of the turns that carry geometry (:func:`gtok_cli.task_roles.geometry_role`) decoded with the
+  manifest's codec; truth from the line's ``meta`` (boxes, points, mask-token anchors). ``truth_records``
+  adds the records' real masks to the truth, matched to meta regions by record id and bbox.
 - a records JSONL: the record's boxes and masks are the truth; its ``mask_tokens`` (if any) are what the
   tokens say.
 
@@ -26,9 +26,10 @@ import numpy as np
 
 from gtok_cli.codecs import Codec, Shape, codec_from_params
 from gtok_cli.errors import InputError, UsageError
-from gtok_cli.export import formats, tasks
 from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.shards.read import ExportFolder, is_export
+from gtok_cli.task_roles import geometry_role
+from gtok_cli.trainer_formats import get_format
 
 
 @dataclass
@@ -102,8 +103,8 @@ class ExportSource:
         m = self.manifest
         fmt, task = m["format"], m["task"]
         try:
-            turns = formats.line_turns(fmt, line)
-            image = formats.line_image(fmt, line)
+            turns = get_format(fmt).turns(line)
+            image = get_format(fmt).image(line)
         except (KeyError, TypeError, IndexError):
             raise InputError(f"line is not a {fmt} line", file=where, reason="line.format") from None
         meta = line.get("meta")
@@ -133,7 +134,7 @@ class ExportSource:
                 if path.is_file():
                     view.size = image_size(path)
         if view.size is not None:
-            _decode_into(view, self.codec, tasks.geometry_role(task))
+            _decode_into(view, self.codec, geometry_role(task))
         return view
 
 

@@ -1,7 +1,7 @@
 """Walk an export folder or a records file once and gather what `gtok stats` reports.
 
 Export folder (or its manifest, or one shard file): every shard line (read with
-:class:`gtok_cli.shards.read.ExportFolder`, :func:`gtok_cli.export.formats.line_turns`); the geometry turns
+:class:`gtok_cli.shards.read.ExportFolder`, :mod:`gtok_cli.trainer_formats`); the geometry turns
 decoded with the manifest's codec and compared with ``meta`` by verify's own comparators
 (:data:`gtok_cli.geometry.compare.COMPARATORS`). Dataset and split come from the source records the manifest
 lists when they are still on disk (else the dataset is the record id's prefix and the split ``unknown``).
@@ -18,7 +18,6 @@ from typing import Any
 
 from gtok_cli.codecs import codec_from_params
 from gtok_cli.errors import InputError
-from gtok_cli.export import formats, tasks
 from gtok_cli.geometry.compare import COMPARATORS
 from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.shards.read import ExportFolder, is_export
@@ -31,6 +30,8 @@ from gtok_cli.stats.measure import (
     box_size,
     summary,
 )
+from gtok_cli.task_roles import geometry_role
+from gtok_cli.trainer_formats import get_format
 
 UNKNOWN = "unknown"
 
@@ -156,7 +157,7 @@ def collect_export(path: Path) -> Tally:
     m = src.manifest
     codec = codec_from_params(m["scheme"])
     counter = SpatialTokenCounter(codec)
-    role = tasks.geometry_role(m["task"])
+    role = geometry_role(m["task"])
     prov = _provenance(m)
     t = Tally("export", str(path))
     t.extra = {
@@ -172,7 +173,7 @@ def collect_export(path: Path) -> Tally:
         t.samples += 1
         t.by_task[m["task"]] += 1
         meta = line.get("meta")
-        turns = formats.line_turns(m["format"], line)
+        turns = get_format(m["format"]).turns(line)
         if not meta:
             t.problems["no_meta"] += 1
             continue

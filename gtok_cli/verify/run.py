@@ -38,18 +38,18 @@ import numpy.typing as npt
 import orjson
 
 from gtok_cli.codecs import Codec, codec_from_params
-from gtok_cli.export import formats, tasks
 from gtok_cli.geometry.compare import COMPARATORS, box_iou
 from gtok_cli.jsonio import count_newlines, open_binary_input, sha256_file
 from gtok_cli.parallel import auto_workers as parallel_workers
 from gtok_cli.parallel import gc_paused
 from gtok_cli.schemas import load_schema
 from gtok_cli.shards.layout import marker_path
+from gtok_cli.task_roles import geometry_role
+from gtok_cli.trainer_formats import get_format, typed_assistant_texts
 from gtok_cli.verify.fastschema import compile_schema, explain
 from gtok_cli.verify.typed_lines import (
     OneBoxColumns,
     ShardBytes,
-    assistant_texts,
     decode_shard,
     one_box_columns,
 )
@@ -58,13 +58,6 @@ MAX_FAILURES_KEPT = 200
 PARALLEL_MIN_BYTES = 64 << 20
 """Below this much shard data one process checks everything."""
 NEWLINE = b"\n"
-
-_ASSISTANT_TEXTS: dict[str, Any] = {
-    "llava": lambda line: [t["value"] for t in line["conversations"] if t["from"] != "human"],
-    "messages": lambda line: [t["content"] for t in line["messages"] if t["role"] == "assistant"],
-    "conversations": lambda line: [t["content"] for t in line["conversations"] if t["role"] == "assistant"],
-}
-"""The assistant turns' texts of a schema-valid line (``formats.line_turns`` filtered, without its copies)."""
 
 
 @dataclass
@@ -213,9 +206,10 @@ class LineChecker:
         m = opts.manifest
         self.opts = opts
         self.fmt = m["format"]
+        self.format = get_format(self.fmt)
         self.task = m["task"]
         self.codec: Codec = codec_from_params(m["scheme"])
-        self.role = tasks.geometry_role(self.task)
+        self.role = geometry_role(self.task)
         self.schema_root = load_schema("shard_line")
         self.valid = compile_schema(self.schema_root, self.fmt)
         self.truths = truths
@@ -298,11 +292,10 @@ class LineChecker:
             if truth is None:
                 return
         rid = truth["record_id"]
-        geo_of = _ASSISTANT_TEXTS.get(self.fmt) if self.role == "assistant" else None
-        if geo_of is not None:
-            geo = geo_of(line)
+        if self.role == "assistant":
+            geo = self.format.assistant_texts(line)
         else:
-            geo = [t for r, t in formats.line_turns(self.fmt, line) if r == self.role]
+            geo = [t for r, t in self.format.turns(line) if r == self.role]
         regions = truth["regions"]
         res.regions += len(regions)
         if self.refine:
@@ -318,12 +311,12 @@ class LineChecker:
         the vectorised check; any other line is parsed again as a dict and takes the general per-line path
         (its extra keys, e.g. a polyline, are not in the typed view)."""
         fast = FastBoxes(shard=shard)
-        unset, fmt, geo_role = msgspec.UNSET, self.fmt, self.role == "assistant"
+        unset, fmt, geo_role = msgspec.UNSET, self.format, self.role == "assistant"
         for k, line in enumerate(typed):
             meta = line.meta
             if meta is not unset and geo_role and len(meta.regions) == 1:
                 region = meta.regions[0]
-                geo = assistant_texts(fmt, line)
+                geo = typed_assistant_texts(fmt, line)
                 if len(geo) == 1 and region.kind == "box":
                     res.regions += 1
                     truth = msgspec.to_builtins(meta)  # dicts, as the general path reads them
@@ -402,7 +395,7 @@ class LineChecker:
         if not self.valid(line):
             res.fail(Failure("line.schema", explain(self.schema_root, line, self.fmt), name, lineno))
             return None
-        return line, formats.line_turns(self.fmt, line)
+        return line, self.format.turns(line)
 
     def _truth(
         self, line: dict[str, Any], part: int, index: int, name: str, lineno: int, res: ShardResult
@@ -422,11 +415,11 @@ class LineChecker:
             return None
         truth, image = part_truths[index]
         rid = truth["record_id"]
-        if formats.line_image(self.fmt, line) != image:
+        if self.format.image(line) != image:
             res.fail(
                 Failure(
                     "line.image",
-                    f"image {formats.line_image(self.fmt, line)!r} but record has {image!r}",
+                    f"image {self.format.image(line)!r} but record has {image!r}",
                     name,
                     lineno,
                     rid,

@@ -23,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from msgspec import Meta, Struct
 
+from gtok_cli.trainer_formats import FORMATS, line_struct, one_box_answers
+
 ShardBytes = bytes | mmap.mmap
 """A shard's content: read (gzip) or mapped (plain)."""
 NonEmpty = Annotated[str, Meta(min_length=1)]
@@ -51,35 +53,6 @@ class LineMeta(Struct, gc=False):
     regions: list[Region]
 
 
-class LlavaTurn(Struct, forbid_unknown_fields=True, gc=False):
-    speaker: Literal["human", "gpt"] = msgspec.field(name="from")
-    value: str
-
-
-class RoleTurn(Struct, forbid_unknown_fields=True, gc=False):
-    role: Literal["user", "assistant"]
-    content: str
-
-
-class LlavaLine(Struct, forbid_unknown_fields=True, gc=False):
-    id: NonEmpty
-    image: NonEmpty
-    conversations: Annotated[list[LlavaTurn], Meta(min_length=2)]
-    meta: LineMeta | msgspec.UnsetType = msgspec.UNSET
-
-
-class MessagesLine(Struct, forbid_unknown_fields=True, gc=False):
-    messages: Annotated[list[RoleTurn], Meta(min_length=2)]
-    images: tuple[NonEmpty]
-    meta: LineMeta | msgspec.UnsetType = msgspec.UNSET
-
-
-class ConversationsLine(Struct, forbid_unknown_fields=True, gc=False):
-    image: NonEmpty
-    conversations: Annotated[list[RoleTurn], Meta(min_length=2)]
-    meta: LineMeta | msgspec.UnsetType = msgspec.UNSET
-
-
 # The one-box shape of a line (a ``rec`` sample): one question, one answer, one box region, meta present.
 # Narrower than the schema (so still sound); a shard of such lines needs no per-line Python to classify them.
 class BoxRegion(Region, gc=False):
@@ -92,58 +65,21 @@ class OneBoxMeta(Struct, gc=False):
     regions: tuple[BoxRegion]
 
 
-class HumanTurn(LlavaTurn, forbid_unknown_fields=True, gc=False):
-    speaker: Literal["human"] = msgspec.field(name="from")
-
-
-class GptTurn(LlavaTurn, forbid_unknown_fields=True, gc=False):
-    speaker: Literal["gpt"] = msgspec.field(name="from")
-
-
-class UserTurn(RoleTurn, forbid_unknown_fields=True, gc=False):
-    role: Literal["user"]
-
-
-class AssistantTurn(RoleTurn, forbid_unknown_fields=True, gc=False):
-    role: Literal["assistant"]
-
-
-class OneBoxLlavaLine(Struct, forbid_unknown_fields=True, gc=False):
-    id: NonEmpty
-    image: NonEmpty
-    conversations: tuple[HumanTurn, GptTurn]
-    meta: OneBoxMeta
-
-
-class OneBoxMessagesLine(Struct, forbid_unknown_fields=True, gc=False):
-    messages: tuple[UserTurn, AssistantTurn]
-    images: tuple[NonEmpty]
-    meta: OneBoxMeta
-
-
-class OneBoxConversationsLine(Struct, forbid_unknown_fields=True, gc=False):
-    image: NonEmpty
-    conversations: tuple[UserTurn, AssistantTurn]
-    meta: OneBoxMeta
-
-
 _DECODERS: dict[str, Any] = {
-    "llava": msgspec.json.Decoder(LlavaLine),
-    "messages": msgspec.json.Decoder(MessagesLine),
-    "conversations": msgspec.json.Decoder(ConversationsLine),
+    name: msgspec.json.Decoder(line_struct(f, LineMeta)) for name, f in FORMATS.items()
 }
 _ONE_BOX_DECODERS: dict[str, Any] = {
-    "llava": msgspec.json.Decoder(OneBoxLlavaLine),
-    "messages": msgspec.json.Decoder(OneBoxMessagesLine),
-    "conversations": msgspec.json.Decoder(OneBoxConversationsLine),
+    name: msgspec.json.Decoder(line_struct(f, OneBoxMeta, one_box=True)) for name, f in FORMATS.items()
 }
+"""The typed lines of each trainer format (:func:`gtok_cli.trainer_formats.line_struct`): any line, and the
+one-box shape (one question, one answer, one box region, meta present)."""
 
 
 def decode_shard(fmt: str, data: ShardBytes, lines: int, one_box: bool = False) -> list[Any] | None:
     """Every line of a shard's bytes as a typed line, or None when any line is not schema-valid (or msgspec is
     stricter than the schema about it), or when the shard does not hold exactly ``lines`` lines (msgspec skips
     blank lines: line numbers must stay those of the file). ``one_box``: only when every line has the one-box
-    shape (:class:`OneBoxLlavaLine` …)."""
+    shape (``line_struct(…, one_box=True)``)."""
     decoder = (_ONE_BOX_DECODERS if one_box else _DECODERS).get(fmt)
     if decoder is None:
         return None
@@ -152,14 +88,6 @@ def decode_shard(fmt: str, data: ShardBytes, lines: int, one_box: bool = False) 
     except (msgspec.MsgspecError, ValueError):  # ValueError: UnicodeDecodeError on invalid UTF-8
         return None
     return out if len(out) == lines else None
-
-
-def assistant_texts(fmt: str, line: Any) -> list[str]:
-    """The assistant turns' texts of a typed line (as ``run._ASSISTANT_TEXTS`` for a parsed one)."""
-    if fmt == "llava":
-        return [t.value for t in line.conversations if t.speaker != "human"]
-    turns = line.messages if fmt == "messages" else line.conversations
-    return [t.content for t in turns if t.role == "assistant"]
 
 
 CHUNK_BYTES = 32 << 10
@@ -202,7 +130,7 @@ def one_box_columns(fmt: str, data: ShardBytes, lines: int, chunk: int = CHUNK_B
         k = len(rows)
         metas = [r.meta for r in rows]
         regions = [m.regions[0] for m in metas]
-        texts += answer_texts(fmt, rows)
+        texts += one_box_answers(rows)
         labels += [g.phrase for g in regions]
         rids += [m.record_id for m in metas]
         sizes.append(np.fromiter(chain.from_iterable([m.image_size for m in metas]), np.int64, 2 * k))
@@ -217,12 +145,3 @@ def one_box_columns(fmt: str, data: ShardBytes, lines: int, chunk: int = CHUNK_B
         np.concatenate(sizes).reshape(n, 2) if sizes else np.zeros((0, 2), np.int64),
         np.concatenate(boxes).reshape(n, 4) if boxes else np.zeros((0, 4), np.float64),
     )
-
-
-def answer_texts(fmt: str, lines: list[Any]) -> list[str]:
-    """The answer of each one-box typed line."""
-    if fmt == "llava":
-        return [t.conversations[1].value for t in lines]
-    if fmt == "messages":
-        return [t.messages[1].content for t in lines]
-    return [t.conversations[1].content for t in lines]
