@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import gzip
 import hashlib
 import mmap
 import multiprocessing
@@ -29,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import orjson
 
@@ -41,7 +40,7 @@ from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.manifest import MANIFEST_VERSION, manifest_path, sum_counts, write_dataset_info
 from gtok_cli.export.shards import LineBlock, ShardWriter, kill_hook, remove_stale_temps
 from gtok_cli.export.templates import Templates, load_templates
-from gtok_cli.jsonio import count_newlines, write_json
+from gtok_cli.jsonio import GzipInput, count_newlines, write_json
 
 BATCH_BYTES = 4 << 20
 """Input per batch (~10k records): enough to amortise the hand-off, small enough to keep both cores busy."""
@@ -171,7 +170,7 @@ def iter_batches(
         hashing = _HashingReader(raw)
         stream: Any = hashing
         if path.endswith(".gz"):
-            stream = gzip.GzipFile(fileobj=cast(Any, hashing), mode="rb")
+            stream = GzipInput(hashing, path)  # damage: one line naming the file and line (exit 2)
         rest = b""
         lineno = 1
         offset = 0

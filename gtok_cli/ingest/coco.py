@@ -66,7 +66,7 @@ from gtok_cli.ingest.coco_validate import (
 )
 from gtok_cli.ingest.common import Excluded, IngestItem, Rejected
 from gtok_cli.ingest.json_chunks import NotChunkable, parse_slice, split_array
-from gtok_cli.jsonio import dumps_line
+from gtok_cli.jsonio import dumps_line, read_input_bytes
 from gtok_cli.records import make_record
 
 DATASET = "coco"
@@ -224,10 +224,7 @@ def merge_scans(state: _State, scans: list[Scan], file: str) -> None:
 
 
 def _read_bytes(file: str) -> bytes:
-    try:
-        data = Path(file).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=file, reason="file.unreadable") from None
+    data = read_input_bytes(file)  # a .gz file is decompressed
     if not data.strip():
         raise InputError("file is empty", file=file, reason="file.empty")
     return data
