@@ -109,7 +109,13 @@ def flickr30k(
         boxes="merged" if boxes == "merged" else "separate",
         images_dir=images,
     )
+
+    def hint(stats: IngestStats) -> str:
+        if stats.units["images"].read:
+            return ""
+        listed = f" listed in {split_file}" if split_file is not None else ""
+        return f"no <id>.txt files in {sentences}{listed}"
+
     run_and_report(
-        items, out, on_error, rejects, json_summary, what=sentences, allow_empty=allow_empty,
-        empty_hint=lambda stats: "" if stats.units.get("images") else f"no <id>.txt files in {sentences}",
-    )  # fmt: skip
+        items, out, on_error, rejects, json_summary, what=sentences, allow_empty=allow_empty, empty_hint=hint
+    )
