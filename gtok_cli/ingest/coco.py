@@ -160,8 +160,8 @@ class _State:
     bad_images: dict[int, InputError] = field(default_factory=dict)
     groups: dict[int, list[Entry]] = field(default_factory=dict)
     """Every image id seen (good or bad) → its annotations' entries."""
-    bad_anns: dict[int, list[InputError]] = field(default_factory=dict)
-    """Image id → the errors of its bad annotations, in array order."""
+    bad_anns: dict[int, list[tuple[int | None, InputError]]] = field(default_factory=dict)
+    """Image id → (ann id if an integer, error) of its bad annotations, in array order."""
     skipped: dict[int, int] = field(default_factory=dict)
     """Image id (bad entry) → its annotations, not checked."""
     image_entries: int = 0
@@ -235,12 +235,6 @@ def merge_scans(state: _State, scans: list[Scan], file: str) -> None:
         ]
         base += part.count
     state.annotations = base
-
-
-def _ann_id(err: InputError) -> dict[str, Any]:
-    """``{"ann_id": N}`` from an annotation error's record (``annotation N (image M)``), if it has one."""
-    match = re.match(r"annotation (\d+) ", err.record or "")
-    return {"ann_id": int(match.group(1))} if match else {}
 
 
 def _ann_ids(ann: Any) -> dict[str, Any]:
@@ -429,8 +423,10 @@ class _Emitter:
 
     def _bad_annotations(self, iid: int, entries: list[Entry], state: _State) -> Iterator[Rejected]:
         """One rejection per bad annotation of the image: field errors (array order), duplicate ids."""
-        for err in state.bad_anns.get(iid, ()):
-            yield Rejected(err, "annotation", {"image_id": iid, **_ann_id(err)})
+        for aid, err in state.bad_anns.get(iid, ()):
+            yield Rejected(
+                err, "annotation", {"image_id": iid} if aid is None else {"image_id": iid, "ann_id": aid}
+            )
         if state.duplicate_ann_ids:
             for aid, _, _ in sorted(entries, key=itemgetter(0)):
                 if aid in state.duplicate_ann_ids:

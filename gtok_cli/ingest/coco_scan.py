@@ -52,8 +52,9 @@ class Scan:
 
     groups: dict[int, list[Entry]] = field(default_factory=dict)
     """Image id → its annotations' entries in array order (only images with entries)."""
-    bad: dict[int, list[InputError]] = field(default_factory=dict)
-    """Image id → the errors of its bad annotations here, in array order (each left out, alone)."""
+    bad: dict[int, list[tuple[int | None, InputError]]] = field(default_factory=dict)
+    """Image id → (ann id if an integer, error) of its bad annotations here, in array order (each left out,
+    alone)."""
     skipped: dict[int, int] = field(default_factory=dict)
     """Image id (of a bad image entry) → its annotations here, not checked (they go with their image)."""
     orphans: list[tuple[int, Any]] = field(default_factory=list)
@@ -98,7 +99,8 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
                 try:
                     region = checked_region(ann, images[iid], checking)
                 except InputError as err:
-                    bad.setdefault(iid, []).append(err)
+                    aid = ann.get("id")
+                    bad.setdefault(iid, []).append((aid if type(aid) is int else None, err))
                     continue
             aid = region["ann_id"]
             if aid in seen:
