@@ -13,6 +13,7 @@ import mmap
 import os
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -36,12 +37,9 @@ def dumps_line(obj: Any) -> bytes:
 
 
 def load_json(path: str | Path) -> Any:
-    """Read a whole JSON file; errors name the file (and the byte position orjson reports)."""
+    """Read a whole JSON file (``.gz`` decompressed); errors name the file (and orjson's byte position)."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=str(p), reason="file.unreadable") from None
+    data = read_input_bytes(p)
     if not data.strip():
         raise InputError("file is empty", file=str(p), reason="file.empty")
     try:
@@ -50,8 +48,87 @@ def load_json(path: str | Path) -> Any:
         raise InputError(f"not valid JSON: {exc}", file=str(p), reason="json.invalid") from None
 
 
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+"""What reading a damaged gzip stream raises: truncated (EOFError), bad CRC / length / magic (BadGzipFile),
+bad deflate data (zlib.error)."""
+
+
+def _gzip_damage(path: str | Path) -> tuple[int, bool]:
+    """(complete lines read before the first damage, whether the file is damaged): read it again."""
+    lines = 0
+    try:
+        with gzip.open(path, "rb") as gz:
+            while block := gz.read1(1 << 16):
+                lines += block.count(b"\n")
+    except GZIP_ERRORS:
+        return lines, True
+    except OSError:
+        pass
+    return lines, False
+
+
+def gzip_input_error(path: str | Path, exc: BaseException) -> InputError:
+    """One line for a damaged ``.gz`` input: the file, the (uncompressed) line reached and the reason
+    (the line is found by decompressing the file again, on this error path only)."""
+    lines, _ = _gzip_damage(path)
+    reason = str(exc) or type(exc).__name__
+    return InputError(
+        f"damaged gzip data, reading line {lines + 1}: {reason}",
+        file=str(path),
+        reason="gzip.truncated" if isinstance(exc, EOFError) else "gzip.corrupt",
+    )
+
+
+def read_input_bytes(path: str | Path) -> bytes:
+    """A whole input file's bytes (decompressed when the name ends in ``.gz``); errors name the file."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror}", file=str(p), reason="file.unreadable") from None
+    if p.suffix == ".gz":
+        try:
+            return gzip.decompress(data)
+        except GZIP_ERRORS as exc:
+            raise gzip_input_error(p, exc) from None
+    return data
+
+
+class GzipInput:
+    """A gzip stream's ``read`` with damage reported as :func:`gzip_input_error` (exit 2, one line), for
+    readers that wrap a file object themselves (``path`` is the file named in the error)."""
+
+    def __init__(self, fileobj: Any, path: str | Path) -> None:
+        self._gz = gzip.GzipFile(fileobj=fileobj, mode="rb")
+        self._path = path
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._gz.read(size)
+        except GZIP_ERRORS as exc:
+            raise gzip_input_error(self._path, exc) from None
+
+    def close(self) -> None:
+        self._gz.close()
+
+
+@contextlib.contextmanager
+def open_input(path: str | Path) -> Iterator[BinaryIO]:
+    """:func:`open_binary_input` for inputs: a damaged ``.gz`` is an InputError naming the file, the line
+    reached and the reason (exit 2), not a bare EOFError / OSError."""
+    try:
+        with open_binary_input(path) as fh:
+            yield fh
+    except GZIP_ERRORS as exc:
+        if str(path) == STDIO or not str(path).endswith(".gz") or not _gzip_damage(path)[1]:
+            raise  # not the gzip stream's fault
+        raise gzip_input_error(path, exc) from None
+
+
 @contextlib.contextmanager
 def open_binary_input(path: str | Path) -> Iterator[BinaryIO]:
+    """The raw input stream (``-`` = stdin; ``.gz`` decompressed). A damaged ``.gz`` raises gzip's own
+    EOFError / OSError (``verify`` reports those as a failed shard); inputs use :func:`open_input`."""
     if str(path) == STDIO:
         yield sys.stdin.buffer
         return
@@ -81,7 +158,7 @@ def count_newlines(data: bytes | bytearray | memoryview | mmap.mmap) -> int:
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, object)`` for each non-blank line (1-based); a bad line raises InputError."""
     name = str(path)
-    with open_binary_input(path) as fh:
+    with open_input(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import gzip
 import hashlib
 import mmap
 import multiprocessing
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Generic, Protocol, TypeVar, cast
 
 from gtok_cli.errors import InputError
-from gtok_cli.jsonio import count_newlines
+from gtok_cli.jsonio import GzipInput, count_newlines
 
 BATCH_BYTES = 4 << 20
 """Input per batch (~10k records): enough to amortise the hand-off, small enough to keep both cores busy."""
@@ -107,7 +106,7 @@ def iter_batches(
         hashing = _HashingReader(raw)
         stream: Any = hashing
         if path.endswith(".gz"):
-            stream = gzip.GzipFile(fileobj=cast(Any, hashing), mode="rb")
+            stream = GzipInput(hashing, path)  # damage: one line naming the file and line (exit 2)
         rest = b""
         lineno = 1
         offset = 0

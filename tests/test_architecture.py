@@ -21,7 +21,6 @@ PENDING_R13B: set[tuple[str, str]] = set()
 PENDING_CYCLES = [
     # Opened in other branches of issue 13 (r13b: the task dispatcher above refine_task; the ingest helper:
     # commands/ingest.py <-> commands/ingest_refs.py). The lead empties this list after the merge.
-    ["gtok_cli.commands.ingest", "gtok_cli.commands.ingest_refs"],
 ]
 
 

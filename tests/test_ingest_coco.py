@@ -30,7 +30,7 @@ from gtok_cli.ingest.coco_validate import (
     decode_rle_string,
     fast_region,
 )
-from gtok_cli.ingest.common import Excluded, Rejected
+from gtok_cli.ingest.common import Excluded, Rejected, run_ingest
 from gtok_cli.jsonio import dumps, dumps_line
 from gtok_cli.records import record_validator
 
@@ -299,8 +299,9 @@ def test_cli_writes_records_and_json_summary(
     lines = out.read_bytes().splitlines()
     # 79 images, all with non-crowd annotations: 79 instances records + the image x category pairs
     assert summary["written"] == len(lines)
-    assert summary["excluded_by_reason"] == {"crowd": 5}
-    assert summary["read"] == summary["written"] + summary["rejected"] + summary["excluded"]
+    assert summary["units"]["annotations"]["excluded_by_reason"] == {"crowd": 5}
+    for unit in summary["units"].values():
+        assert unit["read"] == unit["kept"] + unit["excluded"] + unit["rejected"]
     assert summary["reconciles"] is True
     assert sum(json.loads(line)["task"] == "instances" for line in lines) == 79
 
@@ -342,7 +343,22 @@ def test_sample_data_ingests(sample_data: Path, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     records = [json.loads(line) for line in out.read_bytes().splitlines()]
     assert sum(r["task"] == "instances" for r in records) == 12
-    assert summary["excluded_by_reason"] == {"crowd": 2}
+    # the units, counted here from the files themselves: every image has a non-crowd annotation
+    source = json.loads((coco / "annotations" / "instances_val2017_sample.json").read_bytes())
+    captions = json.loads((coco / "annotations" / "captions_val2017_sample.json").read_bytes())
+    crowd = sum(a["iscrowd"] for a in source["annotations"])
+    n_images, n_anns, n_caps = len(source["images"]), len(source["annotations"]), len(captions["annotations"])
+    assert (n_images, crowd) == (12, 2)
+    units = {k: (u["read"], u["kept"], u["excluded"], u["rejected"]) for k, u in summary["units"].items()}
+    assert units == {
+        "images": (n_images, n_images, 0, 0),
+        "annotations": (n_anns, n_anns - crowd, crowd, 0),
+        "captions": (n_caps, n_caps, 0, 0),
+    }
+    assert summary["units"]["annotations"]["excluded_by_reason"] == {"crowd": 2}
+    assert sum(len(r["regions"]) for r in records) == n_anns - crowd
+    assert sum(len(r["captions"]) for r in records) == n_caps
+    assert summary["reconciles"] is True and summary["written"] == len(records)
     assert all(r["split"] == "val2017" for r in records)
 
 
@@ -440,25 +456,19 @@ def _small_ann(image_id: int, ann_id: int, bbox: list[float] | None = None) -> d
 
 
 @pytest.mark.parametrize(
-    ("order", "rejected"),
-    [
-        # 139's third annotation (id 77) comes after its bad one: 139 is rejected at the bad one, so 77 is
-        # never taken and 18575's annotation 77 is no duplicate (what one pass over the array does)
-        (["ok", "bad", "dup", "other"], {139: "bbox.nonpositive"}),
-        # 77 comes before the bad one: it was taken, so 18575's 77 is a duplicate and 18575 is rejected too
-        (["ok", "dup", "bad", "other"], {139: "bbox.nonpositive", 18575: "id.duplicate"}),
-    ],
+    "order", [["ok", "bad", "dup", "other"], ["ok", "dup", "bad", "other"], ["dup", "other", "ok", "bad"]]
 )
 @pytest.mark.parametrize("fork", [False, True])
-def test_image_rejected_in_an_earlier_slice(
+def test_bad_annotation_rejects_itself_in_any_slice(
     source: dict[str, Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     forked: list[int],
     order: list[str],
-    rejected: dict[int, str],
     fork: bool,
 ) -> None:
+    """A bad annotation and a duplicated id, each in its own slice (and process): each bad annotation is one
+    rejection, the images keep their good annotations and are marked incomplete, whatever the order."""
     from gtok_cli.ingest import coco
 
     if not fork:
@@ -481,14 +491,18 @@ def test_image_rejected_in_an_earlier_slice(
     path.write_text(json.dumps(data))
     items = list(iter_coco(path, as_bytes=True))
     assert forked == ([1] if fork else [])
-    assert {
-        int(i.error.record.split()[-1].rstrip(")")): i.error.reason for i in items if isinstance(i, Rejected)
-    } == (rejected)
+    rejected = sorted(
+        (i.ids["image_id"], i.ids["ann_id"], i.error.reason) for i in items if isinstance(i, Rejected)
+    )
+    assert rejected == [(139, 2, "bbox.nonpositive"), (139, 77, "id.duplicate"), (18575, 77, "id.duplicate")]
     written = [orjson.loads(i) for i in items if isinstance(i, bytes)]
-    if 18575 in rejected:
-        assert written == []
-    else:
-        assert [r["source"]["ann_ids"] for r in written] == [[77, *range(100, 112)]]
+    assert [(r["source"]["ann_ids"], r["incomplete"]) for r in written] == [
+        ([1], {"rejected_annotations": 2}),
+        (list(range(100, 112)), {"rejected_annotations": 1}),
+    ]
+    stats = run_ingest(items, tmp_path / "out.jsonl", on_error="skip")
+    assert stats.units["annotations"].to_json()["read"] == 16
+    assert (stats.units["annotations"].kept, stats.units["annotations"].rejected) == (13, 3)
 
 
 def test_forked_worker_failure_falls_back_to_whole_parse(
@@ -511,7 +525,7 @@ def test_forked_worker_failure_falls_back_to_whole_parse(
     path.write_text(json.dumps(data, separators=(",", ":")))
     got = list(iter_coco(path, as_bytes=True))
     assert forked == [1]
-    assert [orjson.loads(i)["source"]["ann_ids"] for i in got] == [list(range(1, 20))]
+    assert [orjson.loads(i)["source"]["ann_ids"] for i in got if isinstance(i, bytes)] == [list(range(1, 20))]
     monkeypatch.setattr(coco, "MAX_PROCESSES", 1)
     assert list(iter_coco(path, as_bytes=True)) == got
 

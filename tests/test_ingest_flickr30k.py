@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gtok_cli.cli import app
-from gtok_cli.ingest.common import Excluded, run_ingest
+from gtok_cli.ingest.common import Excluded, IngestStats, Tally, run_ingest
 from gtok_cli.ingest.flickr30k import (
     iter_flickr30k,
     load_annotation,
@@ -171,7 +171,11 @@ def test_sample_records_and_exclusions(tmp_path: Path) -> None:
     for rec in recs:
         assert not list(validator.iter_errors(rec)), rec["id"]
     stats = run_ingest(items, tmp_path / "out.jsonl")
-    assert (stats.read, stats.written, stats.excluded) == (12, 5, 7)
+    assert stats.written == 5 and stats.reconciles
+    # 1 image, 5 captions, 7 <object>s, 18 phrases (11 boxed + 7 no_box), counted by hand from the files
+    assert counts(stats) == {
+        "images": (1, 1, 0, 0), "captions": (5, 5, 0, 0), "objects": (7, 7, 0, 0), "phrases": (18, 11, 7, 0)
+    }  # fmt: skip
 
 
 MULTI_XML = """<annotation>
@@ -228,7 +232,11 @@ def test_not_visual_no_box_and_unannotated_are_counted(multi: tuple[Path, Path],
     # unannotated; sentence 1: its only phrase is chain 0 → not_visual, and the caption has no boxed phrase
     assert reasons == ["no_box", "no_grounded_phrase", "not_visual", "not_visual", "unannotated"]
     stats = run_ingest(items, tmp_path / "out.jsonl")
-    assert (stats.read, stats.written, stats.excluded, stats.rejected) == (6, 1, 5, 0)
+    assert stats.written == 1 and stats.reconciles
+    # captions: 1 written, 1 without a boxed phrase; phrases: 5 + 1, of which 2 (chains 5, 6) kept
+    assert counts(stats) == {
+        "images": (1, 1, 0, 0), "captions": (2, 1, 1, 0), "objects": (5, 5, 0, 0), "phrases": (6, 2, 4, 0)
+    }  # fmt: skip
 
 
 def test_split_file_restricts_images(tmp_path: Path) -> None:
@@ -240,10 +248,15 @@ def test_split_file_restricts_images(tmp_path: Path) -> None:
     assert all(r["split"] == "val" for r in recs if isinstance(r, dict))
     other = tmp_path / "test.txt"
     other.write_text("1000092795\n")
-    assert list(iter_flickr30k(ANNOTATIONS, SENTENCES, split_file=other)) == []
+    assert list(iter_flickr30k(ANNOTATIONS, SENTENCES, split_file=other)) == [Tally("image", read=0)]
 
 
 runner = CliRunner()
+
+
+def counts(stats: IngestStats) -> dict[str, tuple[int, int, int, int]]:
+    """(read, kept, excluded, rejected) per unit."""
+    return {name: (u.read, u.kept, u.excluded, u.rejected) for name, u in stats.units.items()}
 
 
 @pytest.mark.parametrize(("boxes", "regions"), [("separate", 11), ("merged", 11)])
@@ -259,8 +272,9 @@ def test_cli(tmp_path: Path, boxes: str, regions: int) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert (summary["read"], summary["written"], summary["excluded"], summary["rejected"]) == (12, 5, 7, 0)
-    assert summary["excluded_by_reason"] == {"no_box": 7}
+    assert (summary["written"], summary["rejected"], summary["reconciles"]) == (5, 0, True)
+    assert summary["units"]["phrases"]["excluded_by_reason"] == {"no_box": 7}
+    assert summary["units"]["captions"]["read"] == summary["units"]["captions"]["kept"] == 5
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert sum(len(r["regions"]) for r in recs) == regions
     assert recs[0]["id"] == "flickr30k:train:4945942737:s0"

@@ -45,15 +45,22 @@ def captions(coco_fixtures: Path) -> Data:
     return {**full, "annotations": [c for c in full["annotations"] if c["image_id"] in BASE_IMAGES]}
 
 
-def expected_counts(data: Data, rejected_images: set[int]) -> tuple[int, int]:
-    """(records written, crowd annotations excluded) for the accepted images, counted by hand."""
+def expected_counts(
+    data: Data, rejected_images: set[int], bad: list[dict[str, Any]]
+) -> tuple[int, int, dict[int, int]]:
+    """(records written, crowd annotations excluded, {image: its annotations rejected}) for the accepted
+    images, counted by the rule: a bad annotation is left out alone, its image keeps the others."""
     written = excluded = 0
+    incomplete: dict[int, int] = {}
     for img in {i["id"] for i in data["images"]} - rejected_images:
-        anns = [a for a in data["annotations"] if isinstance(a, dict) and a["image_id"] == img]
+        all_anns = [a for a in data["annotations"] if isinstance(a, dict) and a["image_id"] == img]
+        anns = [a for a in all_anns if not any(a is b for b in bad)]
+        if len(anns) < len(all_anns):
+            incomplete[img] = len(all_anns) - len(anns)
         cats = {a["category_id"] for a in anns if not a["iscrowd"]}
         written += 1 + len(cats) if cats else 0
         excluded += sum(1 for a in anns if a["iscrowd"])
-    return written, excluded
+    return written, excluded, incomplete
 
 
 def first_ann(data: Data, image_id: int = 139, crowd: bool = False) -> dict[str, Any]:
@@ -118,6 +125,18 @@ def _duplicate_image(data: Data) -> None:
     data["images"].append(copy.deepcopy(image(data, 18575)))
 
 
+def _first139(data: Data) -> list[dict[str, Any]]:
+    return [first_ann(data)]
+
+
+def _crowd255165(data: Data) -> list[dict[str, Any]]:
+    return [first_ann(data, CROWD_IMAGE, crowd=True)]
+
+
+def _both_ids(data: Data) -> list[dict[str, Any]]:
+    return [first_ann(data), first_ann(data, 18575)]
+
+
 def _not_object_ann(data: Data) -> None:
     data["annotations"].append(42)
 
@@ -128,8 +147,13 @@ class Case:
     mutate: Callable[[Data], None] | None = None
     field: str | None = None  # named in the error line
     reason: str = ""
-    rejected_images: tuple[int, ...] = ()  # under skip; () with fatal=True means the run cannot go on
-    rejected_items: int = 0  # rejected items that are not images (annotations, captions)
+    rejected_images: tuple[
+        int, ...
+    ] = ()  # rejected whole under skip; () with fatal=True: the run cannot go on
+    rejected_items: int = 0  # other rejected items (orphan annotations, captions, a second image entry)
+    bad: Callable[[Data], list[dict[str, Any]]] | None = (
+        None  # annotations rejected alone (found pre-mutation)
+    )
     fatal: bool = False
     images_dir: bool = False
     captions: Callable[[Data], None] | None = None
@@ -186,47 +210,77 @@ CASES = [
         fatal=True,
     ),
     # ---- one image or annotation: that image is rejected, the rest is written
-    Case("zero-width box", setter(ann139, "bbox", [10, 10, 0, 5]), "bbox", "bbox.nonpositive", (139,)),
-    Case("negative box", setter(ann139, "bbox", [10, 10, -4, 5]), "bbox", "bbox.nonpositive", (139,)),
-    Case("box outside the image", setter(ann139, "bbox", [700, 10, 20, 20]), "bbox", "bbox.outside", (139,)),
+    Case("zero-width box", setter(ann139, "bbox", [10, 10, 0, 5]), "bbox", "bbox.nonpositive", bad=_first139),
+    Case("negative box", setter(ann139, "bbox", [10, 10, -4, 5]), "bbox", "bbox.nonpositive", bad=_first139),
     Case(
-        "huge finite number", setter(ann139, "bbox", [1e308, 10, 1e308, 5]), "bbox", "bbox.nonfinite", (139,)
+        "box outside the image",
+        setter(ann139, "bbox", [700, 10, 20, 20]),
+        "bbox",
+        "bbox.outside",
+        bad=_first139,
     ),
-    Case("box with 3 numbers", setter(ann139, "bbox", [1, 2, 3]), "bbox", "field.type", (139,)),
-    Case("box number as string", setter(ann139, "bbox", ["10", 2, 3, 4]), "bbox", "field.type", (139,)),
-    Case("box missing", deleter(ann139, "bbox"), "bbox", "field.missing", (139,)),
+    Case(
+        "huge finite number",
+        setter(ann139, "bbox", [1e308, 10, 1e308, 5]),
+        "bbox",
+        "bbox.nonfinite",
+        bad=_first139,
+    ),
+    Case("box with 3 numbers", setter(ann139, "bbox", [1, 2, 3]), "bbox", "field.type", bad=_first139),
+    Case(
+        "box number as string", setter(ann139, "bbox", ["10", 2, 3, 4]), "bbox", "field.type", bad=_first139
+    ),
+    Case("box missing", deleter(ann139, "bbox"), "bbox", "field.missing", bad=_first139),
     Case(
         "2-point polygon",
         setter(ann139, "segmentation", [[10.0, 10.0, 20.0, 20.0]]),
         "segmentation[0]",
         "polygon.too_few_points",
-        (139,),
+        bad=_first139,
     ),
     Case(
         "odd polygon length",
         setter(ann139, "segmentation", [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]]),
         "segmentation[0]",
         "polygon.too_few_points",
-        (139,),
+        bad=_first139,
     ),
     Case(
         "polygon with a string",
         setter(ann139, "segmentation", [[1.0, 2.0, "3", 4.0, 5.0, 6.0]]),
         "segmentation[0]",
         "field.type",
-        (139,),
+        bad=_first139,
     ),
-    Case("segmentation a number", setter(ann139, "segmentation", 5), "segmentation", "field.type", (139,)),
-    Case("RLE size mismatch", _swap_rle_size, "segmentation.size", "rle.size_mismatch", (CROWD_IMAGE,)),
-    Case("RLE counts do not cover", _short_counts, "segmentation.counts", "rle.counts", (CROWD_IMAGE,)),
-    Case("RLE negative count", _negative_count, "segmentation.counts", "field.type", (CROWD_IMAGE,)),
-    Case("RLE bad compressed string", _bad_compressed, "segmentation.counts", "field.type", (CROWD_IMAGE,)),
-    Case("duplicate annotation id", _duplicate_ann_id, "id", "id.duplicate", (139, 18575)),
-    Case("duplicate image id", _duplicate_image, "id", "id.duplicate", (18575,)),
-    Case("unknown category", setter(ann139, "category_id", 999), "category_id", "category.unknown", (139,)),
-    Case("category_id as string", setter(ann139, "category_id", "18"), "category_id", "field.type", (139,)),
-    Case("iscrowd 2", setter(ann139, "iscrowd", 2), "iscrowd", "field.type", (139,)),
-    Case("annotation id missing", deleter(ann139, "id"), "id", "field.missing", (139,)),
+    Case(
+        "segmentation a number",
+        setter(ann139, "segmentation", 5),
+        "segmentation",
+        "field.type",
+        bad=_first139,
+    ),
+    Case("RLE size mismatch", _swap_rle_size, "segmentation.size", "rle.size_mismatch", bad=_crowd255165),
+    Case("RLE counts do not cover", _short_counts, "segmentation.counts", "rle.counts", bad=_crowd255165),
+    Case("RLE negative count", _negative_count, "segmentation.counts", "field.type", bad=_crowd255165),
+    Case("RLE bad compressed string", _bad_compressed, "segmentation.counts", "field.type", bad=_crowd255165),
+    Case("duplicate annotation id", _duplicate_ann_id, "id", "id.duplicate", bad=_both_ids),
+    Case("duplicate image id", _duplicate_image, "id", "id.duplicate", (18575,), 1),
+    Case(
+        "unknown category",
+        setter(ann139, "category_id", 999),
+        "category_id",
+        "category.unknown",
+        bad=_first139,
+    ),
+    Case(
+        "category_id as string",
+        setter(ann139, "category_id", "18"),
+        "category_id",
+        "field.type",
+        bad=_first139,
+    ),
+    Case("iscrowd 2", setter(ann139, "iscrowd", 2), "iscrowd", "field.type", bad=_first139),
+    Case("annotation id missing", deleter(ann139, "id"), "id", "field.missing", bad=_first139),
     Case("image width missing", deleter(lambda d: image(d, 139), "width"), "width", "field.missing", (139,)),
     Case("image height 0", setter(lambda d: image(d, 139), "height", 0), "height", "field.type", (139,)),
     Case("annotation for unknown image", add_annotation(image_id=424242), "image_id", "image.unknown", (), 1),
@@ -361,18 +415,35 @@ def test_skip_mode_reconciles(
         return
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
-    rows = [json.loads(line) for line in rejects.read_bytes().splitlines()]
-    assert len(rows) == len(case.rejected_images) + case.rejected_items
-    assert {r["reason"] for r in rows} == {case.reason}
-    assert summary["rejected"] == len(rows)
-    assert summary["rejected_by_reason"] == {case.reason: len(rows)}
     data = copy.deepcopy(base)
+    bad = case.bad(data) if case.bad is not None else []
     if case.mutate is not None:
         case.mutate(data)
-    written, crowd = expected_counts(data, set(case.rejected_images))
-    assert summary["written"] == written == len(out.read_bytes().splitlines())
-    assert summary["excluded"] == crowd
-    assert summary["read"] == summary["written"] + summary["rejected"] + summary["excluded"]
+    rows = [json.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert len(rows) == len(case.rejected_images) + len(bad) + case.rejected_items
+    assert {r["reason"] for r in rows} == {case.reason}
+    assert all(r["file"] and r["record"] and r["field"] and r["message"] for r in rows)
+    assert summary["rejected"] == len(rows)
+    assert summary["rejected_by_reason"] == {case.reason: len(rows)}
+    ann_rows = [r for r in rows if r["item"] == "annotation"]
+    if bad:  # one line per bad annotation, naming its image and (when it has one) its id
+        assert sorted((r["image_id"], r.get("ann_id", -1)) for r in ann_rows) == sorted(
+            (b["image_id"], b["id"] if type(b.get("id")) is int else -1) for b in bad
+        )
+    written, crowd, incomplete = expected_counts(data, set(case.rejected_images), bad)
+    records = [json.loads(line) for line in out.read_bytes().splitlines()]
+    assert summary["written"] == written == len(records)
+    assert {
+        r["image"]["id"]: r["incomplete"]["rejected_annotations"] for r in records if "incomplete" in r
+    } == incomplete
+    units = summary["units"]
+    assert units["annotations"]["excluded_by_reason"].get("crowd", 0) == crowd
+    assert units["annotations"]["rejected"] == len(ann_rows)
+    assert units["images"]["read"] == len(data["images"])
+    assert units["annotations"]["read"] == len(data["annotations"])
+    for unit in units.values():
+        assert unit["read"] == unit["kept"] + unit["excluded"] + unit["rejected"]
+    assert summary["reconciles"] is True
 
 
 def test_skip_without_rejects_writes_beside_out(base: Data, tmp_path: Path) -> None:

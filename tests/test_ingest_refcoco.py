@@ -22,7 +22,7 @@ from pycocotools import mask as mask_utils
 from typer.testing import CliRunner
 
 from gtok_cli.cli import app
-from gtok_cli.ingest.common import Rejected, run_ingest
+from gtok_cli.ingest.common import Rejected, Tally, run_ingest
 from gtok_cli.ingest.refcoco import exclusions, iter_refcoco, split_matches, strip_ref_suffix
 from gtok_cli.records import record_validator
 
@@ -91,6 +91,8 @@ def write_refs(tmp_path: Path, split_by: str, refs: list[Any], py2: bool = True)
 
 
 def records(items: list[Any]) -> list[dict[str, Any]]:
+    """The records of a run with nothing rejected or excluded (the counts, Tally items, left out)."""
+    items = [i for i in items if not isinstance(i, Tally)]
     bad = [i for i in items if not isinstance(i, dict)]
     assert not bad, bad
     return items
@@ -154,7 +156,7 @@ def test_python3_protocol2_pickle_reads_the_same(tmp_path: Path) -> None:
     (tmp_path / "py3").mkdir()
     from_py2 = list(iter_refcoco("refcoco", write_refs(tmp_path / "py2", "unc", refs), INSTANCES))
     from_py3 = list(iter_refcoco("refcoco", write_refs(tmp_path / "py3", "unc", refs, py2=False), INSTANCES))
-    assert from_py2 == from_py3 and len(from_py2) == 10
+    assert from_py2 == from_py3 and len(records(from_py2)) == 10
 
 
 def test_py2_pickler_writes_python2_opcodes() -> None:
@@ -345,10 +347,20 @@ def test_run_ingest_reconciles_with_a_bad_sentence(tmp_path: Path) -> None:
     refs = build_refs({"train": 2, "val": 1})
     refs[0]["sentences"][1]["sent"] = "   "
     items = list(iter_refcoco("refcoco", write_refs(tmp_path, "unc", refs), INSTANCES))
-    assert [type(i).__name__ for i in items] == ["dict", "Rejected", "dict"]
-    assert isinstance(items[1], Rejected) and items[1].error.reason == "sentence.empty"
+    kinds = [type(i).__name__ for i in items if not isinstance(i, Tally)]
+    assert kinds == ["dict", "Rejected", "dict"]
+    bad = [i for i in items if isinstance(i, Rejected)]
+    assert bad[0].error.reason == "sentence.empty"
+    assert bad[0].ids == {"ref_id": 0, "ann_id": 554513, "image_id": 229358, "sent_id": 1}
     stats = run_ingest(items, tmp_path / "out.jsonl", on_error="skip")
-    assert (stats.read, stats.written, stats.rejected) == (3, 2, 1)
+    assert (stats.written, stats.rejected) == (2, 1)
+    # 2 refs (2 + 1 sentences): ref 0 keeps its good sentence, the bad one is rejected alone
+    assert stats.units["refs"].to_json() == {
+        "read": 2, "kept": 2, "excluded": 0, "rejected": 0,
+        "excluded_by_reason": {}, "rejected_by_reason": {}, "reconciles": True,
+    }  # fmt: skip
+    sentences = stats.units["sentences"]
+    assert (sentences.read, sentences.kept, sentences.rejected, sentences.excluded) == (3, 2, 1, 0)
 
 
 runner = CliRunner()
@@ -367,7 +379,9 @@ def test_cli_on_the_sample(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     # sample: 12 refs with 3+2+1 (train) + 2+2+1 (val) + 2+2+2 (testA) + 2+1+2 (testB) = 22 sentences
-    assert (summary["read"], summary["written"], summary["rejected"]) == (22, 22, 0)
+    assert (summary["written"], summary["rejected"], summary["reconciles"]) == (22, 0, True)
+    units = {k: (u["read"], u["kept"], u["excluded"], u["rejected"]) for k, u in summary["units"].items()}
+    assert units == {"refs": (12, 12, 0, 0), "sentences": (22, 22, 0, 0)}
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 22
     assert {r["split"] for r in lines} == {"train", "val", "testA", "testB"}

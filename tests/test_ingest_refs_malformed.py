@@ -396,14 +396,17 @@ def test_refcoco_skip_reconciles(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    # sample: 22 sentences. Rejected by hand: 3 (ref 0) + 1 (empty) + 1 (ref 4's sent 9, after ref 3's) = 5
-    assert (summary["read"], summary["written"], summary["rejected"], summary["excluded"]) == (22, 17, 5, 0)
-    assert summary["reconciles"] is True
+    # sample: 12 refs, 22 sentences. By hand: ref 0 rejected (one line; its 3 sentences excluded with it),
+    # 1 empty sentence and ref 4's sent 9 (after ref 3's) rejected alone: 17 written
+    assert (summary["written"], summary["rejected"], summary["reconciles"]) == (17, 3, True)
+    units = {k: (u["read"], u["kept"], u["excluded"], u["rejected"]) for k, u in summary["units"].items()}
+    assert units == {"refs": (12, 11, 0, 1), "sentences": (22, 17, 3, 2)}
+    assert summary["units"]["sentences"]["excluded_by_reason"] == {"ref.rejected": 3}
     rejected = [json.loads(line) for line in (tmp_path / "rej.jsonl").read_text().splitlines()]
-    assert sorted(r["reason"] for r in rejected) == ["ref.unknown_ann"] * 3 + [
-        "sentence.duplicate",
-        "sentence.empty",
-    ]
+    assert sorted((r["item"], r["reason"]) for r in rejected) == [
+        ("ref", "ref.unknown_ann"), ("sentence", "sentence.duplicate"), ("sentence", "sentence.empty")
+    ]  # fmt: skip
+    assert all(r["file"] and r["record"] and r["field"] and "ref_id" in r for r in rejected)
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 17
 
 
@@ -421,13 +424,17 @@ def test_flickr30k_skip_reconciles(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--on-error", "skip", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    # by hand: image 4945942737: 5 written + 7 no_box; image 2: 2 rejected; image 3: 1 written + 1 rejected
-    assert summary["read"] == 16
-    assert (summary["written"], summary["rejected"], summary["excluded"]) == (6, 3, 7)
-    assert summary["reconciles"] is True
-    assert summary["rejected_by_reason"] == {"sentence.brackets": 1, "xml.entity": 2}
+    # by hand: image 4945942737: 5 captions written (18 phrases: 11 boxed, 7 no_box, 7 objects); image 2: its
+    # XML rejected (one line), its 2 captions excluded with it; image 3: 1 caption written (1 phrase, 1
+    # object), 1 rejected
+    assert (summary["written"], summary["rejected"], summary["reconciles"]) == (6, 2, True)
+    assert summary["rejected_by_reason"] == {"sentence.brackets": 1, "xml.entity": 1}
+    units = {k: (u["read"], u["kept"], u["excluded"], u["rejected"]) for k, u in summary["units"].items()}
+    assert units == {
+        "images": (3, 2, 0, 1), "captions": (9, 6, 2, 1), "objects": (8, 8, 0, 0), "phrases": (19, 12, 7, 0)
+    }  # fmt: skip
     rejects_file = tmp_path / "out.jsonl.rejects.jsonl"
-    assert len(rejects_file.read_text().splitlines()) == 3
+    assert len(rejects_file.read_text().splitlines()) == 2
 
 
 def test_sample_dirs_exist() -> None:

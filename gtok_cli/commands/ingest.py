@@ -1,70 +1,32 @@
 """`gtok ingest SOURCE …`: source files → canonical records (JSONL), with a reconciling summary.
 
-:func:`run_and_report` is the part every source command shares (the RefCOCO / Flickr30k commands in
-``ingest_refs`` call it too): write the records, handle rejects, print the summary.
+The `ingest` group and its coco command; refcoco and flickr30k are in ``ingest_refs``. What the commands
+share (option help, rejects, :func:`~gtok_cli.commands.ingest_run.run_and_report`) is in ``ingest_run``.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from gtok_cli.commands import ingest_refs
+from gtok_cli.commands.ingest_run import (
+    ALLOW_EMPTY_HELP,
+    JSON_HELP,
+    ON_ERROR_HELP,
+    REJECTS_HELP,
+    run_and_report,
+)
 from gtok_cli.errors import UsageError
-from gtok_cli.ingest.common import IngestItem, run_ingest
-from gtok_cli.jsonio import STDIO, dumps
+from gtok_cli.ingest.common import IngestStats
 
 ingest_app = typer.Typer(
     name="ingest",
     help="Read a source dataset and write canonical records (JSONL, one schema).",
     no_args_is_help=True,
 )
-
-ON_ERROR_HELP = "fail: stop at the first bad item (exit 2); skip: write bad items to the rejects file."
-REJECTS_HELP = "Rejects file for --on-error skip (default: OUT.rejects.jsonl)."
-
-
-def rejects_path(out: str, on_error: str, rejects: str | None) -> str | None:
-    """Where rejected items go: ``--rejects``, else ``OUT.rejects.jsonl`` under skip (never dropped)."""
-    if on_error not in ("fail", "skip"):
-        raise UsageError(f"--on-error must be fail or skip, not {on_error!r}")
-    if on_error == "fail":
-        return rejects
-    if rejects is None:
-        if out == STDIO:
-            raise UsageError(
-                "--on-error skip with --out - needs --rejects FILE (rejected items are never dropped)"
-            )
-        rejects = out + ".rejects.jsonl"
-    if rejects != STDIO and out != STDIO and Path(rejects).resolve() == Path(out).resolve():
-        raise UsageError("--rejects must differ from --out")
-    return rejects
-
-
-def run_and_report(
-    items: Iterable[IngestItem], out: str, on_error: str, rejects: str | None, json_summary: bool
-) -> None:
-    """Write ``items`` to ``out`` and print the summary.
-
-    The summary goes to stderr as text, or as one JSON object with ``json_summary`` (to stdout, or to stderr
-    when the records themselves go to stdout). Bad input under ``fail`` raises InputError (exit 2).
-    """
-    rejects = rejects_path(out, on_error, rejects)
-    stats = run_ingest(items, out, on_error="skip" if on_error == "skip" else "fail", rejects=rejects)
-    if on_error == "skip":
-        stats.extra["rejects_file"] = rejects
-    if json_summary:
-        stream = sys.stderr if out == STDIO else sys.stdout
-        stream.write(dumps(stats.to_json()).decode() + "\n")
-        stream.flush()
-    else:
-        text = f"gtok ingest: {stats.human()}"
-        if stats.rejected:
-            text += f"\n  rejects written to {rejects}"
-        typer.echo(text, err=True)
 
 
 @ingest_app.command("coco")
@@ -93,7 +55,8 @@ def coco(
     out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz ok), or - for stdout."),
     on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
     rejects: Optional[str] = typer.Option(None, "--rejects", help=REJECTS_HELP),  # noqa: UP045
-    json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
 ) -> None:
     """COCO instances (+ captions): per image an `instances` record (+ `category` records with --tasks)."""
     from gtok_cli.ingest.coco import TASKS, iter_coco
@@ -110,12 +73,20 @@ def coco(
         split=split,
         as_bytes=True,
     )
-    run_and_report(items, out, on_error, rejects, json_summary)
+    run_and_report(
+        items, out, on_error, rejects, json_summary, what=str(instances), allow_empty=allow_empty,
+        empty_hint=_coco_hint,
+    )  # fmt: skip
+
+
+def _coco_hint(stats: IngestStats) -> str:
+    images = stats.units.get("images")
+    if images is None or not images.read:
+        return "the file has no images"
+    return ""
 
 
 def register(app: typer.Typer) -> None:
     """Add the `ingest` group (coco here; refcoco and flickr30k from ``ingest_refs``)."""
-    from gtok_cli.commands import ingest_refs
-
     ingest_refs.register(ingest_app)
     app.add_typer(ingest_app, name="ingest")

@@ -1,15 +1,22 @@
 """`gtok ingest refcoco` and `gtok ingest flickr30k`: thin wrappers over the library readers.
 
 The readers live in :mod:`gtok_cli.ingest.refcoco` and :mod:`gtok_cli.ingest.flickr30k`; writing, rejects
-and the reconciling summary are the shared ``run_and_report`` of ``gtok ingest``.
+and the reconciling summary are the shared :func:`~gtok_cli.commands.ingest_run.run_and_report`.
 """
 
 from __future__ import annotations
 
 import typer
 
-_ON_ERROR_HELP = "fail: stop at the first bad item (exit 2); skip: write bad items to the rejects file."
-_REJECTS_HELP = "Rejects file for --on-error skip (default: OUT.rejects.jsonl)."
+from gtok_cli.commands.ingest_run import (
+    ALLOW_EMPTY_HELP,
+    JSON_HELP,
+    ON_ERROR_HELP,
+    REJECTS_HELP,
+    rejects_path,
+    run_and_report,
+)
+from gtok_cli.ingest.common import IngestStats
 
 
 def register(ingest_app: typer.Typer) -> None:
@@ -39,14 +46,14 @@ def refcoco(
         help="Write the COCO image ids of every non-train ref (one id per line, ascending) to this file.",
     ),
     out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=_ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=_REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
+    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
+    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
 ) -> None:
     """RefCOCO / RefCOCO+ / RefCOCOg (lichengunc/refer format) → one referring record per sentence."""
-    from gtok_cli.commands.ingest import rejects_path, run_and_report
     from gtok_cli.ingest.refcoco import exclusions as excluded_ids
-    from gtok_cli.ingest.refcoco import format_exclusions, iter_refcoco, load_refs
+    from gtok_cli.ingest.refcoco import format_exclusions, iter_refcoco, load_refs, splits_present
     from gtok_cli.jsonio import atomic_path
 
     rejects_path(out, on_error, rejects)  # usage errors before any file is written
@@ -58,7 +65,16 @@ def refcoco(
     items = iter_refcoco(
         dataset, refs, instances, split=split, images_dir=images, split_by=split_by, refs=refs_list
     )
-    run_and_report(items, out, on_error, rejects, json_summary)
+
+    def hint(stats: IngestStats) -> str:
+        if split is None or ("refs" in stats.units and stats.units["refs"].read):
+            return ""
+        present = splits_present(refs_list)
+        return f"--split {split}: no refs with that split; splits present: {', '.join(present) or 'none'}"
+
+    run_and_report(
+        items, out, on_error, rejects, json_summary, what=refs, allow_empty=allow_empty, empty_hint=hint
+    )
 
 
 def flickr30k(
@@ -74,12 +90,12 @@ def flickr30k(
         None, "--images", help="Image folder: each image must exist with the annotated size."
     ),
     out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=_ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=_REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
+    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
+    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
 ) -> None:
     """Flickr30k Entities (Sentences + Annotations) → one grounded_caption record per caption."""
-    from gtok_cli.commands.ingest import rejects_path, run_and_report
     from gtok_cli.errors import UsageError
     from gtok_cli.ingest.flickr30k import iter_flickr30k
 
@@ -93,4 +109,13 @@ def flickr30k(
         boxes="merged" if boxes == "merged" else "separate",
         images_dir=images,
     )
-    run_and_report(items, out, on_error, rejects, json_summary)
+
+    def hint(stats: IngestStats) -> str:
+        if stats.units["images"].read:
+            return ""
+        listed = f" listed in {split_file}" if split_file is not None else ""
+        return f"no <id>.txt files in {sentences}{listed}"
+
+    run_and_report(
+        items, out, on_error, rejects, json_summary, what=sentences, allow_empty=allow_empty, empty_hint=hint
+    )

@@ -355,6 +355,8 @@ def build_point(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext)
 
 def build_detect(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
     _expect(record, "instances")
+    if record.get("incomplete"):  # ingest left out bad annotations: a detection target must list them all
+        raise Skip("record.incomplete")
     groundings, truths = [], []
     for r in _regions(record):
         s, t = region_shape(r, size, ctx, r.get("label"))

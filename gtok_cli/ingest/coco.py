@@ -25,11 +25,14 @@ Conventions (DESIGN §2, §5):
 - An image with no regions (no annotations, or only excluded crowd) is counted as ``Excluded("no_regions")``.
 
 Errors: file-level problems (unreadable, empty, not JSON / not UTF-8, missing or mistyped top-level arrays, a
-bad category table) stop the run in every mode. Item-level problems are :class:`Rejected` items: an annotation
-naming no known image (item ``annotation``), a bad caption (``caption``), and anything wrong with an image or
-one of its annotations (``image``: the whole image is rejected, since an ``instances`` record missing one
-object would be silently wrong). So ``read = records written + rejected items + excluded items``. Rejections
-found while reading (bad image entries, orphan annotations, bad captions) come first, then images in id order.
+bad category table) stop the run in every mode. Item-level problems are :class:`Rejected` items, one per bad
+item: an annotation (bad field, duplicate id, naming no known image), a caption, an image entry (or an image
+whose file fails the ``--images`` check). A bad annotation is left out alone: the image's other annotations
+are written, and its records carry ``incomplete: {"rejected_annotations": N}`` (export ``--task detect``
+skips them: a detection target must list every object). A rejected image's annotations are
+``Excluded("image.rejected")``. Counts are per unit (``image``, ``annotation``, ``caption``), each
+``read = kept + excluded + rejected``, read counted from the file's arrays. Rejections found while reading
+(bad image entries, orphan annotations, bad captions) come first, then images in id order.
 
 Speed and memory (COCO-train: 118k images, 860k annotations, ~450 MB): the file is read once as bytes and
 the annotations array is parsed in ~16 MB slices (:mod:`gtok_cli.ingest.json_chunks`, whole-document
@@ -52,7 +55,7 @@ from typing import Any
 import orjson
 
 from gtok_cli.errors import InputError
-from gtok_cli.ingest.coco_scan import Entry, Scan, ScanContext, recount, scan, scan_forked
+from gtok_cli.ingest.coco_scan import Entry, Scan, ScanContext, scan, scan_forked
 from gtok_cli.ingest.coco_validate import (
     MISSING,
     CocoImage,
@@ -62,9 +65,9 @@ from gtok_cli.ingest.coco_validate import (
     load_categories,
     type_name,
 )
-from gtok_cli.ingest.common import Excluded, IngestItem, Rejected
+from gtok_cli.ingest.common import Excluded, IngestItem, Rejected, Tally
 from gtok_cli.ingest.json_chunks import NotChunkable, parse_slice, split_array
-from gtok_cli.jsonio import dumps_line
+from gtok_cli.jsonio import dumps_line, read_input_bytes
 from gtok_cli.parallel import gc_paused, usable_cpus
 from gtok_cli.records import make_record
 
@@ -113,8 +116,11 @@ def iter_coco(
             # the whole-document parse gives the one canonical first error (a bad slice guess can make the
             # head look wrong before the slices prove it)
             state = _read_instances(file, include_crowd, as_bytes, chunked=False)
+        yield Tally("image", read=state.image_entries)
+        yield Tally("annotation", read=state.annotations)
         if captions_path is not None:
             captions, caption_rejects = _load_captions(str(captions_path), state.groups)
+            yield Tally("caption", read=sum(map(len, captions.values())) + len(caption_rejects))
             state.early.extend(caption_rejects)
         else:
             captions = {}
@@ -142,6 +148,14 @@ class _State:
     bad_images: dict[int, InputError] = field(default_factory=dict)
     groups: dict[int, list[Entry]] = field(default_factory=dict)
     """Every image id seen (good or bad) → its annotations' entries."""
+    bad_anns: dict[int, list[tuple[int | None, InputError]]] = field(default_factory=dict)
+    """Image id → (ann id if an integer, error) of its bad annotations, in array order."""
+    skipped: dict[int, int] = field(default_factory=dict)
+    """Image id (bad entry) → its annotations, not checked."""
+    image_entries: int = 0
+    """Entries in the file's images array."""
+    annotations: int = 0
+    """Annotations in the file's array."""
     duplicate_ann_ids: set[int] = field(default_factory=set)
     crowd_images: set[int] = field(default_factory=set)
     """Images with crowd entries left out (None regions); only their entries need filtering."""
@@ -162,6 +176,7 @@ def _read_instances(file: str, include_crowd: bool, as_bytes: bool, *, chunked: 
         _check_top(head, file, annotations_known=False)
     state = _State(names=load_categories(head["categories"], file))
     _add_images(head["images"], file, state)
+    state.image_entries = len(head["images"])
     ctx = ScanContext(
         file=file,
         names=state.names,
@@ -190,32 +205,36 @@ def _read_instances(file: str, include_crowd: bool, as_bytes: bool, *, chunked: 
 def merge_scans(state: _State, scans: list[Scan], file: str) -> None:
     """Fold scans of consecutive parts of the array into ``state``, as if one scan had read it all."""
     seen: set[int] = set()
-    bad_earlier: set[int] = set()
     base = 0
     for part in scans:
-        stale = [iid for iid in part.groups if iid in bad_earlier]
-        if stale:  # the one scan would have skipped these: their image was rejected at an earlier annotation
-            for iid in stale:
-                del part.groups[iid]
-            part.seen, part.duplicates = recount(part.groups)
         state.duplicate_ann_ids |= part.duplicates | (seen & part.seen)
         seen |= part.seen
         groups = state.groups
         for iid, entries in part.groups.items():
             groups[iid] += entries
         state.crowd_images |= part.crowd_images
-        for iid, err in part.bad.items():
-            state.bad_images.setdefault(iid, err)
-        bad_earlier |= part.bad.keys()
-        state.early += [Rejected(_orphan_error(ann, base + i, file), "annotation") for i, ann in part.orphans]
+        for iid, errors in part.bad.items():
+            state.bad_anns.setdefault(iid, []).extend(errors)
+        for iid, n in part.skipped.items():
+            state.skipped[iid] = state.skipped.get(iid, 0) + n
+        state.early += [
+            Rejected(_orphan_error(ann, base + i, file), "annotation", _ann_ids(ann))
+            for i, ann in part.orphans
+        ]
         base += part.count
+    state.annotations = base
+
+
+def _ann_ids(ann: Any) -> dict[str, Any]:
+    """An annotation's integer ids (``image_id``, ``ann_id``) where they can be read, for its reject line."""
+    if type(ann) is not dict:
+        return {}
+    ids = {"image_id": ann.get("image_id"), "ann_id": ann.get("id")}
+    return {k: v for k, v in ids.items() if type(v) is int}
 
 
 def _read_bytes(file: str) -> bytes:
-    try:
-        data = Path(file).read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=file, reason="file.unreadable") from None
+    data = read_input_bytes(file)  # a .gz file is decompressed
     if not data.strip():
         raise InputError("file is empty", file=file, reason="file.empty")
     return data
@@ -244,23 +263,27 @@ def _check_top(head: Any, file: str, *, annotations_known: bool) -> None:
 
 def _add_images(images: list[Any], file: str, state: _State) -> None:
     for index, img in enumerate(images):
+        iid = img.get("id") if type(img) is dict else None
+        if type(iid) is int and iid in state.groups:
+            # a second entry with this id: both are rejected (this one now, the first with its annotations)
+            err = InputError(
+                "duplicate image id", file=file, record=f"image {iid}", field="id",
+                expected="unique ids", found=iid, reason="id.duplicate",
+            )  # fmt: skip
+            state.bad_images.setdefault(iid, err)
+            state.early.append(Rejected(err, "image", {"image_id": iid}))
+            continue
         try:
             entry = check_image_entry(img, index, file)
         except InputError as err:
-            iid = img.get("id") if type(img) is dict else None
             if type(iid) is int:
-                state.bad_images.setdefault(iid, err)  # its annotations are rejected with it, not as orphans
-                state.groups.setdefault(iid, [])
+                state.bad_images[iid] = err  # its annotations go with it, not as orphans
+                state.groups[iid] = []
             else:
                 state.early.append(Rejected(err, "image"))
             continue
-        if entry.id in state.groups:
-            state.bad_images[entry.id] = InputError(
-                "duplicate image id", file=file, record=f"image {entry.id}", field="id",
-                expected="unique ids", found=entry.id, reason="id.duplicate",
-            )  # fmt: skip
         state.images[entry.id] = entry
-        state.groups.setdefault(entry.id, [])
+        state.groups[entry.id] = []
 
 
 def _orphan_error(ann: Any, index: int, file: str) -> InputError:
@@ -296,7 +319,8 @@ def _load_captions(
         try:
             iid = _checked_caption(cap, index, path, known_images, seen)
         except InputError as err:
-            rejected.append(Rejected(err, "caption"))
+            ids = {"caption_id": cap.get("id")} if type(cap) is dict and type(cap.get("id")) is int else {}
+            rejected.append(Rejected(err, "caption", ids))
             continue
         by_image.setdefault(iid, []).append((cap["id"], cap["caption"]))
     for caps in by_image.values():
@@ -350,34 +374,57 @@ class _Emitter:
             entries = groups.pop(iid)  # frees the image's regions once its records are out
             image_captions = captions.pop(iid, [])
             written_instances = False
+            yield from self._bad_annotations(iid, entries, state)
+            rejected = len(state.bad_anns.get(iid, ()))
+            if state.duplicate_ann_ids:
+                rejected += len(entries)
+                entries = [e for e in entries if e[0] not in state.duplicate_ann_ids]
+                rejected -= len(entries)
             try:
-                image = self._checked_image(iid, entries, state)
+                image = self._checked_image(iid, state)
             except InputError as err:
-                yield Rejected(err, "image")
+                yield Rejected(err, "image", {"image_id": iid})
+                gone = len(entries) + state.skipped.get(iid, 0)
+                if gone:
+                    yield Excluded("image.rejected", "annotation", gone)
             else:
                 entries.sort(key=itemgetter(0))
                 kept = [e for e in entries if e[2] is not None] if iid in state.crowd_images else entries
                 if len(kept) < len(entries):
                     yield Excluded("crowd", "annotation", len(entries) - len(kept))
                 if not kept:
-                    yield Excluded("no_regions", "image")
+                    yield Excluded("annotations.rejected" if rejected else "no_regions", "image")
                 else:
+                    yield Tally("image", kept=1)
+                    yield Tally("annotation", kept=len(kept))
+                    incomplete = {"rejected_annotations": rejected} if rejected else None
                     if "instances" in self.tasks:
                         written_instances = True
-                        yield self._instances_record(image, kept, image_captions)
+                        yield self._instances_record(image, kept, image_captions, incomplete)
                     if "category" in self.tasks:
-                        yield from self._category_records(image, kept)
-            if image_captions and not written_instances:
-                yield Excluded("caption.no_record", "caption", len(image_captions))
+                        yield from self._category_records(image, kept, incomplete)
+            if image_captions:
+                if written_instances:
+                    yield Tally("caption", kept=len(image_captions))
+                else:
+                    yield Excluded("caption.no_record", "caption", len(image_captions))
 
-    def _checked_image(self, iid: int, entries: list[Entry], state: _State) -> CocoImage:
+    def _bad_annotations(self, iid: int, entries: list[Entry], state: _State) -> Iterator[Rejected]:
+        """One rejection per bad annotation of the image: field errors (array order), duplicate ids."""
+        for aid, err in state.bad_anns.get(iid, ()):
+            yield Rejected(
+                err, "annotation", {"image_id": iid} if aid is None else {"image_id": iid, "ann_id": aid}
+            )
+        if state.duplicate_ann_ids:
+            for aid, _, _ in sorted(entries, key=itemgetter(0)):
+                if aid in state.duplicate_ann_ids:
+                    err = duplicate_annotation_error(self.file, aid, iid)
+                    yield Rejected(err, "annotation", {"image_id": iid, "ann_id": aid})
+
+    def _checked_image(self, iid: int, state: _State) -> CocoImage:
         if iid in state.bad_images:
             raise state.bad_images[iid]
         image = state.images[iid]
-        if state.duplicate_ann_ids:
-            for aid, _, _ in entries:
-                if aid in state.duplicate_ann_ids:
-                    raise duplicate_annotation_error(self.file, aid, iid)
         if self.images_dir is not None:
             from gtok_cli.images import check_image_size  # PIL only when images are checked
 
@@ -436,7 +483,11 @@ class _Emitter:
         return b"".join(pieces)
 
     def _instances_record(
-        self, image: CocoImage, entries: list[Entry], captions: list[tuple[int, str]]
+        self,
+        image: CocoImage,
+        entries: list[Entry],
+        captions: list[tuple[int, str]],
+        incomplete: dict[str, int] | None,
     ) -> IngestItem:
         source: dict[str, Any] = {"image_id": image.id, "ann_ids": [e[0] for e in entries]}
         if captions:
@@ -444,16 +495,22 @@ class _Emitter:
         record = self._record(self._record_id(image, "instances"), "instances", None, image, entries, source)
         if captions:
             record["captions"] = [text for _, text in captions]
+        if incomplete:
+            record["incomplete"] = incomplete
         return self._finish(record, entries)
 
-    def _category_records(self, image: CocoImage, entries: list[Entry]) -> Iterator[IngestItem]:
+    def _category_records(
+        self, image: CocoImage, entries: list[Entry], incomplete: dict[str, int] | None
+    ) -> Iterator[IngestItem]:
         by_category: dict[int, list[Entry]] = {}
         for entry in entries:
             by_category.setdefault(entry[1], []).append(entry)
         for cid in sorted(by_category):
             members = by_category[cid]
             source = {"image_id": image.id, "ann_ids": [e[0] for e in members], "category_id": cid}
-            record_id = self._record_id(image, f"cat{cid}")
-            yield self._finish(
-                self._record(record_id, "category", self.names[cid], image, members, source), members
+            record = self._record(
+                self._record_id(image, f"cat{cid}"), "category", self.names[cid], image, members, source
             )
+            if incomplete:  # the image's: a bad annotation's category is not always known
+                record["incomplete"] = incomplete
+            yield self._finish(record, members)

@@ -6,8 +6,7 @@ this process takes the first share, forked children (``fork``: the input bytes a
 shared copy-on-write, nothing is sent to them) take the rest and send their :class:`Scan` back pickled
 (through memory mapped before the fork and shared with it; the pipe only says how long the pickle is). The
 caller merges the scans in array order (:func:`gtok_cli.ingest.coco.merge_scans`), which gives exactly what
-one scan of the whole array gives: each scan knows nothing of images found bad in an earlier share, so its
-entries for those images are dropped at the merge (the serial scan skips them).
+one scan of the whole array gives (a bad annotation rejects itself only, so the shares are independent).
 """
 
 from __future__ import annotations
@@ -52,8 +51,11 @@ class Scan:
 
     groups: dict[int, list[Entry]] = field(default_factory=dict)
     """Image id → its annotations' entries in array order (only images with entries)."""
-    bad: dict[int, InputError] = field(default_factory=dict)
-    """Images found bad here → the first error here; their later annotations are skipped."""
+    bad: dict[int, list[tuple[int | None, InputError]]] = field(default_factory=dict)
+    """Image id → (ann id if an integer, error) of its bad annotations here, in array order (each left out,
+    alone)."""
+    skipped: dict[int, int] = field(default_factory=dict)
+    """Image id (of a bad image entry) → its annotations here, not checked (they go with their image)."""
     orphans: list[tuple[int, Any]] = field(default_factory=list)
     """(index within this scan, annotation) for each annotation naming no image of the file."""
     seen: set[int] = field(default_factory=set)
@@ -71,9 +73,9 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
     result = Scan()
     groups: dict[int, list[Entry]] = {}
     bad, orphans, seen, duplicates = result.bad, result.orphans, result.seen, result.duplicates
-    crowd_images = result.crowd_images
+    crowd_images, skipped = result.crowd_images, result.skipped
     names, images, known = ctx.names, ctx.images, ctx.known
-    skip = set(ctx.bad_before)
+    skip = ctx.bad_before
     sizes = {iid: (image.width, image.height) for iid, image in images.items()}
     checking = AnnotationContext(ctx.file, names)
     keep_crowd, as_bytes = ctx.include_crowd, ctx.as_bytes
@@ -88,6 +90,7 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
                 orphans.append((index, ann))
                 continue
             if iid in skip:
+                skipped[iid] = skipped.get(iid, 0) + 1
                 continue
             width, height = sizes[iid]
             region = fast_region(ann, width, height, names)
@@ -95,8 +98,8 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
                 try:
                     region = checked_region(ann, images[iid], checking)
                 except InputError as err:
-                    bad[iid] = err
-                    skip.add(iid)
+                    aid = ann.get("id")
+                    bad.setdefault(iid, []).append((aid if type(aid) is int else None, err))
                     continue
             aid = region["ann_id"]
             if aid in seen:
@@ -122,18 +125,6 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
 def _compact(data: bytes) -> bytes:
     """A right-sized copy: orjson's output keeps a few kB of buffer each (10x the memory for 860k regions)."""
     return bytes(memoryview(data))
-
-
-def recount(groups: dict[int, list[Entry]]) -> tuple[set[int], set[int]]:
-    """(seen, duplicates) of the entries in ``groups``."""
-    seen: set[int] = set()
-    duplicates: set[int] = set()
-    for entries in groups.values():
-        for aid, _, _ in entries:
-            if aid in seen:
-                duplicates.add(aid)
-            seen.add(aid)
-    return seen, duplicates
 
 
 # ---------------------------------------------------------------------------------------------- forking

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from gtok_cli.errors import InputError, UnsafeInputError, UsageError
 from gtok_cli.images import check_image_size
-from gtok_cli.ingest.common import Excluded, IngestItem, Rejected
+from gtok_cli.ingest.common import Excluded, IngestItem, Rejected, Tally
 from gtok_cli.ingest.safe_xml import parse_xml_file
 from gtok_cli.records import check_box_xyxy, make_record, make_region
 
@@ -150,6 +150,12 @@ class ImageAnnotation:
     boxes: dict[str, list[list[float]]] = field(default_factory=dict)
     scene: set[str] = field(default_factory=set)
     nobox: set[str] = field(default_factory=set)
+    objects: int = 0
+    """``<object>`` elements read (valid or not)."""
+    errors: list[InputError] = field(default_factory=list)
+    """One per bad ``<object>`` (left out; the rest of the file is used)."""
+    damaged: dict[str, int] = field(default_factory=dict)
+    """Chain id → how many of its objects were bad (when the object's chain ids could be read)."""
 
 
 def voc_to_xyxy(xmin: int, ymin: int, xmax: int, ymax: int) -> list[float]:
@@ -218,43 +224,53 @@ def parse_annotation(root: ET.Element, *, file: str, image_id: str) -> ImageAnno
         )
     ann = ImageAnnotation(file_name, width, height)
     for k, obj in enumerate(root.findall("object")):
-        where = f"{image_id} object {k}"
-        names = [(n.text or "").strip() for n in obj.findall("name")]
-        if not names or not all(n.isdigit() for n in names):
-            raise InputError(
-                "object has no chain id",
-                file=file,
-                record=where,
-                field="object/name",
-                expected="one or more <name>chain id</name>",
-                found=names,
-                reason="xml.name",
-            )
-        bndbox = obj.find("bndbox")
-        if bndbox is not None:
-            box = _object_box(bndbox, ann, file=file, record=where)
-            for name in names:
-                ann.boxes.setdefault(name, []).append(box)
-            continue
-        has_flags = obj.find("nobndbox") is not None or obj.find("scene") is not None
-        if not has_flags:
-            raise InputError(
-                "object has neither <bndbox> nor <nobndbox>/<scene>",
-                file=file,
-                record=where,
-                field="object",
-                expected="<bndbox> or <nobndbox>/<scene> flags",
-                found=names,
-                reason="xml.object",
-            )
-        nobox = _flag(obj, "nobndbox", file=file, record=where)
-        scene = _flag(obj, "scene", file=file, record=where)
-        for name in names:
-            if nobox:
-                ann.nobox.add(name)
-            if scene:
-                ann.scene.add(name)
+        ann.objects += 1
+        try:
+            _add_object(obj, ann, file=file, record=f"{image_id} object {k}")
+        except InputError as err:  # that object only: the other objects of the file are good
+            ann.errors.append(err)
+            for name in ((n.text or "").strip() for n in obj.findall("name")):
+                if name.isdigit():
+                    ann.damaged[name] = ann.damaged.get(name, 0) + 1
     return ann
+
+
+def _add_object(obj: ET.Element, ann: ImageAnnotation, *, file: str, record: str) -> None:
+    names = [(n.text or "").strip() for n in obj.findall("name")]
+    if not names or not all(n.isdigit() for n in names):
+        raise InputError(
+            "object has no chain id",
+            file=file,
+            record=record,
+            field="object/name",
+            expected="one or more <name>chain id</name>",
+            found=names,
+            reason="xml.name",
+        )
+    bndbox = obj.find("bndbox")
+    if bndbox is not None:
+        box = _object_box(bndbox, ann, file=file, record=record)
+        for name in names:
+            ann.boxes.setdefault(name, []).append(box)
+        return
+    has_flags = obj.find("nobndbox") is not None or obj.find("scene") is not None
+    if not has_flags:
+        raise InputError(
+            "object has neither <bndbox> nor <nobndbox>/<scene>",
+            file=file,
+            record=record,
+            field="object",
+            expected="<bndbox> or <nobndbox>/<scene> flags",
+            found=names,
+            reason="xml.object",
+        )
+    nobox = _flag(obj, "nobndbox", file=file, record=record)
+    scene = _flag(obj, "scene", file=file, record=record)
+    for name in names:
+        if nobox:
+            ann.nobox.add(name)
+        if scene:
+            ann.scene.add(name)
 
 
 def _flag(obj: ET.Element, tag: str, *, file: str, record: str) -> bool:
@@ -352,10 +368,13 @@ def iter_flickr30k(
 ) -> Iterator[IngestItem]:
     """One ``grounded_caption`` record per caption with at least one boxed phrase; see the module doc.
 
-    Items: a record per caption; :class:`Excluded` per phrase left out (``not_visual``: chain 0; ``no_box``:
-    the chain has only nobndbox/scene flags; ``unannotated``: the chain is not in the XML) and per caption
-    with no boxed phrase (``no_grounded_phrase``); :class:`Rejected` per bad caption (a bad XML or image
-    rejects every caption of its image; a bad sentence file is one rejected ``sentence_file``).
+    Units counted (each ``read = kept + excluded + rejected``): ``image`` (a Sentences file; rejected when it
+    or its XML cannot be read: one reject line, its captions ``Excluded("image.rejected")``), ``object`` (an
+    XML ``<object>``; a bad one is rejected alone), ``caption`` (a record, a rejected line, or
+    ``no_grounded_phrase``), ``phrase`` (kept in a record, or excluded: ``not_visual`` chain 0, ``no_box``
+    nobndbox/scene flags only, ``unannotated`` chain not in the XML, ``box.rejected`` every object of its
+    chain was bad). A record missing a box of one of its phrases (a bad object) carries
+    ``incomplete: {"rejected_annotations": N}``.
     """
     if boxes not in ("separate", "merged"):
         raise UsageError(f"unknown --boxes {boxes!r}; expected separate or merged")
@@ -366,21 +385,35 @@ def iter_flickr30k(
     split = Path(split_file).stem if split_file is not None else None
     wanted = set(read_split_file(split_file)) if split_file is not None else None
     files = sorted(sent_root.glob("*.txt"), key=lambda p: p.name)
+    if not files:
+        _check_not_swapped(sent_root, ann_root)
     if wanted is not None:
         files = [p for p in files if p.stem in wanted]
+    yield Tally("image", read=len(files))
     for path in files:
         yield from _image_items(path, ann_root / f"{path.stem}.xml", split, boxes, images_dir)
+
+
+def _check_not_swapped(sent_root: Path, ann_root: Path) -> None:
+    """No ``*.txt`` in the Sentences folder: a usage error when the two folders look swapped."""
+    if next(sent_root.glob("*.xml"), None) is not None and next(ann_root.glob("*.txt"), None) is not None:
+        raise UsageError(
+            f"--sentences {sent_root} holds .xml files and --annotations {ann_root} holds .txt files: "
+            "the two folders look swapped (--annotations takes Annotations/, --sentences takes Sentences/)"
+        )
 
 
 def _image_items(
     sent_path: Path, xml_path: Path, split: str | None, mode: BoxMode, images_dir: str | Path | None
 ) -> Iterator[IngestItem]:
     image_id = sent_path.stem
+    ids = {"image_id": image_id}
     try:
         lines = read_sentence_file(sent_path)
     except InputError as err:
-        yield Rejected(err, "sentence_file")
+        yield Rejected(err, "image", ids)
         return
+    yield Tally("caption", read=len(lines))
     try:
         if not xml_path.is_file():
             raise InputError(
@@ -397,16 +430,20 @@ def _image_items(
                 images_dir, ann.file_name, ann.width, ann.height, file=str(xml_path), record=image_id
             )
     except InputError as err:
-        for _ in lines:
-            yield Rejected(err, "sentence")
+        yield Rejected(err, "image", ids)
+        yield Excluded("image.rejected", "caption", len(lines))
         return
+    yield Tally("image", kept=1)
+    yield Tally("object", read=ann.objects, kept=ann.objects - len(ann.errors))
+    for bad in ann.errors:
+        yield Rejected(bad, "object", ids)
     prefix = f"flickr30k:{split}:{image_id}" if split else f"flickr30k:{image_id}"
     for index, line in enumerate(lines):
         record_id = f"{prefix}:s{index}"
         try:
             sentence = parse_sentence(line, file=str(sent_path), record=record_id)
         except InputError as err:
-            yield Rejected(err, "sentence")
+            yield Rejected(err, "caption", {**ids, "sentence_index": index})
             continue
         yield from _sentence_items(sentence, ann, record_id, image_id, index, split, mode)
 
@@ -422,6 +459,7 @@ def _sentence_items(
 ) -> Iterator[IngestItem]:
     regions: list[dict[str, Any]] = []
     chains: list[str] = []
+    yield Tally("phrase", read=len(sentence.phrases))
     for k, phrase in enumerate(sentence.phrases):
         chain = phrase.chain_id
         if chain == NOT_VISUAL_CHAIN:
@@ -429,7 +467,10 @@ def _sentence_items(
             continue
         chain_boxes = ann.boxes.get(chain)
         if not chain_boxes:
-            reason = "no_box" if chain in ann.nobox or chain in ann.scene else "unannotated"
+            if chain in ann.damaged:
+                reason = "box.rejected"
+            else:
+                reason = "no_box" if chain in ann.nobox or chain in ann.scene else "unannotated"
             yield Excluded(reason, "phrase")
             continue
         chains.append(chain)
@@ -441,9 +482,11 @@ def _sentence_items(
             region["first_word_index"] = phrase.first_word_index
             regions.append(region)
     if not regions:
-        yield Excluded("no_grounded_phrase", "sentence")
+        yield Excluded("no_grounded_phrase", "caption")
         return
-    yield make_record(
+    yield Tally("phrase", kept=len(chains))
+    yield Tally("caption", kept=1)
+    record = make_record(
         record_id=record_id,
         dataset="flickr30k",
         split=split,
@@ -456,3 +499,7 @@ def _sentence_items(
         regions=regions,
         source={"image_id": image_id, "sentence_index": index, "chain_ids": chains, "boxes": mode},
     )
+    missing = sum(ann.damaged.get(chain, 0) for chain in set(chains))  # bad objects of the kept chains
+    if missing:
+        record["incomplete"] = {"rejected_annotations": missing}
+    yield record

@@ -39,7 +39,7 @@ from gtok_cli.ingest.coco_validate import (
     checked_region,
     load_categories,
 )
-from gtok_cli.ingest.common import IngestItem, Rejected
+from gtok_cli.ingest.common import Excluded, IngestItem, Rejected, Tally
 from gtok_cli.ingest.safe_pickle import load_plain_list
 from gtok_cli.jsonio import load_json
 from gtok_cli.records import make_record
@@ -158,6 +158,12 @@ def exclusions(refs: Iterable[Any]) -> list[int]:
     return sorted(ids)
 
 
+def splits_present(refs: Iterable[Any]) -> list[str]:
+    """The split names of ``refs``, in :data:`SPLITS` order (then any other, sorted)."""
+    found = {ref["split"] for ref in refs if isinstance(ref, dict) and isinstance(ref.get("split"), str)}
+    return [s for s in SPLITS if s in found] + sorted(found - set(SPLITS))
+
+
 def format_exclusions(ids: Iterable[int]) -> bytes:
     """The ``--exclusions`` file: one decimal image id per line, ascending (grep/awk/pandas friendly)."""
     return b"".join(f"{i}\n".encode() for i in ids)
@@ -173,7 +179,11 @@ def iter_refcoco(
     split_by: str | None = None,
     refs: list[Any] | None = None,
 ) -> Iterator[IngestItem]:
-    """Yield one ``referring`` record (or :class:`Rejected`) per sentence; see the module doc.
+    """Yield one ``referring`` record per sentence; see the module doc.
+
+    Counts (units ``ref`` and ``sentence``, of the refs ``split`` selects): a bad ref is one
+    :class:`Rejected` ``ref`` and its sentences are ``Excluded("ref.rejected")``; a bad sentence is one
+    rejected ``sentence``, its ref's other sentences are kept.
 
     ``split_by`` defaults to the name in ``refs(<splitBy>).p``; ``refs`` may pass an already loaded refs list.
     """
@@ -188,11 +198,26 @@ def iter_refcoco(
         refs = load_refs(refs_path)
     instances = load_instances(instances_path)
     reader = _RefReader(dataset, split_by, str(refs_path), instances, images_dir)
-    for group in _group_by_ann(refs):
-        for index, ref in group:
-            if not reader.selected(ref, split):
-                continue
-            yield from reader.ref_items(index, ref)
+    chosen = [
+        (index, ref) for group in _group_by_ann(refs) for index, ref in group if reader.selected(ref, split)
+    ]
+    yield Tally("ref", read=len(chosen))
+    yield Tally("sentence", read=sum(_sentence_count(ref) for _, ref in chosen))
+    for index, ref in chosen:
+        yield from reader.ref_items(index, ref)
+
+
+def _sentence_count(ref: Any) -> int:
+    """The sentences a ref holds (0 when they cannot be read)."""
+    sentences = ref.get("sentences") if isinstance(ref, dict) else None
+    return len(sentences) if isinstance(sentences, list) else 0
+
+
+def _ids(ref: Any) -> dict[str, Any]:
+    """The ref's integer ids, for its reject lines."""
+    if not isinstance(ref, dict):
+        return {}
+    return {key: ref[key] for key in ("ref_id", "ann_id", "image_id") if _is_int(ref.get(key))}
 
 
 def _is_int(value: Any) -> bool:
@@ -244,22 +269,27 @@ class _RefReader:
         label = f"refs[{index}]"
         if isinstance(ref, dict) and _is_int(ref.get("ref_id")):
             label = f"ref {ref['ref_id']}"
+        ids = _ids(ref)
         try:
             ctx = self._check_ref(ref, label)
         except InputError as err:
-            sentences = ref.get("sentences") if isinstance(ref, dict) else None
-            n = len(sentences) if isinstance(sentences, list) and sentences else 0
-            if n == 0:
-                yield Rejected(err, "ref")
-            else:
-                for _ in range(n):
-                    yield Rejected(err, "sentence")
+            yield Rejected(err, "ref", ids)
+            n = _sentence_count(ref)
+            if n:
+                yield Excluded("ref.rejected", "sentence", n)
             return
+        kept = 0
         for sent in ref["sentences"]:
             try:
-                yield self._record(ref, sent, ctx, label)
+                record = self._record(ref, sent, ctx, label)
             except InputError as err:
-                yield Rejected(err, "sentence")
+                sent_id = sent.get("sent_id") if isinstance(sent, dict) else None
+                yield Rejected(err, "sentence", {**ids, "sent_id": sent_id} if _is_int(sent_id) else ids)
+                continue
+            kept += 1
+            yield record
+        yield Tally("ref", kept=1)
+        yield Tally("sentence", kept=kept)
 
     def _err(
         self, label: str, field: str, message: str, expected: str, found: Any, reason: str
