@@ -12,11 +12,12 @@ import typer
 from typer.core import TyperGroup
 
 from gtok_cli import __version__
-from gtok_cli.errors import GtokError
+from gtok_cli.errors import EXIT_BAD_INPUT, GtokError, last_resort_line
 
 
 class _GtokGroup(TyperGroup):
-    """Turns every GtokError into one line on stderr and its exit code (DESIGN §6)."""
+    """Turns every GtokError into one line on stderr and its exit code (DESIGN §6), and an OS error about a
+    path or a missing optional package into one line and exit 2."""
 
     def invoke(self, ctx: Any) -> Any:  # the vendored click Context
         try:
@@ -29,6 +30,14 @@ class _GtokGroup(TyperGroup):
         except BrokenPipeError:
             # `gtok … | head` is normal shell use, not an error
             raise typer.Exit(0) from None
+        except (OSError, ImportError) as exc:
+            # the writers turn their own errors into WriteError; this catches what no writer saw (an output
+            # folder that is a file, a missing optional package) so it is still one line and exit 2
+            line = last_resort_line(exc)
+            if line is None or (ctx.obj or {}).get("debug"):
+                raise
+            typer.echo(f"gtok: error: {line}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 app = typer.Typer(

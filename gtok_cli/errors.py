@@ -7,6 +7,8 @@ unless ``--debug`` is given. Library users catch these like any exception.
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +82,18 @@ class UnsafeInputError(InputError):
     """Input that tried to do something it must not (pickle globals, XML entities, path escape)."""
 
 
+class WriteError(GtokError):
+    """An output that cannot be written (full disk, read-only folder, a file where a folder is needed).
+
+    Exit 2. Names the path the user gave and the OS's reason; the writer has removed its temp file.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 class DecodeError(GtokError):
     """A spatial span that cannot be decoded (malformed, out of vocabulary)."""
 
@@ -88,3 +102,40 @@ class VerificationFailed(GtokError):
     """`gtok verify` found something wrong (exit 1)."""
 
     exit_code = EXIT_VERIFY_FAILED
+
+
+_WRITE_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EROFS,
+        errno.EEXIST,
+        errno.ENOTDIR,
+        errno.EISDIR,
+    }
+)
+"""The reasons an output cannot be created (a read-only or full file system, a file where a folder is
+needed or the reverse). A permission error may be a read as well, so it is reported as the path and reason."""
+
+
+def last_resort_line(exc: BaseException) -> str | None:
+    """The one line for an OSError or ImportError no gtok code turned into a GtokError, else None.
+
+    An OSError that names a path (``mkdir`` of an output folder that is a file, …) or one only a write
+    raises; a missing module of an optional extra (:mod:`gtok_cli.extras`) as its install hint.
+    """
+    if isinstance(exc, ImportError):
+        from gtok_cli.extras import install_hint
+
+        return install_hint(exc.name) if exc.name else None
+    if not isinstance(exc, OSError):
+        return None
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"cannot write output: {reason}" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.isfile(exc.filename):
+        return f"cannot write {exc.filename}: it is a file, not a folder ({reason})"
+    if exc.errno in _WRITE_ERRNOS:
+        return f"cannot write {exc.filename}: {reason}"
+    return f"{exc.filename}: {reason}"

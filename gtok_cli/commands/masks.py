@@ -46,9 +46,21 @@ def masks(
 
     Anchors are written in ascending grid index (row-major: j, then i). Records without masks pass through.
     """
+    from gtok_cli.extras import require
+    from gtok_cli.limits import check_all
     from gtok_cli.masks.run import run_masks
     from gtok_cli.masks.solver import MaskSolverConfig
+    from gtok_cli.paths import refuse_overwrite
 
+    check_all({"grid": grid, "batch_images": batch_images})
+    refuse_overwrite(
+        {"RECORDS": records, "--images": images, "--sam-checkpoint": sam_checkpoint},
+        {"--out": [out] if out == "-" else [out, out + ".partial", out + ".progress"]},
+    )
+    if backend == "sam":
+        require("torch", "torchvision", "segment_anything", feature="--backend sam")
+    elif device.startswith("cuda"):
+        require("torch", feature=f"--device {device}")
     config = MaskSolverConfig(
         backend=backend,
         grid=grid,
