@@ -150,6 +150,28 @@ def test_a_full_disk(full_disk: Path, data: Path, writer: str) -> None:
     assert all(f.endswith((".partial", ".progress")) for f in left), left
 
 
+@pytest.fixture
+def read_only(tmp_path: Path, data: Path) -> Iterator[Path]:
+    """A read-only file system (a tmpfs mounted ro: chmod does not stop root, EROFS does)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(folder)], check=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_read_only_folder(read_only: Path, data: Path, writer: str) -> None:
+    target = read_only / "out.x"
+    line = _one_error_line(gtok(*map(str, WRITERS[writer](data, target))))
+    assert line == f"gtok: error: cannot write {target}: Read-only file system"
+    assert not any(read_only.iterdir())
+
+
 def test_stats_plots_on_a_full_disk_leave_no_empty_png(full_disk: Path, data: Path) -> None:
     line = _one_error_line(gtok("stats", str(data / "shards"), "--plots", str(full_disk / "plots")))
     assert "No space left on device" in line
