@@ -7,8 +7,6 @@ unless ``--debug`` is given. Library users catch these like any exception.
 
 from __future__ import annotations
 
-import errno
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,40 +100,3 @@ class VerificationFailed(GtokError):
     """`gtok verify` found something wrong (exit 1)."""
 
     exit_code = EXIT_VERIFY_FAILED
-
-
-_WRITE_ERRNOS = frozenset(
-    {
-        errno.ENOSPC,
-        errno.EDQUOT,
-        errno.EFBIG,
-        errno.EROFS,
-        errno.EEXIST,
-        errno.ENOTDIR,
-        errno.EISDIR,
-    }
-)
-"""The reasons an output cannot be created (a read-only or full file system, a file where a folder is
-needed or the reverse). A permission error may be a read as well, so it is reported as the path and reason."""
-
-
-def last_resort_line(exc: BaseException) -> str | None:
-    """The one line for an OSError or ImportError no gtok code turned into a GtokError, else None.
-
-    An OSError that names a path (``mkdir`` of an output folder that is a file, …) or one only a write
-    raises; a missing module of an optional extra (:mod:`gtok_cli.extras`) as its install hint.
-    """
-    if isinstance(exc, ImportError):
-        from gtok_cli.extras import install_hint
-
-        return install_hint(exc.name) if exc.name else None
-    if not isinstance(exc, OSError):
-        return None
-    reason = exc.strerror or str(exc)
-    if exc.filename is None:
-        return f"cannot write output: {reason}" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
-    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.isfile(exc.filename):
-        return f"cannot write {exc.filename}: it is a file, not a folder ({reason})"
-    if exc.errno in _WRITE_ERRNOS:
-        return f"cannot write {exc.filename}: {reason}"
-    return f"{exc.filename}: {reason}"
