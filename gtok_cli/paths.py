@@ -83,9 +83,13 @@ def files_written_in(folder: str | Path, wanted: Iterable[str]) -> list[str]:
 
 
 def source_files(source: str | Path) -> list[str]:
-    """A source argument as the files read: a folder (an export) → its JSON / JSONL files; else itself."""
-    if str(source) != STDIO and os.path.isdir(source):
-        return files_written_in(source, ("*.json", "*.jsonl", "*.jsonl.gz"))
+    """A source argument as the files read: an export (its folder or its manifest) → the folder's JSON /
+    JSONL files; a records file → itself."""
+    folder: str | Path = source
+    if str(source) != STDIO and os.path.isfile(source) and Path(source).name.startswith("manifest"):
+        folder = Path(source).parent
+    if str(source) != STDIO and os.path.isdir(folder):
+        return files_written_in(folder, ("*.json", "*.jsonl", "*.jsonl.gz"))
     return [str(source)]
 
 

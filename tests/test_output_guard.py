@@ -115,6 +115,13 @@ def show_out(ws: Path, alias: Callable[[Path, Path], Path]) -> tuple[list[object
     return [*argv, "--out", alias(v, ws / "page.png")], v
 
 
+def show_out_over_a_shard(ws: Path, alias: Callable[[Path, Path], Path]) -> tuple[list[object], Path]:
+    # the source named by its manifest: the shards it lists are inputs too
+    v = _export(ws) / "gtok-00000.jsonl"
+    argv: list[object] = ["show", ws / "shards" / "manifest.json", "--images", ws / "images", "--index", "0"]
+    return [*argv, "--out", alias(v, ws / "page.png")], v
+
+
 def stats_plots(ws: Path, alias: Callable[[Path, Path], Path]) -> tuple[list[object], Path]:
     v = _records(ws)
     return ["stats", v, "--plots", alias(v, ws / "plots")], v
@@ -138,6 +145,7 @@ CASES = [
     export_shard_in_folder,
     export_out_is_input,
     show_out,
+    show_out_over_a_shard,
     stats_plots,
     merge_manifests,
 ]
