@@ -6,13 +6,50 @@ import heavy libraries (torch, transformers) only inside the command body so ``g
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from gtok_cli import __version__
-from gtok_cli.errors import GtokError
+from gtok_cli.errors import EXIT_BAD_INPUT, GtokError
+from gtok_cli.extras import install_hint
+
+_WRITE_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EROFS,
+        errno.EEXIST,
+        errno.ENOTDIR,
+        errno.EISDIR,
+    }
+)
+"""The reasons an output cannot be created (a read-only or full file system, a file where a folder is
+needed or the reverse). A permission error may be a read as well, so it is reported as the path and reason."""
+
+
+def _last_resort_line(exc: BaseException) -> str | None:
+    """The one line for an OSError or ImportError no gtok code turned into a GtokError, else None.
+
+    An OSError that names a path (``mkdir`` of an output folder that is a file, …) or one only a write
+    raises; a missing module of an optional extra (:mod:`gtok_cli.extras`) as its install hint.
+    """
+    if isinstance(exc, ImportError):
+        return install_hint(exc.name) if exc.name else None
+    if not isinstance(exc, OSError):
+        return None
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return f"cannot write output: {reason}" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.isfile(exc.filename):
+        return f"cannot write {exc.filename}: it is a file, not a folder ({reason})"
+    if exc.errno in _WRITE_ERRNOS:
+        return f"cannot write {exc.filename}: {reason}"
+    return f"{exc.filename}: {reason}"
 
 
 class _GtokGroup(TyperGroup):
@@ -29,6 +66,14 @@ class _GtokGroup(TyperGroup):
         except BrokenPipeError:
             # `gtok … | head` is normal shell use, not an error
             raise typer.Exit(0) from None
+        except (OSError, ImportError) as exc:
+            # the writers turn their own errors into WriteError; this catches what no writer saw (an output
+            # folder that is a file, a missing optional package) so it is still one line and exit 2
+            line = _last_resort_line(exc)
+            if line is None or (ctx.obj or {}).get("debug"):
+                raise
+            typer.echo(f"gtok: error: {line}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 app = typer.Typer(

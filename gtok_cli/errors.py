@@ -80,6 +80,18 @@ class UnsafeInputError(InputError):
     """Input that tried to do something it must not (pickle globals, XML entities, path escape)."""
 
 
+class WriteError(GtokError):
+    """An output that cannot be written (full disk, read-only folder, a file where a folder is needed).
+
+    Exit 2. Names the path the user gave and the OS's reason; the writer has removed its temp file.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 class DecodeError(GtokError):
     """A spatial span that cannot be decoded (malformed, out of vocabulary)."""
 

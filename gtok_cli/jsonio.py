@@ -1,12 +1,16 @@
 """JSON / JSONL I/O: streaming reads with file + line context, atomic writes, one serialiser (orjson).
 
 Every writer in gtok goes through :func:`atomic_path` (temp file in the same folder + ``os.replace``) so a
-killed run never leaves a partial file under a final name.
+killed run never leaves a partial file under a final name. The temp file gets the mode ``open()`` would give
+(``0o666`` less the umask), so the renamed file is readable as any other new file would be. An OS error while
+writing becomes :class:`~gtok_cli.errors.WriteError` naming the final path (:func:`writing`), and the temp
+file is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import mmap
@@ -21,7 +25,7 @@ from typing import IO, Any, BinaryIO
 import numpy as np
 import orjson
 
-from gtok_cli.errors import InputError
+from gtok_cli.errors import InputError, WriteError
 
 STDIO = "-"
 WRITE_BUFFER = 1 << 20
@@ -170,28 +174,92 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 ) from None
 
 
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+"""Errors only a write raises; a file object's ``write`` reports them without a file name."""
+
+
+def creation_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` less the process umask.
+
+    Read from ``/proc/self/status`` where it exists: setting the umask to read it back is not thread-safe.
+    """
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _names_output(exc: OSError, final: str, temps: tuple[str, ...]) -> bool:
+    """Whether ``exc`` is about writing ``final``: it names the file, a temp beside it or a folder above."""
+    name = exc.filename
+    if name is None:
+        return exc.errno in WRITE_ERRNOS
+    if not isinstance(name, str | bytes | os.PathLike):
+        return False
+    named = os.path.abspath(os.fsdecode(name))
+    if named == final or named in temps or final.startswith(named.rstrip(os.sep) + os.sep):
+        return True
+    head, tail = os.path.split(named)
+    return head == os.path.dirname(final) and tail.startswith(f".{os.path.basename(final)}.")
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, *temps: str | Path | None) -> Iterator[None]:
+    """Turn an OSError about writing ``path`` (or its temp files ``temps``) into WriteError naming ``path``.
+
+    Other OSErrors (an input that cannot be read inside the same block) pass through unchanged.
+    """
+    final = os.path.abspath(path)
+    tmp_names = tuple(os.path.abspath(t) for t in temps if t is not None)
+    try:
+        yield
+    except OSError as exc:
+        if not _names_output(exc, final, tmp_names):
+            raise
+        reason = exc.strerror or str(exc)
+        named = os.path.abspath(os.fsdecode(exc.filename)) if isinstance(exc.filename, str | bytes) else None
+        if named is not None and final.startswith(named.rstrip(os.sep) + os.sep) and os.path.exists(named):
+            reason = f"{os.fsdecode(exc.filename)} is a file, not a folder ({reason})"
+        raise WriteError(str(path), reason) from exc
+
+
 def temp_beside(path: str | Path) -> Path:
-    """A new empty temp file ``.NAME.RANDOM.tmp`` in ``path``'s folder (created if missing)."""
+    """A new empty temp file ``.NAME.RANDOM.tmp`` in ``path``'s folder (created if missing).
+
+    Its mode is :func:`creation_mode` (mkstemp's 0600 would survive the rename).
+    """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
+    with writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        try:
+            os.fchmod(fd, creation_mode())
+        finally:
+            os.close(fd)
     return Path(tmp_name)
 
 
 def commit_temp(tmp: Path, path: str | Path) -> None:
     """fsync ``tmp`` and rename it over ``path``: the file appears whole under its name, or not at all."""
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success fsync and rename it over ``path``, else remove it."""
+    """Yield a temp path beside ``path``; on success fsync and rename it over ``path``, else remove it.
+
+    An OS error about the output, raised in the block or by the rename, becomes WriteError naming ``path``.
+    """
     tmp = temp_beside(path)
     try:
-        yield tmp
+        with writing(path, tmp):
+            yield tmp
         commit_temp(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -208,7 +276,7 @@ def open_output(path: str | Path) -> Iterator[IO[bytes]]:
         return
     if os.path.exists(path) and not os.path.isfile(path):
         # a device or pipe (/dev/null, /dev/stdout, a FIFO): write to it; renaming over it would replace it
-        with open(path, "wb") as special:
+        with writing(path), open(path, "wb") as special:
             yield special
         return
     # a 1 MiB buffer: JSONL records are a few kB each, and 8 kB writes cost 4x the CPU of 1 MiB ones

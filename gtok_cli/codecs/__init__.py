@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from gtok_cli import limits
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import UsageError
 
@@ -40,6 +41,7 @@ def codec_class(name: str) -> type[Codec]:
 def get_codec(name: str, **params: Any) -> Codec:
     """A codec instance; ``params`` are the scheme's own keyword parameters (``bins``, ``grid``, …)."""
     cls = codec_class(name)
+    limits.check_all(params)
     try:
         return cls(**{k: v for k, v in params.items() if v is not None})
     except TypeError as exc:

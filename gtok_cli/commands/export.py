@@ -94,7 +94,22 @@ def register(app: typer.Typer) -> None:
         from gtok_cli.codecs import get_codec
         from gtok_cli.export.options import ExportOptions, refine_settings
         from gtok_cli.export.run import export
+        from gtok_cli.limits import check_all
+        from gtok_cli.paths import files_written_in, refuse_overwrite
 
+        check_all(
+            {
+                "shard_size": shard_size,
+                "num_shards": num_shards,
+                "workers": workers,
+                "refine_turns": refine_turns,
+            }
+        )
+        # the folder itself, and every file in it this export may replace (shards, markers, temps, manifests)
+        written = files_written_in(
+            out, (f"{prefix}-*", f".{prefix}-*", "manifest*.json", "dataset_info.json")
+        )
+        refuse_overwrite({"RECORDS": records, "--templates": templates}, {"--out": [out, *written]})
         params = {
             "bins": bins,
             "grid": grid,
@@ -148,5 +163,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Join job-array part manifests into the manifest.json one run would write."""
         from gtok_cli.export.manifest import merge_dir
+        from gtok_cli.paths import files_written_in, refuse_overwrite
 
+        refuse_overwrite(
+            {"part manifest": files_written_in(out, ["manifest-part-*-of-*.json"])},
+            {"OUT": [out / "manifest.json", out / "dataset_info.json"]},
+        )
         typer.echo(str(merge_dir(out)))

@@ -17,6 +17,7 @@ from gtok_cli.commands.ingest_run import (
     JSON_HELP,
     ON_ERROR_HELP,
     REJECTS_HELP,
+    rejects_path,
     run_and_report,
 )
 from gtok_cli.errors import UsageError
@@ -60,7 +61,12 @@ def coco(
 ) -> None:
     """COCO instances (+ captions): per image an `instances` record (+ `category` records with --tasks)."""
     from gtok_cli.ingest.coco import TASKS, iter_coco
+    from gtok_cli.paths import refuse_overwrite
 
+    refuse_overwrite(
+        {"--instances": instances, "--captions": captions, "--images": images},
+        {"--out": out, "--rejects": rejects_path(out, on_error, rejects)},
+    )
     chosen = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
     if not chosen or set(chosen) - set(TASKS):
         raise UsageError(f"--tasks must be a comma-separated subset of {', '.join(TASKS)}, not {tasks!r}")

@@ -55,8 +55,13 @@ def refcoco(
     from gtok_cli.ingest.refcoco import exclusions as excluded_ids
     from gtok_cli.ingest.refcoco import format_exclusions, iter_refcoco, load_refs, splits_present
     from gtok_cli.jsonio import atomic_path
+    from gtok_cli.paths import refuse_overwrite
 
-    rejects_path(out, on_error, rejects)  # usage errors before any file is written
+    # usage errors before any file is written
+    refuse_overwrite(
+        {"--refs": refs, "--instances": instances, "--images": images},
+        {"--out": out, "--rejects": rejects_path(out, on_error, rejects), "--exclusions": exclusions},
+    )
     refs_list = load_refs(refs)
     if exclusions is not None:
         # written first: the leakage list is valid whatever the per-sentence outcome
@@ -98,8 +103,17 @@ def flickr30k(
     """Flickr30k Entities (Sentences + Annotations) → one grounded_caption record per caption."""
     from gtok_cli.errors import UsageError
     from gtok_cli.ingest.flickr30k import iter_flickr30k
+    from gtok_cli.paths import refuse_overwrite
 
-    rejects_path(out, on_error, rejects)
+    refuse_overwrite(
+        {
+            "--annotations": annotations,
+            "--sentences": sentences,
+            "--split-file": split_file,
+            "--images": images,
+        },
+        {"--out": out, "--rejects": rejects_path(out, on_error, rejects)},
+    )
     if boxes not in ("separate", "merged"):
         raise UsageError(f"--boxes must be separate or merged, not {boxes!r}")
     items = iter_flickr30k(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -46,9 +47,22 @@ def masks(
 
     Anchors are written in ascending grid index (row-major: j, then i). Records without masks pass through.
     """
+    from gtok_cli.extras import require
+    from gtok_cli.jsonio import writing
+    from gtok_cli.limits import check_all
     from gtok_cli.masks.run import run_masks
     from gtok_cli.masks.solver import MaskSolverConfig
+    from gtok_cli.paths import refuse_overwrite
 
+    check_all({"grid": grid, "batch_images": batch_images})
+    refuse_overwrite(
+        {"RECORDS": records, "--images": images, "--sam-checkpoint": sam_checkpoint},
+        {"--out": [out] if out == "-" else [out, out + ".partial", out + ".progress"]},
+    )
+    if backend == "sam":
+        require("torch", "torchvision", "segment_anything", feature="--backend sam")
+    elif device.startswith("cuda"):
+        require("torch", feature=f"--device {device}")
     config = MaskSolverConfig(
         backend=backend,
         grid=grid,
@@ -62,7 +76,9 @@ def masks(
         dtype=dtype,
         prompt_chunk=prompt_chunk,
     )
-    stats = run_masks(records, out, config, images_root=images, batch_images=batch_images, resume=resume)
+    # the resumable .partial / .progress files are written in place: an OS error about them names --out
+    with writing(out, out + ".partial", out + ".progress") if out != "-" else contextlib.nullcontext():
+        stats = run_masks(records, out, config, images_root=images, batch_images=batch_images, resume=resume)
     s = stats.summary()
     print(
         f"gtok masks: {s['images']} images, {s['records']} records, {s['regions_tokenised']} masked regions, "

@@ -31,9 +31,25 @@ def show(
     palette: bool = typer.Option(False, "--palette", help="Write a 256-colour PNG (about 3x smaller)."),
 ) -> None:
     """Draw decoded regions (solid) and ground truth (dashed), labelled, with the conversation under it."""
+    from gtok_cli.limits import check
+    from gtok_cli.paths import refuse_overwrite, source_files
     from gtok_cli.show import ShowOptions, save_png
     from gtok_cli.show import show as render
 
+    check("sample", sample)
+    refuse_overwrite(
+        {
+            "SOURCE": source_files(source),
+            "--images": images,
+            "--records": records,
+            "--sam-checkpoint": sam_checkpoint,
+        },
+        {"--out": out},
+    )
+    if sam_checkpoint is not None:
+        from gtok_cli.extras import require
+
+        require("torch", "torchvision", "segment_anything", feature="--sam-checkpoint (SAM)")
     image = render(
         ShowOptions(
             source=source,

@@ -15,8 +15,13 @@ def stats(
 ) -> None:
     """Counts by dataset, split, task, category; spatial tokens; round-trip error and IoU; box sizes."""
     from gtok_cli.jsonio import dumps
+    from gtok_cli.paths import files_written_in, refuse_overwrite, source_files
     from gtok_cli.stats import collect, human, write_plots
 
+    if plots is not None:
+        refuse_overwrite(
+            {"SOURCE": source_files(source)}, {"--plots": [plots, *files_written_in(plots, ["*.png"])]}
+        )
     tally = collect(source)
     report = tally.to_json()
     if as_json:

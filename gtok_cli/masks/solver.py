@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gtok_cli import limits
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.geometry.candidates import Candidates
 from gtok_cli.geometry.cells import cell_candidates
@@ -48,8 +49,9 @@ class MaskSolverConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if not 1 <= self.grid <= 1024:
-            raise UsageError(f"--grid must be in 1..1024, got {self.grid}")
+        if self.grid < 1:
+            raise UsageError(f"--grid must be at least 1, got {self.grid}")
+        limits.check("grid", self.grid)
         if not 0.0 < self.tau <= 1.0:
             raise UsageError(f"--tau must be in (0, 1], got {self.tau}")
         if self.variant not in VARIANTS:

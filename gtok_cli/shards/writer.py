@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from gtok_cli.jsonio import commit_temp, sha256_file, temp_beside, write_json
+from gtok_cli.jsonio import commit_temp, sha256_file, temp_beside, write_json, writing
 from gtok_cli.shards.layout import ShardInfo, marker_path, shard_name
 
 _written = 0
@@ -169,7 +169,8 @@ class ShardWriter:
                 # buffered: its write() writes all or raises (a raw write may write part); a block larger than
                 # the buffer goes straight to the file, uncopied
                 self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in _flush / discard
-            self._fh.write(block.data)
+            with writing(self.out_dir / self._name(), self._tmp):
+                self._fh.write(block.data)
             self._sha.update(block.data)
             self._bytes += len(block.data)
         self._crcs.append(block.crcs)
@@ -184,11 +185,13 @@ class ShardWriter:
             data = gzip.compress(b"".join(self._pending), compresslevel=6, mtime=0)
             self._pending = []
             self._tmp = temp_beside(path)
-            self._tmp.write_bytes(data)
+            with writing(path, self._tmp):
+                self._tmp.write_bytes(data)
             sha, size = hashlib.sha256(data).hexdigest(), len(data)
         else:
             assert self._fh is not None
-            self._fh.close()
+            with writing(path, self._tmp):
+                self._fh.close()
             self._fh = None
             sha, size = self._sha.hexdigest(), self._bytes
             self._sha, self._bytes = hashlib.sha256(), 0

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gtok_cli.images import font
+from gtok_cli.jsonio import atomic_path
 
 W, H = 560, 340
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 40, 50
@@ -17,6 +18,12 @@ INK = (30, 30, 30)
 GRID = (225, 225, 225)
 BAR = (40, 120, 220)
 MARK = (220, 60, 60)
+
+
+def _save(im: Image.Image, out: Path) -> None:
+    """Through a temp file: a full disk leaves no empty or half PNG under ``out``."""
+    with atomic_path(out) as tmp:
+        im.save(tmp, format="PNG", optimize=True)
 
 
 def _fmt(v: float) -> str:
@@ -56,7 +63,7 @@ def bars(counts: dict[str, int], title: str, out: Path) -> None:
         d.rectangle((x0, y, x1, H - BOTTOM), fill=BAR)
         d.text(((x0 + x1) / 2, y - 3), str(v), fill=INK, font=f, anchor="md")
         d.text(((x0 + x1) / 2, H - BOTTOM + 6), name, fill=INK, font=f, anchor="ma")
-    im.save(out, format="PNG", optimize=True)
+    _save(im, out)
 
 
 def histogram(
@@ -93,4 +100,4 @@ def histogram(
         box = d.textbbox((x + 4, TOP - 18), tag, font=f)
         d.rectangle(box, fill=BG)
         d.text((x + 4, TOP - 18), tag, fill=MARK, font=f)
-    im.save(out, format="PNG", optimize=True)
+    _save(im, out)
