@@ -6,13 +6,30 @@ from pathlib import Path
 
 import typer
 
+EXPORT_EPILOG = (
+    "Examples:\n\n"
+    "  gtok export refcoco.jsonl --scheme bins --task rec --out shards/rec-bins\n\n"
+    "  gtok export refcoco.masks.jsonl --scheme grid --task rec --shape mask --format messages "
+    "--out shards/rec-grid\n\n"
+    "  gtok export refcoco.jsonl --scheme grid --task refine --refine-turns 2 --out shards/refine\n\n"
+    "  gtok ingest coco --instances instances_val2017.json --out - | gtok export - --scheme qwen2.5-vl "
+    "--task detect --format messages --out shards/detect"
+)
+MERGE_EPILOG = (
+    "Example (a job array of 4, then the join):\n\n"
+    "  gtok export coco.jsonl --scheme loc --task detect --num-shards 4 --shard-index $I --out shards/det\n\n"
+    "  gtok merge-manifests shards/det"
+)
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
 
-    @app.command("export")
+    @app.command("export", epilog=EXPORT_EPILOG)
     def export_cmd(
-        records: list[Path] = typer.Argument(..., help="Record JSONL file(s) (.gz read transparently)."),
+        records: list[Path] = typer.Argument(
+            ..., help="Record JSONL file(s) (.gz read transparently), or - for stdin."
+        ),
         scheme: str = typer.Option(
             ...,
             "--scheme",
@@ -93,7 +110,10 @@ def register(app: typer.Typer) -> None:
         from gtok_cli.codecs import get_codec
         from gtok_cli.errors import UsageError
         from gtok_cli.export.run import ExportOptions, export
+        from gtok_cli.jsonio import STDIO
 
+        if sum(str(r) == STDIO for r in records) > 1:
+            raise UsageError("- (stdin) can be given only once among the record files")
         params = {
             "bins": bins,
             "grid": grid,
@@ -155,7 +175,7 @@ def register(app: typer.Typer) -> None:
             err=True,
         )
 
-    @app.command("merge-manifests")
+    @app.command("merge-manifests", epilog=MERGE_EPILOG)
     def merge_cmd(
         out: Path = typer.Argument(..., help="Folder holding the parts' shards and manifest-part-*.json."),
     ) -> None:

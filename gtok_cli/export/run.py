@@ -41,7 +41,7 @@ from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.manifest import MANIFEST_VERSION, manifest_path, sum_counts, write_dataset_info
 from gtok_cli.export.shards import LineBlock, ShardWriter, kill_hook, remove_stale_temps
 from gtok_cli.export.templates import Templates, load_templates
-from gtok_cli.jsonio import count_newlines, write_json
+from gtok_cli.jsonio import STDIO, count_newlines, write_json
 
 BATCH_BYTES = 4 << 20
 """Input per batch (~10k records): enough to amortise the hand-off, small enough to keep both cores busy."""
@@ -161,10 +161,10 @@ def iter_batches(
     """``(first line number, line count, blob)`` batches of one record file (``.gz`` read transparently):
     each blob holds whole lines (the workers split them), so the main process only counts newlines and
     hashes. ``spans``: for a plain file, ``(offset, length)`` in place of the blob (workers read it)."""
-    spans = spans and not path.endswith(".gz")
+    spans = spans and not path.endswith(".gz") and path != STDIO  # stdin: read here, handed out as blobs
     batch_bytes = BATCH_BYTES if batch_bytes is None else batch_bytes
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed below
+        raw = sys.stdin.buffer if path == STDIO else open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror}", file=path, reason="file.unreadable") from None
     with raw:
@@ -476,7 +476,7 @@ def export(opts: ExportOptions) -> dict[str, Any]:
     check_options(opts, codec)
     templates = load_templates(opts.templates_file)
     for path in opts.records:
-        if not os.path.isfile(path):
+        if path != STDIO and not os.path.isfile(path):
             raise InputError("no such file", file=path, reason="file.missing")
     out_dir = Path(opts.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
