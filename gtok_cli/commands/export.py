@@ -1,4 +1,4 @@
-"""`gtok export` and `gtok merge-manifests`: records → instruction-tuning shards (DESIGN §5)."""
+"""`gtok export` and `gtok merge-manifests`: records → instruction-tuning shards (docs/spec.md#shards)."""
 
 from __future__ import annotations
 

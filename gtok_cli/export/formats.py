@@ -1,4 +1,4 @@
-"""Trainer formats: how a rendered sample becomes one JSON line (DESIGN §5).
+"""Trainer formats: how a rendered sample becomes one JSON line (docs/spec.md#shards).
 
 - ``llava``: ``{"id", "image", "conversations": [{"from": "human"|"gpt", "value"}]}``, ``<image>\\n`` opens
   the first human turn (LLaVA's own data files).
