@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
         refine_steps: str | None = typer.Option(
             None,
             "--refine-steps",
-            help="Proposal error: P(an axis is off by k cells), k = 0, 1, … [0.5,0.35,0.1,0.025,0.025].",
+            help="Proposal error: P(an axis is off by k cells), k = 0, 1, …, summing to 1 "
+            "[0.5,0.35,0.1,0.025,0.025].",
         ),
         refine_extra_rate: float | None = typer.Option(
             None,
