@@ -1,4 +1,4 @@
-"""Encode + decode throughput of every token scheme (DESIGN §3 speed figure; printed, never asserted).
+"""Encode + decode throughput of every token scheme (docs/spec.md#schemes; printed, never asserted).
 
 For each scheme: N random boxes on N random image sizes (fixed seed), ``encode_boxes`` then ``decode_boxes``,
 boxes per second for each and for the round trip. The baseline is a plain per-box Python loop (an f-string

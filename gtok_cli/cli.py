@@ -52,8 +52,44 @@ def _last_resort_line(exc: BaseException) -> str | None:
     return f"{exc.filename}: {reason}"
 
 
+DEBUG = "--debug"
+HELP_NAMES = ["-h", "--help"]
+
+
+def hoist_debug(args: list[str]) -> list[str]:
+    """``--debug`` anywhere before a ``--`` moves to the front, where the root option reads it.
+
+    So ``gtok export … --debug`` works as ``gtok --debug export …`` does; after ``--`` it is an argument.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    if DEBUG not in args[:end]:
+        return args
+    return [DEBUG, *(a for a in args[:end] if a != DEBUG), *args[end:]]
+
+
+def hide_flag_types(command: Any) -> None:
+    """Leave the type column blank for flags in ``command``'s help and every subcommand's.
+
+    Typer's rich help prints a value type beside every option, so a flag read ``--gzip <bool>`` as if it
+    took a value; a flag takes none, so its metavar is set to "" (the help option's too, created here).
+    """
+    ctx = typer.Context(command, help_option_names=HELP_NAMES)
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        hide_flag_types(sub)
+
+
 class _GtokGroup(TyperGroup):
-    """Turns every GtokError into one line on stderr and its exit code (DESIGN §6)."""
+    """Turns every GtokError into one line on stderr and its exit code (docs/spec.md#errors)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        hide_flag_types(self)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_debug(args))
 
     def invoke(self, ctx: Any) -> Any:  # the vendored click Context
         try:
@@ -83,7 +119,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_NAMES},
 )
 
 
@@ -96,7 +132,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    debug: bool = typer.Option(
+        False, DEBUG, help="Show tracebacks instead of one-line errors (also after the command)."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),

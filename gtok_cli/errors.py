@@ -1,8 +1,8 @@
 """The one error hierarchy of gtok.
 
 Every error a user can cause is a :class:`GtokError`; the CLI turns it into one line on stderr and its
-``exit_code`` (DESIGN §6: 0 success, 1 verification failed, 2 bad usage or bad input), with no traceback
-unless ``--debug`` is given. Library users catch these like any exception.
+``exit_code`` (docs/spec.md#errors: 0 success, 1 verification failed, 2 bad usage or bad input), with no
+traceback unless ``--debug`` is given. Library users catch these like any exception.
 """
 
 from __future__ import annotations

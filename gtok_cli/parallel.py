@@ -17,13 +17,14 @@ import hashlib
 import mmap
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Generic, Protocol, TypeVar, cast
 
 from gtok_cli.errors import InputError
-from gtok_cli.jsonio import GzipInput, count_newlines
+from gtok_cli.jsonio import STDIO, GzipInput, count_newlines
 
 BATCH_BYTES = 4 << 20
 """Input per batch (~10k records): enough to amortise the hand-off, small enough to keep both cores busy."""
@@ -96,10 +97,10 @@ def iter_batches(
     """``(first line number, line count, blob)`` batches of one record file (``.gz`` read transparently):
     each blob holds whole lines (the workers split them), so the main process only counts newlines and
     hashes. ``spans``: for a plain file, ``(offset, length)`` in place of the blob (workers read it)."""
-    spans = spans and not path.endswith(".gz")
+    spans = spans and not path.endswith(".gz") and path != STDIO  # stdin: read here, handed out as blobs
     batch_bytes = BATCH_BYTES if batch_bytes is None else batch_bytes
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed below
+        raw = sys.stdin.buffer if path == STDIO else open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror}", file=path, reason="file.unreadable") from None
     with raw:

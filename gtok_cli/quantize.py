@@ -39,7 +39,7 @@ def ratio(coord: ArrayLike, extent: ArrayLike, scale: ArrayLike = 1.0) -> FloatA
 
 
 def normalise(coord: ArrayLike, extent: ArrayLike) -> FloatArray:
-    """Normalised coordinate: divide by the extent, clamp to [0, 1] (DESIGN §2)."""
+    """Normalised coordinate: divide by the extent, clamp to [0, 1] (docs/spec.md#coordinates)."""
     return ratio(coord, extent, 1.0)
 
 

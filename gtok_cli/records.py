@@ -1,4 +1,4 @@
-"""Canonical records (DESIGN §5): builders and the checks every source shares.
+"""Canonical records (docs/spec.md#records): builders and the checks every source shares.
 
 A record is a plain dict (fast to build and serialise for COCO-train-sized input); these helpers build the
 parts in the one canonical shape and validate geometry once, at ingest. ``schemas/record.schema.json`` is the

@@ -1,4 +1,5 @@
-"""`gtok encode / decode / vocab` through the CLI: DESIGN §3's worked example in every scheme, bad input."""
+"""`gtok encode / decode / vocab` through the CLI: docs/spec.md#schemes' worked example in every scheme,
+bad input."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ runner = CliRunner()
 SIZE = ["--size", "640x480"]
 BOX = "150,100,400,350"
 
-# the exact strings of DESIGN §3 (image 640×480, box [150,100,400,350]); label given where the table shows one
+# the exact strings of docs/spec.md#schemes (image 640×480, box [150,100,400,350]); label given where the
+# table shows one
 WORKED = [
     ("bins", None, "<box> 0.234 0.208 0.625 0.729"),
     ("loc", None, "<loc_234><loc_208><loc_625><loc_729>"),

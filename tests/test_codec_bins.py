@@ -24,7 +24,7 @@ from gtok_cli.errors import InputError, UsageError
 # Expected strings worked out by hand: k = floor(x·N/W) clamped to 0..N−1, written as k/N with
 # len(str(N−1)) decimals.
 ENCODE_ROWS = [
-    # DESIGN §3 example: 150/640=.234375 → 234; 100/480=.2083 → 208; 400/640=.625; 350/480=.7291 → 729
+    # docs/spec.md#schemes: 150/640=.234375 → 234; 100/480=.2083 → 208; 400/640=.625; 350/480=.7291 → 729
     (1000, (640, 480), (150, 100, 400, 350), "<box> 0.234 0.208 0.625 0.729"),
     # full image / touching every edge: v = 1 clamps to the last bin 999
     (1000, (640, 480), (0, 0, 640, 480), "<box> 0.000 0.000 0.999 0.999"),

@@ -1,4 +1,4 @@
-"""grid codec (GETok, DESIGN §4): grid tokens, shapes, offsets and refinement turns."""
+"""grid codec (GETok, docs/spec.md#getok-v1): grid tokens, shapes, offsets and refinement turns."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ S = (640, 480)  # n = 32: a cell is 20 × 15 px; an offset step (half a cell) is
 
 # Worked out by hand: box TL floor(v·32), BR ceil(v·32 − 1); point / vertex floor(v·32); clamped 0..31.
 ENCODE_ROWS = [
-    # DESIGN §3: x1 7.5 → 7, y1 6.67 → 6, x2 ceil(19) = 19, y2 ceil(22.33) = 23
+    # docs/spec.md#schemes: x1 7.5 → 7, y1 6.67 → 6, x2 ceil(19) = 19, y2 ceil(22.33) = 23
     (S, Shape.box(150, 100, 400, 350), "<box><grid_7_6><grid_19_23></box>"),
     # full image / every edge
     (S, Shape.box(0, 0, 640, 480), "<box><grid_0_0><grid_31_31></box>"),

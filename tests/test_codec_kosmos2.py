@@ -28,7 +28,7 @@ def obj(a: int, b: int) -> str:
 
 # Worked out by hand (n = 32): UL col/row floor(v·32), LR ceil(v·32 − 1), idx = row·32 + col.
 ENCODE_ROWS = [
-    # DESIGN §3: x1 7.5 → 7, y1 6.67 → 6 → 6·32+7 = 199;
+    # docs/spec.md#schemes: x1 7.5 → 7, y1 6.67 → 6 → 6·32+7 = 199;
     # x2 ceil(19) = 19, y2 ceil(22.33) = 23 → 23·32+19 = 755
     ((640, 480), (150, 100, 400, 350), "a dog", "<phrase> a dog</phrase>" + obj(199, 755)),
     # full image: UL 0, LR ceil(31) = 31 → 31·32+31 = 1023

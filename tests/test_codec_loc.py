@@ -24,7 +24,7 @@ from gtok_cli.errors import InputError
 
 # Worked out by hand: q = floor(x·1000/W) clamped to 0..999, tokens without zero padding.
 ENCODE_ROWS = [
-    # DESIGN §3: .234375 → 234, .2083 → 208, .625 → 625, .7291 → 729
+    # docs/spec.md#schemes: .234375 → 234, .2083 → 208, .625 → 625, .7291 → 729
     ((640, 480), (150, 100, 400, 350), "dog", "dog<loc_234><loc_208><loc_625><loc_729>"),
     # full image / every edge: v = 1 clamps to 999
     ((640, 480), (0, 0, 640, 480), None, "<loc_0><loc_0><loc_999><loc_999>"),

@@ -24,7 +24,7 @@ from gtok_cli.errors import InputError, UsageError
 
 # Worked out by hand: q = round_half_even(x·1023/W), clamp 0..1023, written y1 x1 y2 x2, 4 digits.
 ENCODE_ROWS = [
-    # DESIGN §3: y1 100·1023/480 = 213.125 → 213; x1 150·1023/640 = 239.77 → 240;
+    # docs/spec.md#schemes: y1 100·1023/480 = 213.125 → 213; x1 150·1023/640 = 239.77 → 240;
     # y2 350·1023/480 = 745.94 → 746; x2 400·1023/640 = 639.375 → 639
     ((640, 480), (150, 100, 400, 350), "dog", "<loc0213><loc0240><loc0746><loc0639> dog"),
     # full image / every edge

@@ -1,4 +1,4 @@
-"""Properties every registered scheme must have (parametrized over the registry, DESIGN §3).
+"""Properties every registered scheme must have (parametrized over the registry, docs/spec.md#schemes).
 
 - decode(encode(g)) gives g back within ``codec.bound(size)`` (per axis, in pixels, + 1e-9 for float noise);
 - encode(decode(text)) == text for every text the encoder produced;

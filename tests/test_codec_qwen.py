@@ -1,4 +1,5 @@
-"""Table tests for the Qwen codecs: DESIGN §3's worked example plus edge rows, every value worked out by hand.
+"""Table tests for the Qwen codecs: docs/spec.md#schemes' worked example plus edge rows, every value worked
+out by hand.
 
 Hand arithmetic (640×480 unless stated): 150·1000/640 = 234.375, 100·1000/480 = 208.3, 400·1000/640 = 625,
 350·1000/480 = 729.16 → (234,208),(625,729) under floor and under round.

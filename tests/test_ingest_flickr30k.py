@@ -1,13 +1,14 @@
 """`gtok ingest flickr30k`: the genuine sentence file and XML read as ``flickr30k_entities_utils.py`` does.
 
 Expected phrases, types, chain ids and ``first_word_index`` are worked out by hand from
-``/work/shared/fixtures/flickr30k_entities/Sentences/4945942737.txt`` (copied to sample_data); boxes by hand
+``sample_data/flickr30k/Sentences/4945942737.txt`` (the genuine file, see tests/data/README.md); boxes by hand
 from ``sample_data/flickr30k/Annotations/4945942737.xml`` (1-based inclusive → continuous: x1 = xmin - 1,
 x2 = xmax).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,11 @@ from gtok_cli.records import record_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "flickr30k"
-FIXTURE_SENTENCES = Path("/work/shared/fixtures/flickr30k_entities/Sentences/4945942737.txt")
+FIXTURE_SENTENCES = SAMPLE / "Sentences" / "4945942737.txt"
+# sha256 of the genuine Flickr30k Entities file (allenai/allennlp-models test_fixtures; tests/data/README.md)
+FIXTURE_SENTENCES_SHA256 = "ca20b2631a11becb3112bb7e296626995f086bb32187726dd8e23127f8219a34"
+# an unmodified excerpt of the official train split list (tests/data/README.md)
+TRAIN_SPLIT = ROOT / "tests" / "data" / "flickr30k_entities" / "train.txt"
 SENTENCES = SAMPLE / "Sentences"
 ANNOTATIONS = SAMPLE / "Annotations"
 IMAGES = SAMPLE / "images"
@@ -74,7 +79,7 @@ EXPECTED_TEXT = [
 
 
 def test_sample_sentence_file_is_the_genuine_one() -> None:
-    assert (SENTENCES / "4945942737.txt").read_bytes() == FIXTURE_SENTENCES.read_bytes()
+    assert hashlib.sha256(FIXTURE_SENTENCES.read_bytes()).hexdigest() == FIXTURE_SENTENCES_SHA256
 
 
 @pytest.mark.parametrize("index", range(5))
@@ -266,7 +271,7 @@ def test_cli(tmp_path: Path, boxes: str, regions: int) -> None:
         app,
         [
             "ingest", "flickr30k", "--annotations", str(ANNOTATIONS), "--sentences", str(SENTENCES),
-            "--split-file", "/work/shared/fixtures/flickr30k_entities/train.txt", "--boxes", boxes,
+            "--split-file", str(TRAIN_SPLIT), "--boxes", boxes,
             "--images", str(IMAGES), "--out", str(out), "--json",
         ],
     )  # fmt: skip

@@ -31,6 +31,10 @@ SAMPLE = ROOT / "sample_data" / "refcoco"
 INSTANCES = SAMPLE / "instances.json"
 COCO_IMAGES = ROOT / "sample_data" / "coco" / "val2017"
 
+# this file's own pycocotools.mask.decode calls: pycocotools 2.0.x passes copy=False to an __array__ without
+# that keyword, which numpy 2 deprecates (one warning per decode; the result is right)
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
 
 def _load_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location(

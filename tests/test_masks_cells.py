@@ -26,18 +26,14 @@ from gtok_cli.masks import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path:
-    for cand in (REPO / "shared", REPO.parent / "shared"):
-        if (cand / "fixtures").is_dir():
-            return cand
-    pytest.skip("shared fixtures not found")
+COCO_INSTANCES = REPO / "tests" / "data" / "coco" / "annotations" / "instances_val2017.json"
 
 
 @cache
 def coco() -> dict[str, Any]:
     import json
 
-    return json.loads((shared_dir() / "fixtures/coco/annotations/instances_val2017.json").read_text())  # type: ignore[no-any-return]
+    return json.loads(COCO_INSTANCES.read_text())  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(

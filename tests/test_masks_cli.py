@@ -26,18 +26,14 @@ from gtok_cli.records import record_validator
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path:
-    for cand in (REPO / "shared", REPO.parent / "shared"):
-        if (cand / "fixtures").is_dir():
-            return cand
-    pytest.skip("shared fixtures not found")
+COCO_INSTANCES = REPO / "tests" / "data" / "coco" / "annotations" / "instances_val2017.json"
 
 
 def fixture_records(n_images: int = 3) -> list[dict[str, Any]]:
     """Records built by hand from the genuine COCO fixture (record.schema.json), one per image, plus
     RefCOCO-style
     referring records (same annotation, other text) and a record without masks."""
-    d = json.loads((shared_dir() / "fixtures/coco/annotations/instances_val2017.json").read_text())
+    d = json.loads(COCO_INSTANCES.read_text())
     out = []
     for im in d["images"][:n_images]:
         anns = [a for a in d["annotations"] if a["image_id"] == im["id"]][:4]

@@ -48,7 +48,7 @@ def blank(tmp_path: Path) -> Path:
 
 
 def test_decoded_box_lands_on_its_pixels_solid_truth_dashed(tmp_path: Path, blank: Path) -> None:
-    # grid 32 on 640x480, box [150, 100, 400, 350] (worked by hand from DESIGN §4):
+    # grid 32 on 640x480, box [150, 100, 400, 350] (worked by hand from docs/spec.md#getok-v1):
     # TL = (floor(150/20), floor(100/15)) = (7, 6); BR = (ceil(400/20 - 1), ceil(350/15 - 1)) = (19, 23);
     # decoded cell centres: x1 = 7.5*20 = 150, y1 = 6.5*15 = 97.5, x2 = 19.5*20 = 390, y2 = 23.5*15 = 352.5
     shards = _export(

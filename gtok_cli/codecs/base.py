@@ -1,4 +1,4 @@
-"""The codec contract every token scheme implements (DESIGN §3).
+"""The codec contract every token scheme implements (docs/spec.md#schemes).
 
 A codec turns geometry in *pixels of the original image* plus the image size ``(width, height)`` into text
 and back. Decoding works on free model text: it finds every spatial span, returns the geometry it stands for

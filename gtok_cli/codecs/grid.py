@@ -1,4 +1,4 @@
-"""``grid``: GETok grid and offset tokens, "getok-v1" (DESIGN §4). The one module that fixes these strings.
+"""``grid``: GETok grid and offset tokens (docs/spec.md#getok-v1). The one module that fixes these strings.
 
 Grid n×n (default 32). ``<grid_i_j>``: i = column (x, left→right), j = row (y, top→bottom), ``0..n−1``;
 anchor (i, j) stands for the cell centre ``((i + 0.5)/n, (j + 0.5)/n)``.

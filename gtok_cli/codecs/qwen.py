@@ -1,4 +1,4 @@
-"""Qwen-family codecs: ``qwen-vl``, ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` (DESIGN §3).
+"""Qwen-family codecs: ``qwen-vl``, ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` (docs/spec.md#schemes).
 
 Conventions, pinned (each one a row of tests/test_codec_qwen.py):
 

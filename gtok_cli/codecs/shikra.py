@@ -1,4 +1,4 @@
-"""Shikra: decimals on the expand-to-square canvas, ``[0.234,0.281,0.625,0.672]`` (DESIGN §3).
+"""Shikra: decimals on the expand-to-square canvas, ``[0.234,0.281,0.625,0.672]`` (docs/spec.md#schemes).
 
 Pinned to Shikra's own code (``mllm/dataset/utils/transform.py`` and ``PlainBoxFormatter``):
 

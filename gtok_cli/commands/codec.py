@@ -1,4 +1,4 @@
-"""`gtok encode`, `gtok decode`, `gtok vocab`: the codecs from the shell (DESIGN §3).
+"""`gtok encode`, `gtok decode`, `gtok vocab`: the codecs from the shell (docs/spec.md#schemes).
 
 A thin layer: parse the strings, call :func:`gtok_cli.codecs.get_codec`, print. Scheme parameters are passed
 to the codec only when given on the command line, so each scheme keeps its own defaults.

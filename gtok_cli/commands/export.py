@@ -1,4 +1,4 @@
-"""`gtok export` and `gtok merge-manifests`: records → instruction-tuning shards (DESIGN §5)."""
+"""`gtok export` and `gtok merge-manifests`: records → instruction-tuning shards (docs/spec.md#shards)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,30 @@ import typer
 from gtok_cli.task_roles import TASKS
 from gtok_cli.trainer_formats import NAMES as FORMAT_NAMES
 
+EXPORT_EPILOG = (
+    "Examples:\n\n"
+    "  gtok export refcoco.jsonl --scheme bins --task rec --out shards/rec-bins\n\n"
+    "  gtok export refcoco.masks.jsonl --scheme grid --task rec --shape mask --format messages "
+    "--out shards/rec-grid\n\n"
+    "  gtok export refcoco.jsonl --scheme grid --task refine --refine-turns 2 --out shards/refine\n\n"
+    "  gtok ingest coco --instances instances_val2017.json --out - | gtok export - --scheme qwen2.5-vl "
+    "--task detect --format messages --out shards/detect"
+)
+MERGE_EPILOG = (
+    "Example (a job array of 4, then the join):\n\n"
+    "  gtok export coco.jsonl --scheme loc --task detect --num-shards 4 --shard-index $I --out shards/det\n\n"
+    "  gtok merge-manifests shards/det"
+)
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
 
-    @app.command("export")
+    @app.command("export", epilog=EXPORT_EPILOG)
     def export_cmd(
-        records: list[Path] = typer.Argument(..., help="Record JSONL file(s) (.gz read transparently)."),
+        records: list[Path] = typer.Argument(
+            ..., help="Record JSONL file(s) (.gz read transparently), or - for stdin."
+        ),
         scheme: str = typer.Option(
             ...,
             "--scheme",
@@ -59,7 +76,8 @@ def register(app: typer.Typer) -> None:
         refine_steps: str | None = typer.Option(
             None,
             "--refine-steps",
-            help="Proposal error: P(an axis is off by k cells), k = 0, 1, … [0.5,0.35,0.1,0.025,0.025].",
+            help="Proposal error: P(an axis is off by k cells), k = 0, 1, …, summing to 1 "
+            "[0.5,0.35,0.1,0.025,0.025].",
         ),
         refine_extra_rate: float | None = typer.Option(
             None,
@@ -92,11 +110,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Render records into conversation shards with spatial tokens, plus a manifest."""
         from gtok_cli.codecs import get_codec
+        from gtok_cli.errors import UsageError
         from gtok_cli.export.options import ExportOptions, refine_settings
         from gtok_cli.export.run import export
+        from gtok_cli.jsonio import STDIO
         from gtok_cli.limits import check_all
         from gtok_cli.paths import files_written_in, refuse_overwrite
 
+        if sum(str(r) == STDIO for r in records) > 1:
+            raise UsageError("- (stdin) can be given only once among the record files")
         check_all(
             {
                 "shard_size": shard_size,
@@ -157,7 +179,7 @@ def register(app: typer.Typer) -> None:
             err=True,
         )
 
-    @app.command("merge-manifests")
+    @app.command("merge-manifests", epilog=MERGE_EPILOG)
     def merge_cmd(
         out: Path = typer.Argument(..., help="Folder holding the parts' shards and manifest-part-*.json."),
     ) -> None:

@@ -23,14 +23,31 @@ from gtok_cli.commands.ingest_run import (
 from gtok_cli.errors import UsageError
 from gtok_cli.ingest.common import IngestStats
 
+INGEST_EPILOG = (
+    "Examples:\n\n"
+    "  gtok ingest coco --instances instances_val2017.json --images val2017 --out coco.jsonl\n\n"
+    "  gtok ingest refcoco --dataset refcoco --refs 'refs(unc).p' --instances instances.json "
+    "--out refcoco.jsonl\n\n"
+    "  gtok ingest flickr30k --annotations Annotations --sentences Sentences --out f30k.jsonl"
+)
+COCO_EPILOG = (
+    "Examples:\n\n"
+    "  gtok ingest coco --instances annotations/instances_val2017.json --captions "
+    "annotations/captions_val2017.json --images val2017 --out coco.jsonl\n\n"
+    "  gtok ingest coco --instances instances_train2017.json --tasks instances,category "
+    "--on-error skip --out coco.jsonl.gz\n\n"
+    "  gtok ingest coco --instances instances_val2017.json --out - | gtok masks - --out coco.masks.jsonl"
+)
+
 ingest_app = typer.Typer(
     name="ingest",
     help="Read a source dataset and write canonical records (JSONL, one schema).",
     no_args_is_help=True,
+    epilog=INGEST_EPILOG,
 )
 
 
-@ingest_app.command("coco")
+@ingest_app.command("coco", epilog=COCO_EPILOG)
 def coco(
     instances: Path = typer.Option(..., "--instances", help="COCO instances_*.json.", dir_okay=False),
     captions: Optional[Path] = typer.Option(  # noqa: UP045 - typer reads the annotation at runtime

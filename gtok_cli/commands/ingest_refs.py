@@ -18,11 +18,26 @@ from gtok_cli.commands.ingest_run import (
 )
 from gtok_cli.ingest.common import IngestStats
 
+REFCOCO_EPILOG = (
+    "Examples:\n\n"
+    "  gtok ingest refcoco --dataset refcoco --refs 'refcoco/refs(unc).p' --instances refcoco/instances.json "
+    "--images train2014 --out refcoco.jsonl\n\n"
+    "  gtok ingest refcoco --dataset refcocog --refs 'refcocog/refs(umd).p' "
+    "--instances refcocog/instances.json --split val --exclusions leaked_ids.txt --out refcocog_val.jsonl"
+)
+FLICKR30K_EPILOG = (
+    "Examples:\n\n"
+    "  gtok ingest flickr30k --annotations Annotations --sentences Sentences --split-file val.txt "
+    "--images flickr30k-images --out f30k_val.jsonl\n\n"
+    "  gtok ingest flickr30k --annotations Annotations --sentences Sentences --boxes merged "
+    "--on-error skip --out f30k.jsonl.gz"
+)
+
 
 def register(ingest_app: typer.Typer) -> None:
     """Add the refcoco and flickr30k subcommands to the `ingest` group."""
-    ingest_app.command("refcoco")(refcoco)
-    ingest_app.command("flickr30k")(flickr30k)
+    ingest_app.command("refcoco", epilog=REFCOCO_EPILOG)(refcoco)
+    ingest_app.command("flickr30k", epilog=FLICKR30K_EPILOG)(flickr30k)
 
 
 def refcoco(

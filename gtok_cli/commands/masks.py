@@ -88,6 +88,15 @@ def masks(
     )
 
 
+MASKS_EPILOG = (
+    "Examples:\n\n"
+    "  gtok masks refcoco.jsonl --images train2014 --out refcoco.masks.jsonl\n\n"
+    "  gtok masks refcoco.jsonl --images train2014 --backend sam --sam-checkpoint sam_vit_h.pth "
+    "--model-type vit_h --device cuda --out refcoco.masks.jsonl\n\n"
+    "  gtok ingest coco --instances instances_val2017.json --out - | gtok masks - --out coco.masks.jsonl"
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
-    app.command("masks")(masks)
+    app.command("masks", epilog=MASKS_EPILOG)(masks)

@@ -70,6 +70,13 @@ def show(
     print(f"gtok show: wrote {out} ({image.width}x{image.height})", file=sys.stderr)
 
 
+SHOW_EPILOG = (
+    "Examples:\n\n"
+    "  gtok show shards/rec-grid --images train2014 --index 0 --out sample.png\n\n"
+    "  gtok show refcoco.masks.jsonl --images train2014 --sample 9 --seed 1 --grid-overlay --out sheet.png"
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
-    app.command("show")(show)
+    app.command("show", epilog=SHOW_EPILOG)(show)

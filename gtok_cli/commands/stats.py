@@ -33,6 +33,9 @@ def stats(
         print(f"gtok stats: wrote {len(files)} plot(s) to {plots}", file=sys.stderr)
 
 
+STATS_EPILOG = "Examples:\n\n  gtok stats shards/rec-grid\n\n  gtok stats coco.jsonl --json --plots plots/"
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
-    app.command("stats")(stats)
+    app.command("stats", epilog=STATS_EPILOG)(stats)

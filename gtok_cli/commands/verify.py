@@ -7,11 +7,18 @@ from typing import cast
 
 import typer
 
+VERIFY_EPILOG = (
+    "Examples:\n\n"
+    "  gtok verify shards/rec-bins\n\n"
+    "  gtok verify shards/rec-bins-nometa --against refcoco.jsonl --json\n\n"
+    "Exit 0: every check passed; 1: some check failed; 2: unusable input."
+)
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the app."""
 
-    @app.command("verify")
+    @app.command("verify", epilog=VERIFY_EPILOG)
     def verify_cmd(
         target: Path = typer.Argument(..., help="Export folder (its manifest.json) or a manifest file."),
         against: list[Path] | None = typer.Option(

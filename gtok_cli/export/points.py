@@ -8,6 +8,7 @@ and the numpy fallback give the same pixel. Without a mask: the box centre.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,13 @@ def decode_mask(mask: Any, width: int, height: int) -> BoolArray:
         rle = dict(mask)
         if isinstance(rle["counts"], str):
             rle["counts"] = rle["counts"].encode()
-    return np.asarray(mask_utils.decode(rle), dtype=bool)
+    with warnings.catch_warnings():
+        # pycocotools 2.0.x's decode passes copy=False to an __array__ without that keyword, which numpy 2
+        # deprecates (a warning per mask, nothing wrong with the result): hide that one warning, here only
+        warnings.filterwarnings(
+            "ignore", "__array__ implementation doesn't accept a copy keyword", DeprecationWarning
+        )
+        return np.asarray(mask_utils.decode(rle), dtype=bool)
 
 
 def squared_edt(inside: BoolArray) -> npt.NDArray[np.int64]:

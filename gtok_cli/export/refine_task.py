@@ -1,4 +1,5 @@
-"""Propose-and-refine samples (GETok): ``--task refine`` and ``--refine`` on the other tasks (DESIGN §4).
+"""Propose-and-refine samples (GETok): ``--task refine`` and ``--refine`` on the other tasks
+(docs/spec.md#refinement).
 
 The base task's sample is built as usual; then every shape of its answer (in answer order, which is the order
 of ``meta.regions``) is replaced by a simulated turn-1 proposal in grid tokens

@@ -38,7 +38,7 @@ from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.manifest import sum_counts, write_dataset_info
 from gtok_cli.export.options import ExportOptions, check_options
 from gtok_cli.export.templates import Templates, load_templates
-from gtok_cli.jsonio import write_json
+from gtok_cli.jsonio import STDIO, write_json
 from gtok_cli.parallel import SourceInfo, Span, auto_workers, gc_paused, read_span, run_batches
 from gtok_cli.refine.settings import RefineSettings
 from gtok_cli.shards.layout import MANIFEST_VERSION, manifest_path, remove_stale_temps
@@ -276,7 +276,7 @@ def export(opts: ExportOptions) -> dict[str, Any]:
     check_options(opts, codec)
     templates = load_templates(opts.templates_file)
     for path in opts.records:
-        if not os.path.isfile(path):
+        if path != STDIO and not os.path.isfile(path):
             raise InputError("no such file", file=path, reason="file.missing")
     out_dir = Path(opts.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Records → samples: what each export task asks and answers (DESIGN §5).
+"""Records → samples: what each export task asks and answers (docs/spec.md#shards).
 
 A :class:`Sample` is format-free: its turns are lists of pieces, each a literal string or the index of an
 *encode request* (a list of :class:`Grounding`) that the scheme turns into text. Requests are encoded in

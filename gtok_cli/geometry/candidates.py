@@ -1,6 +1,6 @@
 """Candidate masks: one per grid point, indexed ``k = j * n + i`` (row-major; i = column, j = row).
 
-Grid geometry shared with the grid codec (DESIGN §4): anchor ``(i, j)`` stands for the cell centre
+Grid geometry shared with the grid codec (docs/spec.md#getok-v1): anchor ``(i, j)`` stands for the cell centre
 ``((i + 0.5) / n, (j + 0.5) / n)``; in pixels ``((i + 0.5) * W / n, (j + 0.5) * H / n)`` — the same points as
 ``segment_anything.utils.amg.build_point_grid(n)`` scaled by ``(W, H)``.
 

@@ -1,4 +1,5 @@
-"""Record region masks (COCO polygons or RLE, DESIGN §5) → bool ``(H, W)`` arrays: THE one rasteriser.
+"""Record region masks (COCO polygons or RLE, docs/spec.md#records) → bool ``(H, W)`` arrays: THE one
+rasteriser.
 
 Uses pycocotools exactly as the COCO API does (``frPyObjects`` → ``merge`` → ``decode``), so a mask means
 here what it means in COCO evaluation.

@@ -10,7 +10,7 @@ What is written, per image (in image-id order), for the record ``tasks`` asked f
 Record ids: ``coco:<split>:<image_id>:instances`` and ``coco:<split>:<image_id>:cat<category_id>``. Sources:
 ``{"image_id", "ann_ids"[, "category_id"][, "caption_ids"]}``.
 
-Conventions (DESIGN §2, §5):
+Conventions (docs/spec.md#coordinates, docs/spec.md#records):
 
 - ``bbox`` ``[x, y, w, h]`` becomes ``[x, y, x + w, y + h]`` once, checked by :func:`records.check_box_xyxy`
   (which also clamps the sub-pixel overshoot COCO has). Checks: :mod:`gtok_cli.ingest.coco_validate`.

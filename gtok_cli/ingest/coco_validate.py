@@ -202,7 +202,7 @@ def checked_region(ann: Any, image: CocoImage, ctx: AnnotationContext) -> dict[s
     if type(bbox) is not list or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
         raise field_error(file, record, "bbox", "[x, y, w, h] numbers", bbox)
     x, y, w, h = bbox
-    # the one place COCO's [x, y, w, h] becomes xyxy (DESIGN §2)
+    # the one place COCO's [x, y, w, h] becomes xyxy (docs/spec.md#coordinates)
     box = check_box_xyxy(
         [x, y, x + w, y + h], image.width, image.height, file=file, record=record, field="bbox"
     )

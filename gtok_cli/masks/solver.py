@@ -66,7 +66,8 @@ class MaskSolverConfig:
         return self.device.startswith("cuda")
 
     def token_fields(self) -> dict[str, Any]:
-        """The solver parameters written beside every anchor set (DESIGN §5), plus the SAM rule when used."""
+        """The solver parameters written beside every anchor set (docs/spec.md#mask-tokens), plus the SAM
+        rule when used."""
         fields: dict[str, Any] = {"backend": self.backend, "tau": self.tau, "variant": self.variant}
         if self.max_tokens is not None:
             fields["max_tokens"] = self.max_tokens

@@ -1,4 +1,4 @@
-"""The offset lattice of a grid (DESIGN §4), in exact integer indices.
+"""The offset lattice of a grid (docs/spec.md#refinement), in exact integer indices.
 
 Grid ``n`` (default 32); offset step ``s = 1 / m`` cell with ``m = steps_per_cell`` (default 2, half a cell,
 so 32×32 + offsets reaches 64×64 precision). Anchor ``(i, j)`` (i = column/x, j = row/y) stands for the cell

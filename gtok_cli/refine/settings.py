@@ -90,6 +90,21 @@ def _numbers(text: str, option: str, count: int | None = None) -> tuple[float, .
     return values
 
 
+STEPS_SUM_TOLERANCE = 1e-9
+"""How far ``--refine-steps`` may sum from 1 (decimal fractions such as 0.1 are not exact in binary)."""
+
+
+def _step_probabilities(text: str) -> tuple[float, ...]:
+    """``--refine-steps``: P(an axis is off by k cells) for k = 0, 1, …, a distribution, so summing to 1."""
+    values = _numbers(text, "--refine-steps")
+    total = math.fsum(values)
+    if abs(total - 1.0) > STEPS_SUM_TOLERANCE:
+        raise UsageError(
+            f"--refine-steps must sum to 1 (P(0 cells), P(1 cell), …), got {text!r}: sum {total!r}"
+        )
+    return values
+
+
 def settings_from_options(
     lattice: OffsetLattice,
     turns: int = 1,
@@ -104,7 +119,7 @@ def settings_from_options(
     if turns < 1:
         raise UsageError(f"--refine-turns must be at least 1, got {turns}")
     base = RefineSettings(lattice)
-    prop_steps = base.proposal.steps if steps is None else StepDistribution(_numbers(steps, "--refine-steps"))
+    prop_steps = base.proposal.steps if steps is None else StepDistribution(_step_probabilities(steps))
     rate = base.proposal.extra_rate if extra_rate is None else extra_rate
     if not 0.0 <= rate <= 1.0:
         raise UsageError(f"--refine-extra-rate must be in [0, 1], got {rate}")

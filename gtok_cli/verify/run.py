@@ -1,4 +1,4 @@
-"""`gtok verify`: prove an export folder correct (DESIGN §5, §6).
+"""`gtok verify`: prove an export folder correct (docs/spec.md#manifest, docs/spec.md#errors).
 
 Checks, each failure naming shard and line:
 
