@@ -248,3 +248,240 @@ def test_anchor_union_is_the_library_decoder() -> None:
     with pytest.raises(ValueError):
         anchors_to_mask([[2, 0]], cands)
     assert np.array_equal(anchors_to_mask([], cands), np.zeros((4, 4), dtype=bool))
+
+
+# -- issue 12, rows 12 and 13: records checked where they enter; resume checks what it resumes from -----------
+# These use sample_data/ only (genuine COCO val2017 annotations, 12 images): ingest → 78 records.
+
+GRID = ["--grid", "8"]
+
+
+@pytest.fixture(scope="module")
+def sample_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sample_data's COCO annotations as records: 12 images, 78 records (instances + per-category)."""
+    out = tmp_path_factory.mktemp("sample") / "coco.jsonl"
+    instances = REPO / "sample_data/coco/annotations/instances_val2017_sample.json"
+    args = [
+        "ingest",
+        "coco",
+        "--instances",
+        str(instances),
+        "--tasks",
+        "instances,category",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample_clean(sample_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted run over ``sample_src``: what every resumed run must reproduce byte for byte."""
+    out = tmp_path_factory.mktemp("clean") / "clean.jsonl"
+    result = CliRunner().invoke(app, ["masks", str(sample_src), "--out", str(out), *GRID])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def masks_cli(src: Path, out: Path, *extra: str) -> Any:
+    return CliRunner().invoke(app, ["masks", str(src), "--out", str(out), *extra])
+
+
+def lines_per_image(src: Path) -> list[int]:
+    """Records per image in output order (images by first appearance), counted from the input by hand."""
+    counts: dict[tuple[str, int, int], int] = {}
+    for r in read_jsonl(src):
+        key = (r["image"]["file"], r["image"]["width"], r["image"]["height"])
+        counts[key] = counts.get(key, 0) + 1
+    return list(counts.values())
+
+
+def killed_run(src: Path, out: Path, monkeypatch: pytest.MonkeyPatch, images: int, *extra: str) -> None:
+    """``gtok masks`` interrupted (Ctrl-C) while solving image ``images + 1``: ``images`` images written."""
+    real = MaskTokenizer.tokenize_image
+    calls = {"n": 0}
+
+    def dies(self: MaskTokenizer, *args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > images:
+            raise KeyboardInterrupt
+        return real(self, *args, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(MaskTokenizer, "tokenize_image", dies)
+        result = masks_cli(src, out, *GRID, *extra)
+    assert result.exit_code != 0 and not out.exists()
+
+
+def side_files(out: Path) -> tuple[Path, Path]:
+    return out.with_name(out.name + ".partial"), out.with_name(out.name + ".progress")
+
+
+def line_start(data: bytes, line: int) -> int:
+    """Byte offset of 1-based ``line`` in ``data``."""
+    pos = 0
+    for _ in range(line - 1):
+        pos = data.index(b"\n", pos) + 1
+    return pos
+
+
+def stderr_lines(result: Any) -> list[str]:
+    return [x for x in result.output.splitlines() if x.strip()]
+
+
+def test_entry_check_duplicate_id_message_names_both_lines(sample_src: Path, tmp_path: Path) -> None:
+    records = read_jsonl(sample_src)[:3]
+    records[2]["id"] = records[0]["id"]
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    result = masks_cli(src, tmp_path / "o.jsonl", *GRID)
+    assert result.exit_code == 2
+    assert stderr_lines(result) == [
+        f"gtok: error: {src}, record {records[0]['id']}, field id: line 3: repeats the id of line 1 "
+        f"(expected ids unique in the run, found '{records[0]['id']}')"
+    ]
+
+
+def _set_bbox(value: Any) -> Any:
+    return lambda r: r["regions"][0].__setitem__("bbox", value)
+
+
+def _set_coord(k: int, value: Any) -> Any:
+    return lambda r: r["regions"][0]["bbox"].__setitem__(k, value)
+
+
+def _w(r: dict[str, Any]) -> int:
+    return int(r["image"]["width"])
+
+
+# (case, mutation of the 2nd record, field named, message part); the 2nd record is on line 2
+BAD_RECORDS: list[tuple[str, Any, str, str]] = [
+    ("x2 = 1e308", _set_coord(2, 1e308), "regions[0].bbox", "box lies far outside the"),
+    ("x1 = -1e308", _set_coord(0, -1e308), "regions[0].bbox", "box lies far outside the"),
+    (
+        "two widths right",
+        lambda r: r["regions"][0].__setitem__("bbox", [0, 0, 2 * _w(r) + 1, 5]),
+        "regions[0].bbox",
+        "box lies far outside the",
+    ),
+    ("bbox 'x'", _set_bbox("x"), "regions[0].bbox", "box must have 4 numbers"),
+    ("a coordinate 'x'", _set_coord(1, "x"), "regions[0].bbox", "box coordinate is not a number"),
+    ("a coordinate true", _set_coord(1, True), "regions[0].bbox", "box coordinate is not a number"),
+    ("a coordinate null", _set_coord(3, None), "regions[0].bbox", "box coordinate is not a number"),
+    ("3 numbers", _set_bbox([1, 2, 3]), "regions[0].bbox", "box must have 4 numbers"),
+    ("bbox missing", lambda r: r["regions"][0].pop("bbox"), "regions[0].bbox", "box must have 4 numbers"),
+    ("x2 < x1", _set_bbox([50, 10, 40, 20]), "regions[0].bbox", "box corners are out of order"),
+    (
+        "right of the image",
+        lambda r: r["regions"][0].__setitem__("bbox", [_w(r) + 1, 0, _w(r) + 9, 5]),
+        "regions[0].bbox",
+        "box lies outside the image",
+    ),
+    ("above the image", _set_bbox([0, -20, 10, -1]), "regions[0].bbox", "box lies outside the image"),
+    (
+        "polyline 1e308",
+        lambda r: r["regions"][0].__setitem__("polyline", [0, 0, 1e308, 1]),
+        "regions[0].polyline",
+        "polyline lies far outside",
+    ),
+    (
+        "polyline odd",
+        lambda r: r["regions"][0].__setitem__("polyline", [0, 0, 1, 1, 2]),
+        "regions[0].polyline",
+        "polyline must be x, y pairs",
+    ),
+    (
+        "region not an object",
+        lambda r: r["regions"].__setitem__(0, "x"),
+        "regions[0]",
+        "region is not an object",
+    ),
+    ("regions not a list", lambda r: r.__setitem__("regions", {}), "regions", "has no regions list"),
+    (
+        "width 0",
+        lambda r: r["image"].__setitem__("width", 0),
+        "image.width",
+        "image width is not a positive integer",
+    ),
+    (
+        "height true",
+        lambda r: r["image"].__setitem__("height", True),
+        "image.height",
+        "image height is not a positive integer",
+    ),
+    (
+        "width 640.5",
+        lambda r: r["image"].__setitem__("width", 640.5),
+        "image.width",
+        "image width is not a positive integer",
+    ),
+    ("image file ''", lambda r: r["image"].__setitem__("file", ""), "image.file", "image has no file name"),
+    ("id an int", lambda r: r.__setitem__("id", 7), "id", "has no record id"),
+    ("id ''", lambda r: r.__setitem__("id", ""), "id", "has no record id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"), [r[1:] for r in BAD_RECORDS], ids=[r[0] for r in BAD_RECORDS]
+)
+def test_entry_check_rejects_bad_geometry_and_ids(
+    sample_src: Path, tmp_path: Path, mutate: Any, field: str, message: str
+) -> None:
+    records = read_jsonl(sample_src)[:3]
+    mutate(records[1])
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "o.jsonl"
+    result = masks_cli(src, out, *GRID)
+    assert result.exit_code == 2, result.output
+    (line,) = stderr_lines(result)  # one line, no traceback
+    rid = records[1]["id"]
+    named = f", record {rid}" if isinstance(rid, str) and rid else ""
+    assert line.startswith(f"gtok: error: {src}{named}, field {field}: line 2: {message}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]  # nothing written, not even .partial
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": "a", "regions": [{"bbox": [0, 0, 1e999, 1]}]}',
+        b'{"id": "a", "regions": [{"bbox": [NaN, 0, 1, 1]}]}',
+    ],
+    ids=["1e999", "NaN"],
+)
+def test_entry_check_non_finite_json_is_invalid_json(tmp_path: Path, raw: bytes) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(raw + b"\n")
+    result = masks_cli(src, tmp_path / "o.jsonl", *GRID)
+    assert result.exit_code == 2
+    (line,) = stderr_lines(result)
+    assert line.startswith(f"gtok: error: {src}: line 1 is not valid JSON")
+
+
+# boxes a stage takes as they are (the codecs clamp at the image edge); masks passes them through unchanged
+GOOD_BOXES: list[tuple[str, Any]] = [
+    ("slightly outside", lambda w, h: [-3.5, -2, w + 5, h + 0.25]),
+    ("one width outside", lambda w, h: [-w, -h, 2 * w, 2 * h]),
+    ("zero width", lambda w, h: [10, 10, 10, 20]),
+    ("touching the right edge", lambda w, h: [w, 0, w + 4, 5]),
+    ("integers", lambda w, h: [0, 0, w, h]),
+]
+
+
+@pytest.mark.parametrize("box", [r[1] for r in GOOD_BOXES], ids=[r[0] for r in GOOD_BOXES])
+def test_entry_check_keeps_boxes_the_codecs_clamp(sample_src: Path, tmp_path: Path, box: Any) -> None:
+    records = read_jsonl(sample_src)[:2]
+    w, h = records[1]["image"]["width"], records[1]["image"]["height"]
+    records[1]["regions"][0]["bbox"] = box(w, h)
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "o.jsonl"
+    result = masks_cli(src, out, *GRID)
+    assert result.exit_code == 0, result.output
+    assert read_jsonl(out)[1]["regions"][0]["bbox"] == box(w, h)
+
+
+def test_stdin_input_with_a_file_output(sample_src: Path, sample_clean: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    result = CliRunner().invoke(app, ["masks", "-", "--out", str(out), *GRID], input=sample_src.read_bytes())
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == sample_clean.read_bytes()
