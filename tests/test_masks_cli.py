@@ -250,7 +250,7 @@ def test_anchor_union_is_the_library_decoder() -> None:
     assert np.array_equal(anchors_to_mask([], cands), np.zeros((4, 4), dtype=bool))
 
 
-# -- issue 12, rows 12 and 13: records checked where they enter; resume checks what it resumes from -----------
+# -- issue 12, rows 12 and 13: records checked where they enter; resume checks what it resumes from ---------
 # These use sample_data/ only (genuine COCO val2017 annotations, 12 images): ingest → 78 records.
 
 GRID = ["--grid", "8"]
@@ -484,4 +484,233 @@ def test_stdin_input_with_a_file_output(sample_src: Path, sample_clean: Path, tm
     out = tmp_path / "o.jsonl"
     result = CliRunner().invoke(app, ["masks", "-", "--out", str(out), *GRID], input=sample_src.read_bytes())
     assert result.exit_code == 0, result.output
+    assert out.read_bytes() == sample_clean.read_bytes()
+
+
+# Runs killed after 8 of the 12 images have 54 lines (7+4+4+6+8+9+9+7 records); image 6 is lines 30-38.
+KILLED_AFTER = 8
+
+
+def _flip(line: int, where: Any) -> Any:
+    """Damage the partial file: XOR 1 into the byte ``where(line's bytes)`` bytes into ``line``."""
+
+    def damage(partial: Path, progress: Path) -> None:
+        data = bytearray(partial.read_bytes())
+        start = line_start(bytes(data), line)
+        pos = start + where(bytes(data[start:]))
+        data[pos] ^= 1
+        partial.write_bytes(bytes(data))
+
+    return damage
+
+
+def _first_digit_of_iou(rest: bytes) -> int:
+    pos = rest.index(b'"iou":') + len(b'"iou":') + 2  # "0.27…": the digit after "0."
+    assert rest[pos - 1 : pos] == b"." and rest[pos : pos + 1].isdigit()
+    return pos
+
+
+def _append(partial: Path, progress: Path) -> None:
+    with open(partial, "ab") as fh:
+        fh.write(b'{"id":"coco:val2017:1')  # the torn line a kill leaves
+
+
+def _cut_partial(partial: Path, progress: Path) -> None:
+    data = partial.read_bytes()
+    partial.write_bytes(data[: line_start(data, 32) + 10])
+
+
+def _damage_mark(partial: Path, progress: Path) -> None:
+    lines = progress.read_bytes().split(b"\n")
+    lines[6] = b'{"done":6,"end":1' + b"x" * 5  # progress line 7: the mark of image 6
+    progress.write_bytes(b"\n".join(lines))
+
+
+def _old_version(partial: Path, progress: Path) -> None:
+    progress.write_bytes(
+        progress.read_bytes().replace(b'"gtok_masks_progress":2', b'"gtok_masks_progress":1', 1)
+    )
+
+
+# (case, damage, warning after "gtok: warning: <partial>: " (None: no warning), images solved again)
+RESUME_CASES: list[tuple[str, Any, str | None, int]] = [
+    ("torn last line", _append, None, 12 - 8),
+    (
+        "flipped byte makes line 32 invalid JSON",
+        _flip(32, lambda rest: 0),
+        "PARTIAL line 32 is not valid JSON; resuming from line 30 (image 6 of 12), the last that checks",
+        12 - 5,
+    ),
+    (
+        "flipped digit keeps line 32 valid JSON",
+        _flip(32, _first_digit_of_iou),
+        "PARTIAL lines 30-38 differ from what was written there (sha256 or line count); "
+        "resuming from line 30 (image 6 of 12), the last that checks",
+        12 - 5,
+    ),
+    (
+        "flipped byte in the first image",
+        _flip(3, lambda rest: 0),
+        "PARTIAL line 3 is not valid JSON; starting over",
+        12,
+    ),
+    (
+        "partial file cut inside line 32",
+        _cut_partial,
+        "PARTIAL ends before the end its progress file records (line 30 onward is missing); "
+        "resuming from line 30 (image 6 of 12), the last that checks",
+        12 - 5,
+    ),
+    (
+        "progress mark of image 6 damaged",
+        _damage_mark,
+        "PROGRESS line 7 is damaged; resuming from line 30 (image 6 of 12), the last that checks",
+        12 - 5,
+    ),
+    (
+        "progress file missing",
+        lambda partial, progress: progress.unlink(),
+        "PROGRESS is missing; starting over",
+        12,
+    ),
+    (
+        "progress file of an older gtok",
+        _old_version,
+        "PROGRESS is from another version of gtok masks; starting over",
+        12,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("damage", "warning", "solved"), [r[1:] for r in RESUME_CASES], ids=[r[0] for r in RESUME_CASES]
+)
+def test_resume_checks_what_it_resumes_from(
+    sample_src: Path,
+    sample_clean: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: Any,
+    warning: str | None,
+    solved: int,
+) -> None:
+    assert lines_per_image(sample_src) == [7, 4, 4, 6, 8, 9, 9, 7, 5, 5, 6, 8]  # the line numbers below
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, KILLED_AFTER)
+    partial, progress = side_files(out)
+    assert len(partial.read_bytes().splitlines()) == 54
+    damage(partial, progress)
+    result = masks_cli(sample_src, out, *GRID, "--resume")
+    assert result.exit_code == 0, result.output
+    lines = stderr_lines(result)
+    if warning is None:
+        assert lines[0] == f"gtok masks: resuming {partial} at line 55 (image 9 of 12)"
+    else:
+        text = warning.replace("PARTIAL", partial.name).replace("PROGRESS", progress.name)
+        assert lines[0] == f"gtok: warning: {partial}: {text}"
+    assert lines[1].startswith(f"gtok masks: {solved} images, ") and len(lines) == 2
+    assert out.read_bytes() == sample_clean.read_bytes()  # every line valid, the same bytes as a clean run
+    assert not partial.exists() and not progress.exists()
+
+
+def test_resume_twice_after_a_damaged_mark(
+    sample_src: Path, sample_clean: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume drops the marks after its resume point, so a second kill and resume still check out."""
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, KILLED_AFTER)
+    partial, progress = side_files(out)
+    _damage_mark(partial, progress)
+    killed_run(sample_src, out, monkeypatch, 1, "--resume")  # redoes image 6 only, then dies
+    result = masks_cli(sample_src, out, *GRID, "--resume")
+    assert result.exit_code == 0, result.output
+    assert stderr_lines(result)[0] == f"gtok masks: resuming {partial} at line 39 (image 7 of 12)"
+    assert out.read_bytes() == sample_clean.read_bytes()
+
+
+def _other_input(src: Path, tmp_path: Path) -> Path:
+    records = read_jsonl(src)
+    records[0]["text"] = "another input"
+    return write_jsonl(tmp_path / "other.jsonl", records)
+
+
+@pytest.mark.parametrize(
+    ("make_src", "params", "why"),
+    [
+        (_other_input, GRID, "it was written from another input (sha256 differs)"),
+        (lambda src, _tmp: src, ["--grid", "4"], "it was written with other parameters (grid)"),
+    ],
+    ids=["another input", "other parameters"],
+)
+def test_resume_does_not_trust_a_partial_of_another_run(
+    sample_src: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_src: Any,
+    params: list[str],
+    why: str,
+) -> None:
+    src = make_src(sample_src, tmp_path)
+    clean = tmp_path / "clean.jsonl"
+    assert masks_cli(src, clean, *params).exit_code == 0
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, KILLED_AFTER)  # grid 8, sample_src
+    partial, _progress = side_files(out)
+    result = masks_cli(src, out, *params, "--resume")
+    assert result.exit_code == 0, result.output
+    lines = stderr_lines(result)
+    assert lines[0] == f"gtok: warning: {partial}: {why}; starting over"
+    assert lines[1].startswith("gtok masks: 12 images, ")
+    assert out.read_bytes() == clean.read_bytes()
+
+
+def test_rerun_without_resume_says_resuming_is_possible(
+    sample_src: Path, sample_clean: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, KILLED_AFTER)
+    partial, progress = side_files(out)
+    before = (partial.read_bytes(), progress.read_bytes())
+    result = masks_cli(sample_src, out, *GRID)
+    assert result.exit_code == 2
+    assert stderr_lines(result) == [
+        f"gtok: error: {partial} holds the first 54 lines (8 of 12 images) of this same run, checked; "
+        "add --resume to continue from line 55, or delete it to start over"
+    ]
+    assert (partial.read_bytes(), progress.read_bytes()) == before and not out.exists()  # nothing touched
+    result = masks_cli(sample_src, out, *GRID, "--resume")
+    assert result.exit_code == 0 and "gtok masks: 4 images, " in result.output
+    assert out.read_bytes() == sample_clean.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("killed_after", "other_input", "warning"),
+    [
+        (0, False, None),  # killed before the first image was written: nothing to keep
+        (KILLED_AFTER, True, "replacing PARTIAL: it was written from another input (sha256 differs)"),
+    ],
+    ids=["empty partial", "partial of another input"],
+)
+def test_rerun_without_resume_replaces_what_cannot_be_resumed(
+    sample_src: Path,
+    sample_clean: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    killed_after: int,
+    other_input: bool,
+    warning: str | None,
+) -> None:
+    out = tmp_path / "out.jsonl"
+    first = sample_src
+    if other_input:
+        first = write_jsonl(tmp_path / "other.jsonl", read_jsonl(sample_src)[:-1])
+    killed_run(first, out, monkeypatch, killed_after)
+    partial, _progress = side_files(out)
+    assert partial.exists()
+    result = masks_cli(sample_src, out, *GRID)
+    assert result.exit_code == 0, result.output
+    lines = stderr_lines(result)
+    if warning is not None:
+        assert lines.pop(0) == "gtok: warning: " + warning.replace("PARTIAL", str(partial))
+    assert len(lines) == 1 and lines[0].startswith("gtok masks: 12 images, ")
     assert out.read_bytes() == sample_clean.read_bytes()
