@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from gtok_cli.errors import InputError, UsageError
@@ -87,3 +88,38 @@ def test_the_same_input_twice_is_a_usage_error(tmp_path: Path, names: list[str],
         check_distinct_inputs(paths)
     named = {k: str(tmp_path / f"{k}.jsonl") for k in ("a", "link", "hard")}
     assert str(exc.value).startswith(message.format(**named))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda r: r["regions"][0].__setitem__("bbox", (0, 0, 10, 10)), "bbox.shape"),  # a tuple is not JSON
+        (lambda r: r["regions"][0].__setitem__("bbox", [np.float64(1), 0, 10, 10]), None),  # a float, kept
+        (lambda r: r["regions"][0].__setitem__("polyline", [0, 0, 10, 10, 20, 5]), None),
+        (lambda r: r["regions"][0].__setitem__("polyline", [0, 0, 10, float("inf")]), "polyline.nonfinite"),
+        (lambda r: r["regions"][0].__setitem__("polyline", [0, 0, "1", 2]), "polyline.type"),
+        (lambda r: r["regions"].append("x"), "region.type"),
+        (lambda r: r["image"].__setitem__("width", np.int64(100)), "record.image"),  # not a JSON int
+        (lambda r: r.__setitem__("regions", []), None),
+    ],
+    ids=[
+        "tuple",
+        "float subclass",
+        "polyline",
+        "polyline inf",
+        "polyline str",
+        "region str",
+        "np.int64",
+        "none",
+    ],
+)
+def test_fast_and_detailed_paths_agree(change: Any, reason: str | None) -> None:
+    """The fast path sends what it does not plainly accept to the detailed one, which decides."""
+    r = record("a", [0, 0, 10, 10])
+    change(r)
+    if reason is None:
+        RecordEntry().check(r, file="x.jsonl", lineno=1)
+        return
+    with pytest.raises(InputError) as exc:
+        RecordEntry().check(r, file="x.jsonl", lineno=1)
+    assert exc.value.reason == reason
