@@ -225,6 +225,8 @@ def _decide_resume(
     if point.problem is None:
         if point.done:
             at = f"line {point.lines + 1} (image {point.done + 1} of {images})"
+            if point.done == images:  # killed after the last image, before the rename
+                at = f"its end (all {images} images written)"
             print(f"gtok masks: resuming {partial} at {at}", file=sys.stderr)
         return point
     then = (
