@@ -244,3 +244,469 @@ def test_anchor_union_is_the_library_decoder() -> None:
     with pytest.raises(ValueError):
         anchors_to_mask([[2, 0]], cands)
     assert np.array_equal(anchors_to_mask([], cands), np.zeros((4, 4), dtype=bool))
+
+
+# -- issue 12, rows 12 and 13: records checked where they enter; resume checks what it resumes from ---------
+# These use sample_data/ only (genuine COCO val2017 annotations, 12 images): ingest → 78 records.
+
+GRID = ["--grid", "8"]
+
+
+@pytest.fixture(scope="module")
+def sample_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sample_data's COCO annotations as records: 12 images, 78 records (instances + per-category)."""
+    out = tmp_path_factory.mktemp("sample") / "coco.jsonl"
+    instances = REPO / "sample_data/coco/annotations/instances_val2017_sample.json"
+    args = [
+        "ingest",
+        "coco",
+        "--instances",
+        str(instances),
+        "--tasks",
+        "instances,category",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample_clean(sample_src: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted run over ``sample_src``: what every resumed run must reproduce byte for byte."""
+    out = tmp_path_factory.mktemp("clean") / "clean.jsonl"
+    result = CliRunner().invoke(app, ["masks", str(sample_src), "--out", str(out), *GRID])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def masks_cli(src: Path, out: Path, *extra: str) -> Any:
+    return CliRunner().invoke(app, ["masks", str(src), "--out", str(out), *extra])
+
+
+def lines_per_image(src: Path) -> list[int]:
+    """Records per image in output order (images by first appearance), counted from the input by hand."""
+    counts: dict[tuple[str, int, int], int] = {}
+    for r in read_jsonl(src):
+        key = (r["image"]["file"], r["image"]["width"], r["image"]["height"])
+        counts[key] = counts.get(key, 0) + 1
+    return list(counts.values())
+
+
+def killed_run(src: Path, out: Path, monkeypatch: pytest.MonkeyPatch, images: int, *extra: str) -> None:
+    """``gtok masks`` interrupted (Ctrl-C) while solving image ``images + 1``: ``images`` images written."""
+    real = MaskTokenizer.tokenize_image
+    calls = {"n": 0}
+
+    def dies(self: MaskTokenizer, *args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > images:
+            raise KeyboardInterrupt
+        return real(self, *args, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(MaskTokenizer, "tokenize_image", dies)
+        result = masks_cli(src, out, *GRID, *extra)
+    assert result.exit_code != 0 and not out.exists()
+
+
+def side_files(out: Path) -> tuple[Path, Path]:
+    return out.with_name(out.name + ".partial"), out.with_name(out.name + ".progress")
+
+
+def line_start(data: bytes, line: int) -> int:
+    """Byte offset of 1-based ``line`` in ``data``."""
+    pos = 0
+    for _ in range(line - 1):
+        pos = data.index(b"\n", pos) + 1
+    return pos
+
+
+def stderr_lines(result: Any) -> list[str]:
+    return [x for x in result.output.splitlines() if x.strip()]
+
+
+def test_entry_check_duplicate_id_message_names_both_lines(sample_src: Path, tmp_path: Path) -> None:
+    records = read_jsonl(sample_src)[:3]
+    records[2]["id"] = records[0]["id"]
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    result = masks_cli(src, tmp_path / "o.jsonl", *GRID)
+    assert result.exit_code == 2
+    assert stderr_lines(result) == [
+        f"gtok: error: {src}, record {records[0]['id']}, field id: line 3: repeats the id of line 1 "
+        f"(expected ids unique in the run, found '{records[0]['id']}')"
+    ]
+
+
+def _set_bbox(value: Any) -> Any:
+    return lambda r: r["regions"][0].__setitem__("bbox", value)
+
+
+def _set_coord(k: int, value: Any) -> Any:
+    return lambda r: r["regions"][0]["bbox"].__setitem__(k, value)
+
+
+def _w(r: dict[str, Any]) -> int:
+    return int(r["image"]["width"])
+
+
+# (case, mutation of the 2nd record, field named, message part); the 2nd record is on line 2
+BAD_RECORDS: list[tuple[str, Any, str, str]] = [
+    ("x2 = 1e308", _set_coord(2, 1e308), "regions[0].bbox", "box lies far outside the"),
+    ("x1 = -1e308", _set_coord(0, -1e308), "regions[0].bbox", "box lies far outside the"),
+    (
+        "two widths right",
+        lambda r: r["regions"][0].__setitem__("bbox", [0, 0, 2 * _w(r) + 1, 5]),
+        "regions[0].bbox",
+        "box lies far outside the",
+    ),
+    ("bbox 'x'", _set_bbox("x"), "regions[0].bbox", "box must have 4 numbers"),
+    ("a coordinate 'x'", _set_coord(1, "x"), "regions[0].bbox", "box coordinate is not a number"),
+    ("a coordinate true", _set_coord(1, True), "regions[0].bbox", "box coordinate is not a number"),
+    ("a coordinate null", _set_coord(3, None), "regions[0].bbox", "box coordinate is not a number"),
+    ("3 numbers", _set_bbox([1, 2, 3]), "regions[0].bbox", "box must have 4 numbers"),
+    ("bbox missing", lambda r: r["regions"][0].pop("bbox"), "regions[0].bbox", "box must have 4 numbers"),
+    ("x2 < x1", _set_bbox([50, 10, 40, 20]), "regions[0].bbox", "box corners are out of order"),
+    (
+        "right of the image",
+        lambda r: r["regions"][0].__setitem__("bbox", [_w(r) + 1, 0, _w(r) + 9, 5]),
+        "regions[0].bbox",
+        "box lies outside the image",
+    ),
+    ("above the image", _set_bbox([0, -20, 10, -1]), "regions[0].bbox", "box lies outside the image"),
+    (
+        "polyline 1e308",
+        lambda r: r["regions"][0].__setitem__("polyline", [0, 0, 1e308, 1]),
+        "regions[0].polyline",
+        "polyline lies far outside",
+    ),
+    (
+        "polyline odd",
+        lambda r: r["regions"][0].__setitem__("polyline", [0, 0, 1, 1, 2]),
+        "regions[0].polyline",
+        "polyline must be x, y pairs",
+    ),
+    (
+        "region not an object",
+        lambda r: r["regions"].__setitem__(0, "x"),
+        "regions[0]",
+        "region is not an object",
+    ),
+    ("regions not a list", lambda r: r.__setitem__("regions", {}), "regions", "has no regions list"),
+    (
+        "width 0",
+        lambda r: r["image"].__setitem__("width", 0),
+        "image.width",
+        "image width is not a positive integer",
+    ),
+    (
+        "height true",
+        lambda r: r["image"].__setitem__("height", True),
+        "image.height",
+        "image height is not a positive integer",
+    ),
+    (
+        "width 640.5",
+        lambda r: r["image"].__setitem__("width", 640.5),
+        "image.width",
+        "image width is not a positive integer",
+    ),
+    ("image file ''", lambda r: r["image"].__setitem__("file", ""), "image.file", "image has no file name"),
+    ("id an int", lambda r: r.__setitem__("id", 7), "id", "has no record id"),
+    ("id ''", lambda r: r.__setitem__("id", ""), "id", "has no record id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"), [r[1:] for r in BAD_RECORDS], ids=[r[0] for r in BAD_RECORDS]
+)
+def test_entry_check_rejects_bad_geometry_and_ids(
+    sample_src: Path, tmp_path: Path, mutate: Any, field: str, message: str
+) -> None:
+    records = read_jsonl(sample_src)[:3]
+    mutate(records[1])
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "o.jsonl"
+    result = masks_cli(src, out, *GRID)
+    assert result.exit_code == 2, result.output
+    (line,) = stderr_lines(result)  # one line, no traceback
+    rid = records[1]["id"]
+    named = f", record {rid}" if isinstance(rid, str) and rid else ""
+    assert line.startswith(f"gtok: error: {src}{named}, field {field}: line 2: {message}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]  # nothing written, not even .partial
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": "a", "regions": [{"bbox": [0, 0, 1e999, 1]}]}',
+        b'{"id": "a", "regions": [{"bbox": [NaN, 0, 1, 1]}]}',
+    ],
+    ids=["1e999", "NaN"],
+)
+def test_entry_check_non_finite_json_is_invalid_json(tmp_path: Path, raw: bytes) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(raw + b"\n")
+    result = masks_cli(src, tmp_path / "o.jsonl", *GRID)
+    assert result.exit_code == 2
+    (line,) = stderr_lines(result)
+    assert line.startswith(f"gtok: error: {src}: line 1 is not valid JSON")
+
+
+# boxes a stage takes as they are (the codecs clamp at the image edge); masks passes them through unchanged
+GOOD_BOXES: list[tuple[str, Any]] = [
+    ("slightly outside", lambda w, h: [-3.5, -2, w + 5, h + 0.25]),
+    ("one width outside", lambda w, h: [-w, -h, 2 * w, 2 * h]),
+    ("zero width", lambda w, h: [10, 10, 10, 20]),
+    ("touching the right edge", lambda w, h: [w, 0, w + 4, 5]),
+    ("integers", lambda w, h: [0, 0, w, h]),
+]
+
+
+@pytest.mark.parametrize("box", [r[1] for r in GOOD_BOXES], ids=[r[0] for r in GOOD_BOXES])
+def test_entry_check_keeps_boxes_the_codecs_clamp(sample_src: Path, tmp_path: Path, box: Any) -> None:
+    records = read_jsonl(sample_src)[:2]
+    w, h = records[1]["image"]["width"], records[1]["image"]["height"]
+    records[1]["regions"][0]["bbox"] = box(w, h)
+    src = write_jsonl(tmp_path / "in.jsonl", records)
+    out = tmp_path / "o.jsonl"
+    result = masks_cli(src, out, *GRID)
+    assert result.exit_code == 0, result.output
+    assert read_jsonl(out)[1]["regions"][0]["bbox"] == box(w, h)
+
+
+def test_stdin_input_with_a_file_output(sample_src: Path, sample_clean: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    result = CliRunner().invoke(app, ["masks", "-", "--out", str(out), *GRID], input=sample_src.read_bytes())
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == sample_clean.read_bytes()
+
+
+# Runs killed after 8 of the 12 images have 54 lines (7+4+4+6+8+9+9+7 records); image 6 is lines 30-38.
+KILLED_AFTER = 8
+
+
+def _flip(line: int, where: Any) -> Any:
+    """Damage the partial file: XOR 1 into the byte ``where(line's bytes)`` bytes into ``line``."""
+
+    def damage(partial: Path, progress: Path) -> None:
+        data = bytearray(partial.read_bytes())
+        start = line_start(bytes(data), line)
+        pos = start + where(bytes(data[start:]))
+        data[pos] ^= 1
+        partial.write_bytes(bytes(data))
+
+    return damage
+
+
+def _first_digit_of_iou(rest: bytes) -> int:
+    pos = rest.index(b'"iou":') + len(b'"iou":') + 2  # "0.27…": the digit after "0."
+    assert rest[pos - 1 : pos] == b"." and rest[pos : pos + 1].isdigit()
+    return pos
+
+
+def _append(partial: Path, progress: Path) -> None:
+    with open(partial, "ab") as fh:
+        fh.write(b'{"id":"coco:val2017:1')  # the torn line a kill leaves
+
+
+def _cut_partial(partial: Path, progress: Path) -> None:
+    data = partial.read_bytes()
+    partial.write_bytes(data[: line_start(data, 32) + 10])
+
+
+def _damage_mark(partial: Path, progress: Path) -> None:
+    lines = progress.read_bytes().split(b"\n")
+    lines[6] = b'{"done":6,"end":1' + b"x" * 5  # progress line 7: the mark of image 6
+    progress.write_bytes(b"\n".join(lines))
+
+
+def _old_version(partial: Path, progress: Path) -> None:
+    progress.write_bytes(
+        progress.read_bytes().replace(b'"gtok_masks_progress":2', b'"gtok_masks_progress":1', 1)
+    )
+
+
+# (case, damage, warning after "gtok: warning: <partial>: " (None: no warning), images solved again)
+RESUME_CASES: list[tuple[str, Any, str | None, int]] = [
+    ("torn last line", _append, None, 12 - 8),
+    (
+        "flipped byte makes line 32 invalid JSON",
+        _flip(32, lambda rest: 0),
+        "PARTIAL line 32 is not valid JSON; resuming from line 30 (image 6 of 12), the last that checks",
+        12 - 5,
+    ),
+    (
+        "flipped digit keeps line 32 valid JSON",
+        _flip(32, _first_digit_of_iou),
+        "PARTIAL lines 30-38 differ from what was written there (sha256 or line count); "
+        "resuming from line 30 (image 6 of 12), the last that checks",
+        12 - 5,
+    ),
+    (
+        "flipped byte in the first image",
+        _flip(3, lambda rest: 0),
+        "PARTIAL line 3 is not valid JSON; starting over",
+        12,
+    ),
+    (
+        "partial file cut inside line 32",
+        _cut_partial,
+        "PARTIAL ends before the end its progress file records (line 30 onward is missing); "
+        "resuming from line 30 (image 6 of 12), the last that checks",
+        12 - 5,
+    ),
+    (
+        "progress mark of image 6 damaged",
+        _damage_mark,
+        "PROGRESS line 7 is damaged; resuming from line 30 (image 6 of 12), the last that checks",
+        12 - 5,
+    ),
+    (
+        "progress file missing",
+        lambda partial, progress: progress.unlink(),
+        "PROGRESS is missing; starting over",
+        12,
+    ),
+    (
+        "progress file of an older gtok",
+        _old_version,
+        "PROGRESS is from another version of gtok masks; starting over",
+        12,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("damage", "warning", "solved"), [r[1:] for r in RESUME_CASES], ids=[r[0] for r in RESUME_CASES]
+)
+def test_resume_checks_what_it_resumes_from(
+    sample_src: Path,
+    sample_clean: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: Any,
+    warning: str | None,
+    solved: int,
+) -> None:
+    assert lines_per_image(sample_src) == [7, 4, 4, 6, 8, 9, 9, 7, 5, 5, 6, 8]  # the line numbers below
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, KILLED_AFTER)
+    partial, progress = side_files(out)
+    assert len(partial.read_bytes().splitlines()) == 54
+    damage(partial, progress)
+    result = masks_cli(sample_src, out, *GRID, "--resume")
+    assert result.exit_code == 0, result.output
+    lines = stderr_lines(result)
+    if warning is None:
+        assert lines[0] == f"gtok masks: resuming {partial} at line 55 (image 9 of 12)"
+    else:
+        text = warning.replace("PARTIAL", partial.name).replace("PROGRESS", progress.name)
+        assert lines[0] == f"gtok: warning: {partial}: {text}"
+    assert lines[1].startswith(f"gtok masks: {solved} images, ") and len(lines) == 2
+    assert out.read_bytes() == sample_clean.read_bytes()  # every line valid, the same bytes as a clean run
+    assert not partial.exists() and not progress.exists()
+
+
+def test_resume_twice_after_a_damaged_mark(
+    sample_src: Path, sample_clean: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume drops the marks after its resume point, so a second kill and resume still check out."""
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, KILLED_AFTER)
+    partial, progress = side_files(out)
+    _damage_mark(partial, progress)
+    killed_run(sample_src, out, monkeypatch, 1, "--resume")  # redoes image 6 only, then dies
+    result = masks_cli(sample_src, out, *GRID, "--resume")
+    assert result.exit_code == 0, result.output
+    assert stderr_lines(result)[0] == f"gtok masks: resuming {partial} at line 39 (image 7 of 12)"
+    assert out.read_bytes() == sample_clean.read_bytes()
+
+
+def _other_input(src: Path, tmp_path: Path) -> Path:
+    records = read_jsonl(src)
+    records[0]["text"] = "another input"
+    return write_jsonl(tmp_path / "other.jsonl", records)
+
+
+@pytest.mark.parametrize(
+    ("make_src", "params", "why"),
+    [
+        (_other_input, GRID, "it was written from another input (sha256 differs)"),
+        (lambda src, _tmp: src, ["--grid", "4"], "it was written with other parameters (grid)"),
+    ],
+    ids=["another input", "other parameters"],
+)
+def test_resume_does_not_trust_a_partial_of_another_run(
+    sample_src: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_src: Any,
+    params: list[str],
+    why: str,
+) -> None:
+    src = make_src(sample_src, tmp_path)
+    clean = tmp_path / "clean.jsonl"
+    assert masks_cli(src, clean, *params).exit_code == 0
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, KILLED_AFTER)  # grid 8, sample_src
+    partial, _progress = side_files(out)
+    result = masks_cli(src, out, *params, "--resume")
+    assert result.exit_code == 0, result.output
+    lines = stderr_lines(result)
+    assert lines[0] == f"gtok: warning: {partial}: {why}; starting over"
+    assert lines[1].startswith("gtok masks: 12 images, ")
+    assert out.read_bytes() == clean.read_bytes()
+
+
+def test_rerun_without_resume_says_resuming_is_possible(
+    sample_src: Path, sample_clean: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, KILLED_AFTER)
+    partial, progress = side_files(out)
+    before = (partial.read_bytes(), progress.read_bytes())
+    result = masks_cli(sample_src, out, *GRID)
+    assert result.exit_code == 2
+    assert stderr_lines(result) == [
+        f"gtok: error: {partial} holds the first 54 lines (8 of 12 images) of this same run, checked; "
+        "add --resume to continue from line 55, or delete it to start over"
+    ]
+    assert (partial.read_bytes(), progress.read_bytes()) == before and not out.exists()  # nothing touched
+    result = masks_cli(sample_src, out, *GRID, "--resume")
+    assert result.exit_code == 0 and "gtok masks: 4 images, " in result.output
+    assert out.read_bytes() == sample_clean.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("killed_after", "other_input", "warning"),
+    [
+        (0, False, None),  # killed before the first image was written: nothing to keep
+        (KILLED_AFTER, True, "replacing PARTIAL: it was written from another input (sha256 differs)"),
+    ],
+    ids=["empty partial", "partial of another input"],
+)
+def test_rerun_without_resume_replaces_what_cannot_be_resumed(
+    sample_src: Path,
+    sample_clean: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    killed_after: int,
+    other_input: bool,
+    warning: str | None,
+) -> None:
+    out = tmp_path / "out.jsonl"
+    first = sample_src
+    if other_input:
+        first = write_jsonl(tmp_path / "other.jsonl", read_jsonl(sample_src)[:-1])
+    killed_run(first, out, monkeypatch, killed_after)
+    partial, _progress = side_files(out)
+    assert partial.exists()
+    result = masks_cli(sample_src, out, *GRID)
+    assert result.exit_code == 0, result.output
+    lines = stderr_lines(result)
+    if warning is not None:
+        assert lines.pop(0) == "gtok: warning: " + warning.replace("PARTIAL", str(partial))
+    assert len(lines) == 1 and lines[0].startswith("gtok masks: 12 images, ")
+    assert out.read_bytes() == sample_clean.read_bytes()

@@ -40,7 +40,10 @@ def masks(
     batch_images: int = typer.Option(1, "--batch-images", help="Images per SAM encoder batch."),
     prompt_chunk: int = typer.Option(64, "--prompt-chunk", help="Grid prompts per SAM decoder call."),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue a killed run (skips images already written)."
+        False,
+        "--resume",
+        help="Continue a killed run from OUT.partial: images already written are kept where their recorded "
+        "sha256 checks, the rest is redone.",
     ),
 ) -> None:
     """Solve the fewest grid anchors whose candidate masks' union reaches IoU >= tau with each region mask.

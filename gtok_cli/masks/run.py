@@ -3,109 +3,167 @@
 Output order: images in the order of their first record in the input; within an image, input order. (When
 the input is already grouped by image — ingest writes it so — that is exactly the input order.)
 
-Resumable writes: lines go to ``OUT.partial``; after each batch of images is flushed and fsync'd, a line
-``{"done": <images so far>, "end": <bytes so far>}`` is appended to ``OUT.progress`` (whose first line
-fingerprints the input and parameters). ``--resume`` truncates the partial file to the last recorded
-``end`` (dropping a half-written batch) and continues with the next image; at the end the partial file is
-renamed to ``OUT`` (or gzipped into it) and the progress file removed. A killed and resumed run therefore
-produces the same bytes as an uninterrupted one.
+Every record passes the entry check (:class:`~gtok_cli.record_entry.RecordEntry`: ids unique, image and
+box geometry) while the input is grouped, so a bad record stops the run (exit 2) before anything is written.
+
+Resumable writes: lines go to ``OUT.partial``; after each batch of images is flushed, a line
+``{"done": <images so far>, "end": <bytes so far>, "sha256": <of the batch's bytes>}`` is appended to
+``OUT.progress`` (whose first line fingerprints the input and parameters). ``--resume`` trusts nothing it
+has not checked: the header must match this input and these parameters, and each batch of the partial file
+must have its recorded sha256 and exactly as many lines as the batch's input records. It continues after
+the last batch that checks (dropping a half-written batch of a killed run silently, and anything that fails
+its check with a one-line warning saying why); at the end the partial file is renamed to ``OUT`` (or
+gzipped into it) and the progress file removed. A killed and resumed run therefore produces the same bytes
+as an uninterrupted one. A run without ``--resume`` over a partial file it could resume refuses (exit 2)
+rather than throw that work away.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from gtok_cli.errors import InputError, UsageError
+from gtok_cli.errors import UsageError
 from gtok_cli.jsonio import STDIO, dumps_line, iter_jsonl, open_output, sha256_file
 from gtok_cli.masks.solver import ImageRef, MaskSolverConfig, MaskTokenizer, SolveStats
+from gtok_cli.record_entry import RecordEntry
 
-PROGRESS_VERSION = 1
-
-
-def _image_ref(record: Any, *, file: str, lineno: int) -> ImageRef:
-    rid = str(record.get("id")) if isinstance(record, dict) else f"line {lineno}"
-    image = record.get("image") if isinstance(record, dict) else None
-    ok = (
-        isinstance(image, dict)
-        and isinstance(image.get("file"), str)
-        and isinstance(image.get("width"), int)
-        and isinstance(image.get("height"), int)
-        and image["width"] > 0
-        and image["height"] > 0
-    )
-    if not ok:
-        raise InputError(
-            "record has no usable image",
-            file=file,
-            record=rid,
-            field="image",
-            expected='{"file": str, "width": int > 0, "height": int > 0}',
-            found=image,
-            reason="record.image",
-        )
-    if not isinstance(record.get("regions"), list):
-        raise InputError(
-            "record has no regions list",
-            file=file,
-            record=rid,
-            field="regions",
-            expected="a list",
-            found=record.get("regions"),
-            reason="record.regions",
-        )
-    assert isinstance(image, dict)
-    return ImageRef(image["file"], image["width"], image["height"])
+PROGRESS_VERSION = 2  # 2: each progress mark carries the sha256 of its batch
 
 
 def group_by_image(records_path: str | Path) -> list[tuple[ImageRef, list[bytes]]]:
     """Pass over the input: each image (first-appearance order) with its records as raw JSON lines."""
     groups: dict[ImageRef, list[bytes]] = {}
     name = str(records_path)
+    entry = RecordEntry()
     for lineno, record in iter_jsonl(records_path):
-        groups.setdefault(_image_ref(record, file=name, lineno=lineno), []).append(orjson.dumps(record))
+        entry.check(record, file=name, lineno=lineno)
+        image = record["image"]
+        ref = ImageRef(image["file"], image["width"], image["height"])
+        groups.setdefault(ref, []).append(orjson.dumps(record))
     return list(groups.items())
 
 
-def _fingerprint(records_path: str | Path, config: MaskSolverConfig, images: int) -> dict[str, Any]:
+def _fingerprint(
+    records_path: str | Path, config: MaskSolverConfig, groups: list[tuple[ImageRef, list[bytes]]]
+) -> dict[str, Any]:
     params = asdict(config)  # all of them: even device and dtype change SAM's masks slightly
+    if str(records_path) == STDIO:  # never resumed (--resume needs a file); a header all the same
+        h = hashlib.sha256()
+        for _ref, lines in groups:
+            for line in lines:
+                h.update(line + b"\n")
+        digest = h.hexdigest()
+    else:
+        digest = sha256_file(records_path)
     return {
         "gtok_masks_progress": PROGRESS_VERSION,
-        "input_sha256": sha256_file(records_path),
-        "images": images,
+        "input_sha256": digest,
+        "images": len(groups),
         "params": params,
     }
 
 
-def _read_progress(progress: Path, header: dict[str, Any], data_size: int) -> tuple[int, int] | None:
-    """``(images done, partial-file bytes)`` from a progress file of the same input and parameters."""
+@dataclass(frozen=True)
+class ResumePoint:
+    """How much of a partial file checks: ``done`` images filling ``lines`` lines, ``end`` bytes."""
+
+    done: int = 0
+    end: int = 0
+    lines: int = 0
+    marks_end: int = 0
+    """bytes of the progress file that hold its header and the marks that check"""
+    problem: str | None = None
+    """why what follows cannot be used (None: nothing there, or the torn tail of a killed run)"""
+
+
+def _header_problem(raw: bytes, header: dict[str, Any], name: str) -> str | None:
     try:
-        lines = progress.read_bytes().splitlines()
-    except OSError:
-        return None
-    if not lines:
-        return None
+        found = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        found = None
+    if not isinstance(found, dict):
+        return f"{name} has no readable header"
+    if found.get("gtok_masks_progress") != header["gtok_masks_progress"]:
+        return f"{name} is from another version of gtok masks"
+    if found.get("input_sha256") != header["input_sha256"] or found.get("images") != header["images"]:
+        return "it was written from another input (sha256 differs)"
+    theirs = found.get("params")
+    if theirs != header["params"]:
+        other = theirs if isinstance(theirs, dict) else {}
+        keys = [k for k, v in header["params"].items() if other.get(k, object()) != v]
+        return f"it was written with other parameters ({', '.join(keys) or 'params'})"
+    return None
+
+
+def _parse_mark(raw: bytes) -> tuple[int, int, str] | None:
     try:
-        if orjson.loads(lines[0]) != header:
-            return None
+        mark = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    done, end = 0, 0
-    for line in lines[1:]:
+    if not isinstance(mark, dict):
+        return None
+    done, end, digest = mark.get("done"), mark.get("end"), mark.get("sha256")
+    if type(done) is not int or type(end) is not int or not isinstance(digest, str):
+        return None
+    return done, end, digest
+
+
+def _chunk_problem(chunk: bytes, expected_bytes: int, first_line: int, name: str) -> str:
+    """Say what is wrong with a batch of the partial file that does not check."""
+    if len(chunk) < expected_bytes:
+        return f"{name} ends before the end its progress file records (line {first_line} onward is missing)"
+    for k, line in enumerate(chunk.splitlines(), first_line):
         try:
-            entry = orjson.loads(line)
+            orjson.loads(line)
         except orjson.JSONDecodeError:
-            break  # torn last line of a killed run
-        done, end = int(entry["done"]), int(entry["end"])
-    return done, end
+            return f"{name} line {k} is not valid JSON"
+    last = first_line + max(chunk.count(b"\n"), 1) - 1
+    return f"{name} lines {first_line}-{last} differ from what was written there (sha256 or line count)"
+
+
+def resume_point(
+    partial: Path, progress: Path, header: dict[str, Any], groups: list[tuple[ImageRef, list[bytes]]]
+) -> ResumePoint:
+    """The longest prefix of ``partial`` that checks against ``progress`` (see the module docstring)."""
+    if not partial.exists():
+        return ResumePoint()
+    try:
+        lines = progress.read_bytes().split(b"\n")  # the last item: "" or the torn line of a killed run
+    except FileNotFoundError:
+        return ResumePoint(problem=f"{progress.name} is missing")
+    except OSError as exc:
+        return ResumePoint(problem=f"{progress.name} cannot be read ({exc.strerror})")
+    problem = _header_problem(lines[0] if len(lines) > 1 else b"", header, progress.name)
+    if problem is not None:
+        return ResumePoint(problem=problem)
+    point = ResumePoint(marks_end=len(lines[0]) + 1)
+    with open(partial, "rb") as fh:
+        for k, raw in enumerate(lines[1:-1], 2):
+            mark = _parse_mark(raw)
+            if mark is None or not (point.done < mark[0] <= len(groups) and mark[1] > point.end):
+                return replace(point, problem=f"{progress.name} line {k} is damaged")
+            done, end, digest = mark
+            chunk = fh.read(end - point.end)
+            n_lines = sum(len(recs) for _ref, recs in groups[point.done : done])
+            if (
+                hashlib.sha256(chunk).hexdigest() != digest
+                or chunk.count(b"\n") != n_lines
+                or not chunk.endswith(b"\n")
+            ):
+                problem = _chunk_problem(chunk, end - point.end, point.lines + 1, partial.name)
+                return replace(point, problem=problem)
+            point = ResumePoint(done, end, point.lines + n_lines, point.marks_end + len(raw) + 1)
+    return point
 
 
 class _Appender:
@@ -121,7 +179,8 @@ class _Appender:
         if time.monotonic() - self.last_sync >= self.sync_every:
             os.fsync(self.data_fh.fileno())  # data reaches the disk before the progress line that counts it
             self.last_sync = time.monotonic()
-        self.prog_fh.write(orjson.dumps({"done": images_done, "end": self.data_fh.tell()}) + b"\n")
+        mark = {"done": images_done, "end": self.data_fh.tell(), "sha256": hashlib.sha256(data).hexdigest()}
+        self.prog_fh.write(orjson.dumps(mark) + b"\n")
         self.prog_fh.flush()
 
     def close(self) -> None:
@@ -131,6 +190,52 @@ class _Appender:
 def _batches(items: list[Any], size: int, start: int) -> Iterator[tuple[int, list[Any]]]:
     for s in range(start, len(items), size):
         yield s, items[s : s + size]
+
+
+def _warn(text: str) -> None:
+    print(f"gtok: warning: {text}", file=sys.stderr)
+
+
+def _decide_resume(
+    partial: Path,
+    progress: Path,
+    header: dict[str, Any],
+    groups: list[tuple[ImageRef, list[bytes]]],
+    resume: bool,
+) -> ResumePoint:
+    """Where to start: the checked prefix of ``partial`` when resuming, else 0; warn of what is dropped.
+
+    Without ``--resume``, a partial file of this very run (same input and parameters, at least one image
+    checked) is not thrown away: UsageError saying how to continue, or how to start over.
+    """
+    if not partial.exists():
+        return ResumePoint()
+    point = resume_point(partial, progress, header, groups)
+    images = len(groups)
+    if not resume:
+        if point.done:
+            raise UsageError(
+                f"{partial} holds the first {point.lines} lines ({point.done} of {images} images) of this "
+                f"same run, checked; add --resume to continue from line {point.lines + 1}, "
+                "or delete it to start over"
+            )
+        if point.problem is not None:
+            _warn(f"replacing {partial}: {point.problem}")
+        return ResumePoint()
+    if point.problem is None:
+        if point.done:
+            at = f"line {point.lines + 1} (image {point.done + 1} of {images})"
+            if point.done == images:  # killed after the last image, before the rename
+                at = f"its end (all {images} images written)"
+            print(f"gtok masks: resuming {partial} at {at}", file=sys.stderr)
+        return point
+    then = (
+        f"resuming from line {point.lines + 1} (image {point.done + 1} of {images}), the last that checks"
+        if point.done
+        else "starting over"
+    )
+    _warn(f"{partial}: {point.problem}; {then}")
+    return point
 
 
 def run_masks(
@@ -158,6 +263,10 @@ def run_masks(
         return SolveStats()
 
     groups = group_by_image(records_path)
+    point = ResumePoint()
+    if not to_stdout:
+        header = _fingerprint(records_path, config, groups)
+        point = _decide_resume(partial, progress, header, groups, resume)
     tokenizer = MaskTokenizer(config, sam_model=sam_model, images_root=images_root)
     name = str(records_path)
     show = sys.stderr.isatty() if progress_bar is None else progress_bar
@@ -180,15 +289,14 @@ def run_masks(
             process(0, lambda _done, data: fh.write(data))
         return tokenizer.stats
 
-    header = _fingerprint(records_path, config, len(groups))
-    state = _read_progress(progress, header, partial.stat().st_size) if resume and partial.exists() else None
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if state is None:
-        done, end = 0, 0
+    done, end = point.done, point.end
+    if done == 0:
         partial.write_bytes(b"")
         progress.write_bytes(orjson.dumps(header) + b"\n")
     else:
-        done, end = state
+        with open(progress, "r+b") as fh:  # drop the marks after the resume point
+            fh.truncate(point.marks_end)
     with open(partial, "r+b") as data_fh, open(progress, "ab") as prog_fh:
         data_fh.truncate(end)
         data_fh.seek(end)
