@@ -151,7 +151,7 @@ def render_regions(
             pts = xy(shape.coords)
             for p in pts:
                 draw.point(pen, p, draw.colour(region), width)
-            at = pts[0] if pts else None
+            at = (pts[0][0] + 4 * width, pts[0][1]) if pts else None  # beside the disc, as for points
         else:
             at = _draw_shape(pen, shape, xy, draw.colour(region), width, None)
         if at is not None:
