@@ -35,8 +35,8 @@ PALETTE: tuple[RGB, ...] = (
 DARK: RGB = (0, 0, 0)
 DASH = 8
 """Dash length (pixels) of ground-truth strokes; gaps are as long."""
-DOT, DOT_GAP = 2, 4
-"""Dot length and gap (pixels) of proposal strokes."""
+DOT = 3
+"""Dot length (pixels) of proposal strokes; gaps are as long."""
 OVERLAY: RGB = (255, 255, 255)
 """Colour of the grid overlay's ticks (and, translucent, of its cell lines)."""
 TICK, MAJOR_TICK = 6, 12
@@ -68,10 +68,8 @@ def font(size: int) -> Font:
         return ImageFont.load_default()
 
 
-def _dashes(
-    p: tuple[float, float], q: tuple[float, float], dash: int, gap: int | None = None
-) -> list[tuple[float, ...]]:
-    """The dash segments of the line p→q (dash on, ``gap`` (default: dash) off, starting with a dash at p)."""
+def _dashes(p: tuple[float, float], q: tuple[float, float], dash: int) -> list[tuple[float, ...]]:
+    """The dash segments of the line p→q (dash on, dash off, starting with a dash at p)."""
     length = math.hypot(q[0] - p[0], q[1] - p[1])
     if length == 0:
         return []
@@ -81,7 +79,7 @@ def _dashes(
     while t < length:
         e = min(t + dash, length)
         out.append((p[0] + ux * t, p[1] + uy * t, p[0] + ux * e, p[1] + uy * e))
-        t += dash + (dash if gap is None else gap)
+        t += 2 * dash
     return out
 
 
@@ -103,7 +101,7 @@ def polyline(
     segments: list[tuple[float, ...]] = []
     for p, q in itertools.pairwise(pts):
         if dashed or dotted:
-            segments += _dashes(p, q, DASH) if dashed else _dashes(p, q, DOT, DOT_GAP)
+            segments += _dashes(p, q, DASH) if dashed else _dashes(p, q, DOT)
         else:
             segments.append((p[0], p[1], q[0], q[1]))
     for w, c in ((width + 2, DARK), (width, rgb)):
@@ -180,8 +178,8 @@ def mask(
     """Paint mask ``m`` (bool ``(H, W)``, image-sized) on ``image`` in place.
 
     Decoded: translucent fill + solid outlined boundary (dotted for a proposal: dots along the diagonal
-    ``(x + y) mod (DOT + DOT_GAP) < DOT``). Truth: a dashed boundary only (dashes along the diagonal
-    ``(x + y) // DASH``), so the decoded fill stays visible beneath it.
+    ``(x + y) // DOT``). Truth: a dashed boundary only (dashes along the diagonal ``(x + y) // DASH``), so
+    the decoded fill stays visible beneath it.
     """
     if m.shape != (image.height, image.width):
         raise ValueError(f"mask shape {m.shape} differs from the image {image.height}x{image.width}")
@@ -193,7 +191,7 @@ def mask(
     inner = mask_boundary(m, width)
     if dashed or dotted:
         yy, xx = np.indices(m.shape)
-        on = ((xx + yy) // DASH) % 2 == 0 if dashed else (xx + yy) % (DOT + DOT_GAP) < DOT
+        on = ((xx + yy) // (DASH if dashed else DOT)) % 2 == 0
         outer &= on
         inner &= on
     arr[outer] = DARK

@@ -145,7 +145,9 @@ def render_regions(
         at = _draw_shape(pen, shape, xy, draw.colour(region), width, anchors_of.get(k), dotted=proposal)
         if at is not None:
             decoded_at.setdefault(region, at)
-    refined_at: dict[int, tuple[float, float]] = {}
+    refined_at: dict[
+        int, tuple[float, float]
+    ] = {}  # on a refine picture the label sits on the refined answer
     for shape, region in zip(view.refined, view.refined_region, strict=True):
         if shape.kind == "mask":  # moved anchors are off the cell grid: discs where they are
             pts = xy(shape.coords)
@@ -156,8 +158,8 @@ def render_regions(
             at = _draw_shape(pen, shape, xy, draw.colour(region), width, None)
         if at is not None:
             refined_at.setdefault(region, at)
+    decoded_at.update(refined_at)
     label_at.update(decoded_at)  # a region's label sits on what its tokens say, else on its truth
-    label_at.update(refined_at)  # (the refined answer, on a refine picture)
 
     fnt = draw.font(LABEL_FONT)
     for region, at in sorted(label_at.items()):
