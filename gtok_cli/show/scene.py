@@ -21,7 +21,8 @@ from gtok_cli.codecs import Shape
 from gtok_cli.errors import InputError
 from gtok_cli.ingest.images import open_image_rgb, safe_image_path
 from gtok_cli.masks.candidates import cell_edges
-from gtok_cli.show import draw, overlay
+from gtok_cli.show import draw
+from gtok_cli.show.overlay import Cells, Lattice, Ticks, lattice, tick_marks
 from gtok_cli.show.sample import View, bool_mask
 
 LABEL_FONT = 13
@@ -111,7 +112,7 @@ def render_regions(
         return np.asarray(Image.fromarray(m).resize(out.size, Image.Resampling.NEAREST))
 
     if grid_overlay:
-        draw_lattice(out, overlay.lattice(view, size), size, sx, sy)
+        draw_lattice(out, lattice(view, size), size, sx, sy)
 
     proposal = view.refine_turns > 0
     anchors_of: dict[int, np.ndarray] = {}
@@ -208,17 +209,13 @@ def _label_text(view: View, region: int) -> str:
     return _short(lab) if lab else f"#{region}"
 
 
-def draw_lattice(
-    out: Image.Image, lattice: overlay.Lattice | None, size: tuple[int, int], sx: float, sy: float
-) -> None:
+def draw_lattice(out: Image.Image, grid: Lattice | None, size: tuple[int, int], sx: float, sy: float) -> None:
     """The grid overlay on ``out`` (the image of ``size`` drawn at scale ``sx``, ``sy``): cell lines, or
     ticks along the edges for lattices too fine for lines."""
-    if isinstance(lattice, overlay.Cells):
-        n = lattice.n
+    if isinstance(grid, Cells):
+        n = grid.n
         xs = [round(v * sx) for v in cell_edges(size[0], n)[1:-1]]
         ys = [round(v * sy) for v in cell_edges(size[1], n)[1:-1]]
         draw.grid_lines(out, xs, ys)
-    elif isinstance(lattice, overlay.Ticks):
-        draw.ticks(
-            out, overlay.tick_marks(lattice.x, size[0], sx), overlay.tick_marks(lattice.y, size[1], sy)
-        )
+    elif isinstance(grid, Ticks):
+        draw.ticks(out, tick_marks(grid.x, size[0], sx), tick_marks(grid.y, size[1], sy))
