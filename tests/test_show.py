@@ -195,3 +195,257 @@ def test_sam_solved_tokens_draw_the_candidate_union_not_cells() -> None:
     assert im.getpixel((100, 100)) == GRAY  # inside cell (0, 0) but outside the candidate: untouched
     cells = render_regions(full, view)  # no hook: the anchor's own cell
     assert cells.getpixel((100, 100)) != GRAY
+
+
+# ---- grid overlay: the scheme's lattice (issue 12, row 16) -------------------------------------------------
+# The expected pixels are worked by hand from each scheme's definition (gtok_cli/codecs/*.py docstrings and
+# gtok_cli/show/overlay.py's table), on the 640x480 blank image. A position p is drawn at pixel ceil(p - 0.5).
+# Ticks: every k-th lattice value with k the smallest of 1, 2, 5, 10, 20, … giving >= 8 px.
+#   1000 values on 640 px: 0.64 px each, k = 20 (12.8 px): x = 12.8 m -> 13 (q=20), 64 (q=100), 320 (q=500);
+#   on 480 px: 0.48 px, k = 20 (9.6 px): y -> 10 (q=20), 48 (q=100), 240 (q=500); between: x 70, y 53.
+#   bins 100: 6.4 px, k = 2 (12.8 px): the same columns as q = 20, 100, 500 of 1000.
+#   paligemma q/1023: 0.6256 px, k = 20 (12.51 px): q=500 -> 312.8 -> 313, q=1000 -> 625.6 -> 626;
+#     y 0.4692 px: q=500 -> 234.6 -> 235; x 319 lies between ticks 313 and 325.6 (q=520).
+#   qwen2.5-vl: smart_resize(640, 480) = (23*28, 17*28) = (644, 476); x step 640/644 = 0.9938, k = 10:
+#     q=100 -> 99.38 -> 99, q=320 -> 318.0 -> 318; y step 480/476 = 1.0084, k = 10: q=100 -> 100.8 -> 101,
+#     q=470 -> 473.9 -> 474; between: x 104 (q=105), y 106.
+#   shikra (precision 3): square canvas S = 640, the image centred at dy = (640-480)//2 = 80: y = 0.64 q - 80,
+#     k = 20: q=160 -> 22.4 -> 22, q=180 -> 35.2 -> 35, q=500 -> 240; row 29 (loc's q=60) is between ticks.
+THOUSAND = ([13, 64, 320], 70, [10, 48, 240], 53)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "args", "xs", "x_gap", "ys", "y_gap"),
+    [
+        ("bins", [], *THOUSAND),
+        ("bins", ["--bins", "100"], *THOUSAND),
+        ("loc", [], *THOUSAND),
+        ("qwen-vl", [], *THOUSAND),
+        ("qwen2-vl", [], *THOUSAND),
+        ("qwen3-vl", [], *THOUSAND),
+        ("ferret", [], *THOUSAND),
+        ("paligemma", [], [313, 626], 319, [235], 229),
+        ("qwen2.5-vl", [], [99, 318], 104, [101, 474], 106),
+        ("shikra", [], [13, 64, 320], 70, [22, 35, 240], 29),
+    ],
+)
+def test_grid_overlay_ticks_sit_on_the_scheme_lattice(
+    tmp_path: Path,
+    blank: Path,
+    scheme: str,
+    args: list[str],
+    xs: list[int],
+    x_gap: int,
+    ys: list[int],
+    y_gap: int,
+) -> None:
+    rec = _record("r0", "blank.png", (640, 480), [200.0, 150.0, 400.0, 300.0])  # clear of every edge
+    shards = _export(tmp_path, [rec], "--scheme", scheme, *args)
+    out = tmp_path / "page.png"
+    res = gtok("show", shards, "--images", blank, "--out", out, "--grid-overlay")
+    assert res.exit_code == 0, res.output
+    im = Image.open(out).convert("RGB")
+    white = draw.OVERLAY
+    for x in xs:  # top and bottom edges
+        assert im.getpixel((x, 2)) == white and im.getpixel((x, 477)) == white, x
+    for y in ys:  # left and right edges
+        assert im.getpixel((2, y)) == white and im.getpixel((637, y)) == white, y
+    assert im.getpixel((x_gap, 2)) == GRAY and im.getpixel((2, y_gap)) == GRAY  # between two ticks
+    assert im.getpixel((320, 240)) == GRAY  # ticks stay on the edges
+
+
+@pytest.mark.parametrize(
+    ("scheme", "args", "step_x", "step_y"),
+    [
+        ("grid", [], 20, 15),  # 32 cells: 640/32, 480/32
+        ("kosmos2", [], 20, 15),  # its default grid is 32 too
+        ("kosmos2", ["--grid", "16"], 40, 30),
+    ],
+)
+def test_grid_overlay_cell_lines(
+    tmp_path: Path, blank: Path, scheme: str, args: list[str], step_x: int, step_y: int
+) -> None:
+    rec = _record("r0", "blank.png", (640, 480), [200.0, 150.0, 400.0, 300.0])
+    shards = _export(tmp_path, [rec], "--scheme", scheme, *args)
+    out = tmp_path / "page.png"
+    assert gtok("show", shards, "--images", blank, "--out", out, "--grid-overlay").exit_code == 0
+    im = Image.open(out).convert("RGB")
+    line = 128 + (255 - 128) * 90 / 255  # white at alpha 90/255 over the gray: 172.8
+    mid_y, mid_x = step_y // 2, step_x // 2  # inside the first row / column of cells, off every line
+    for x in (step_x, 640 - step_x):
+        assert all(abs(c - line) <= 1 for c in im.getpixel((x, mid_y))), x
+        assert im.getpixel((x + mid_x, mid_y)) == GRAY
+    for y in (step_y, 480 - step_y):
+        assert all(abs(c - line) <= 1 for c in im.getpixel((mid_x, y))), y
+        assert im.getpixel((mid_x, y + mid_y)) == GRAY
+
+
+def test_grid_overlay_refused_when_nothing_has_a_lattice(tmp_path: Path, blank: Path) -> None:
+    src = write_records(
+        tmp_path / "rec.jsonl", [_record("r0", "blank.png", (640, 480), [1.0, 1.0, 9.0, 9.0])]
+    )
+    out = tmp_path / "x.png"
+    res = gtok("show", src, "--images", blank, "--out", out, "--grid-overlay")
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "--grid-overlay" in lines[0] and "mask_tokens" in lines[0]
+    assert not out.exists()
+
+
+# ---- output format -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["page.jpg", "page.jpeg", "PAGE.JPG"])
+def test_out_jpeg_writes_a_jpeg(tmp_path: Path, sample_data: Path, name: str) -> None:
+    shards = _export(
+        tmp_path, [_record("r0", REAL_IMAGE, (640, 423), [100.0, 50.0, 300.0, 400.0])], "--scheme", "loc"
+    )
+    out = tmp_path / name
+    res = gtok("show", shards, "--images", sample_data / "coco/val2017", "--out", out)
+    assert res.exit_code == 0, res.output
+    with Image.open(out) as im:
+        assert im.format == "JPEG" and im.mode == "RGB"
+        assert im.size == (640, 423 + 2 * layout.PAD + 4 * layout.LINE_H)  # as the PNG page
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "words"),
+    [
+        ("page.gif", [], ".png, .jpg, .jpeg"),
+        ("page.webp", [], ".png, .jpg, .jpeg"),
+        ("page", [], ".png, .jpg, .jpeg"),
+        ("page.jpg", ["--palette"], "--palette"),
+    ],
+)
+def test_out_bad_suffix_exits_2(tmp_path: Path, blank: Path, name: str, extra: list[str], words: str) -> None:
+    shards = _export(
+        tmp_path, [_record("r0", "blank.png", (640, 480), [10.0, 10.0, 99.0, 99.0])], "--scheme", "loc"
+    )
+    out = tmp_path / name
+    res = gtok("show", shards, "--images", blank, "--out", out, *extra)
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and name in lines[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "records.jsonl", "shards"]
+
+
+# ---- legend ------------------------------------------------------------------------------------------------
+def _view(**kw: Any) -> Any:
+    from gtok_cli.show.sample import View
+
+    return View(title="t", image_file="-", size=(640, 480), turns=[], **kw)
+
+
+MT = {"grid": 16, "anchors": [[0, 0]], "iou": 0.5, "backend": "cells", "tau": 0.9, "variant": "sorted"}
+
+
+@pytest.mark.parametrize(
+    ("views", "want"),
+    [
+        ([{}], [("solid", "from tokens"), ("dashed", "ground truth (meta)")]),
+        (
+            [{"refine_turns": 2}],
+            [("dotted", "proposal"), ("solid", "refined"), ("dashed", "ground truth (meta)")],
+        ),
+        (
+            [{"truth_from": "meta + records", "refine_turns": 1}],
+            [("dotted", "proposal"), ("solid", "refined"), ("dashed", "ground truth (meta + records)")],
+        ),
+        (  # sheet: one refine tile makes it a refine legend
+            [{}, {"refine_turns": 1}],
+            [("dotted", "proposal"), ("solid", "refined"), ("dashed", "ground truth (meta)")],
+        ),
+        (
+            [{"tokens_from": "mask_tokens", "truth_from": "record", "mask_tokens": [MT]}],
+            [("solid", "from mask_tokens"), ("dashed", "ground truth (record)")],
+        ),
+        (  # records without mask tokens: nothing decoded, nothing to name
+            [{"tokens_from": "mask_tokens", "truth_from": "record", "mask_tokens": [None, None]}],
+            [("dashed", "ground truth (record)")],
+        ),
+        ([{"tokens_from": "mask_tokens", "truth_from": "record"}], [("dashed", "ground truth (record)")]),
+        (  # a sheet where one record has mask tokens
+            [
+                {"tokens_from": "mask_tokens", "truth_from": "record", "mask_tokens": [None]},
+                {"tokens_from": "mask_tokens", "truth_from": "record", "mask_tokens": [MT]},
+            ],
+            [("solid", "from mask_tokens"), ("dashed", "ground truth (record)")],
+        ),
+        ([], [("solid", "from tokens"), ("dashed", "ground truth")]),  # an empty sheet
+    ],
+)
+def test_legend_items(views: list[dict[str, Any]], want: list[tuple[str, str]]) -> None:
+    assert layout.legend_items([_view(**kw) for kw in views]) == want
+
+
+# ---- refinement pictures -----------------------------------------------------------------------------------
+def test_refine_export_view_has_proposal_and_refined(tmp_path: Path, blank: Path) -> None:
+    from gtok_cli.show.sample import open_source, select_views
+
+    rec = _record("r0", "blank.png", (640, 480), [150.0, 100.0, 400.0, 350.0])
+    src = write_records(tmp_path / "records.jsonl", [rec])
+    out = tmp_path / "shards"
+    res = gtok("export", src, "--task", "refine", "--scheme", "grid", "--refine-turns", "2", "--out", out)
+    assert res.exit_code == 0, res.output
+    (view,) = select_views(open_source(out, None, blank))
+    assert view.refine_turns == 2 and len(view.decoded) == 1 and len(view.refined) == 1
+    assert view.refined_region == [0] and not view.decode_errors
+    assert [name for _, name in layout.legend_items([view])] == ["proposal", "refined", "ground truth (meta)"]
+    page = tmp_path / "page.png"
+    assert gtok("show", out, "--images", blank, "--out", page).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("turns", "want", "errors"),
+    [
+        # grid 32, offset step half a cell on 640x480: one step is (10, 7.5) px. Proposal cells (0, 0) and
+        # (6, 5): centres (10, 7.5) and (130, 82.5).
+        ([], (10.0, 7.5, 130.0, 82.5), 0),
+        (["<offset><box><OFF_0_0><OFF_0_1></box></offset>"], (10.0, 7.5, 130.0, 90.0), 0),
+        (
+            [
+                "<offset><box><OFF_0_0><OFF_0_1></box></offset>",
+                "<offset><box><OFF_1_0><OFF_1_1></box></offset>",
+            ],
+            (20.0, 7.5, 140.0, 97.5),
+            0,
+        ),
+        (["<offset><box><DELETE><DELETE></box></offset>"], None, 0),  # every anchor deleted: gone
+        (["<offset><box><OFF_0_0><DELETE></box></offset>"], None, 1),  # half a box: dropped, reported
+        (  # two shapes for one: the pairing would be a guess, nothing applied
+            ["<offset><box><OFF_1_0><OFF_1_0></box>, <box><OFF_0_0><OFF_0_0></box></offset>"],
+            (10.0, 7.5, 130.0, 82.5),
+            1,
+        ),
+    ],
+)
+def test_refinement_replay(turns: list[str], want: tuple[float, ...] | None, errors: int) -> None:
+    from gtok_cli.codecs import Shape, get_codec
+    from gtok_cli.show.refined import replay
+
+    codec = get_codec("grid")
+    proposal = codec.decode("<box><grid_0_0><grid_6_5></box>", (640, 480)).shapes()
+    assert proposal == [Shape.box(10.0, 7.5, 130.0, 82.5)]
+    after = replay(codec, [(3, proposal[0])], turns, (640, 480))
+    assert [s.coords for _, s in after.shapes] == ([] if want is None else [want])
+    assert all(region == 3 for region, _ in after.shapes)
+    assert len(after.errors) == errors
+
+
+def test_refine_picture_draws_proposal_dotted_and_refined_solid() -> None:
+    from gtok_cli.codecs import Shape
+    from gtok_cli.show.scene import render_regions
+
+    view = _view(
+        decoded=[Shape.box(100.0, 100.0, 300.0, 300.0)],
+        decoded_labels=[None],
+        decoded_region=[0],
+        refined=[Shape.box(120.0, 120.0, 320.0, 320.0)],
+        refined_region=[0],
+        refine_turns=1,
+    )
+    im = render_regions(Image.new("RGB", (640, 480), GRAY), view)
+    red = draw.PALETTE[0]
+    assert all(im.getpixel((320, y)) == red for y in range(150, 290))  # refined: solid
+    proposal = [im.getpixel((100, y)) for y in range(150, 290)]  # proposal: dots and gaps
+    assert proposal.count(red) > 20 and proposal.count(GRAY) > 20
+    assert im.getpixel((200, 200)) == GRAY

@@ -11,12 +11,16 @@ import typer
 def show(
     source: str = typer.Argument(..., help="Export folder (or its manifest.json), or a records JSONL."),
     images: Path = typer.Option(..., "--images", help="Images root the samples' file names are under."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output picture: .png, or .jpg / .jpeg (JPEG)."),
     index: int | None = typer.Option(None, "--index", help="Draw item K (0-based over the whole input)."),
     sample_id: str | None = typer.Option(None, "--id", help="Draw the item with this id / record id."),
     sample: int | None = typer.Option(None, "--sample", help="A contact sheet of N random items."),
     seed: int = typer.Option(0, "--seed", help="Random seed for --sample."),
-    grid_overlay: bool = typer.Option(False, "--grid-overlay", help="Draw the scheme's n x n grid."),
+    grid_overlay: bool = typer.Option(
+        False,
+        "--grid-overlay",
+        help="Draw the scheme's lattice: cell lines (grid, kosmos2), ticks on the edges (bins, loc, …).",
+    ),
     records: Path | None = typer.Option(
         None, "--records", help="Records file: add the real masks to an export's ground truth."
     ),
@@ -33,10 +37,11 @@ def show(
     """Draw decoded regions (solid) and ground truth (dashed), labelled, with the conversation under it."""
     from gtok_cli.limits import check
     from gtok_cli.paths import refuse_overwrite, source_files
-    from gtok_cli.show import ShowOptions, save_png
+    from gtok_cli.show import ShowOptions, image_format, save_image
     from gtok_cli.show import show as render
 
     check("sample", sample)
+    image_format(out, palette)  # a bad --out suffix is refused before drawing
     refuse_overwrite(
         {
             "SOURCE": source_files(source),
@@ -66,7 +71,7 @@ def show(
             max_turn_lines=max_turn_lines,
         )
     )
-    save_png(image, out, palette=palette)
+    save_image(image, out, palette=palette)
     print(f"gtok show: wrote {out} ({image.width}x{image.height})", file=sys.stderr)
 
 

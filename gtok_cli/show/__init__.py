@@ -2,9 +2,9 @@
 
 ::
 
-    from gtok_cli.show import ShowOptions, show
+    from gtok_cli.show import ShowOptions, save_image, show
     image = show(ShowOptions("out/shards/rec-grid", images="sample_data/coco/val2017", index=0))
-    image.save("sample.png")
+    save_image(image, "sample.png")  # or "sample.jpg"
 
 Modules: :mod:`.sample` (sources, selection, decoding into a :class:`View`), :mod:`.scene` (regions over
 the image), :mod:`.draw` (Pillow primitives, palette), :mod:`.layout` (text panel, contact sheet).
@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image
 
 from gtok_cli.errors import UsageError
-from gtok_cli.show import layout, scene
+from gtok_cli.show import layout, overlay, scene
 from gtok_cli.show.sample import View, open_source, select_views
 
 
@@ -73,6 +73,10 @@ def show(opts: ShowOptions) -> Image.Image:
     views = select_views(
         source, index=opts.index, sample_id=opts.sample_id, sample=opts.sample, seed=opts.seed
     )
+    if opts.grid_overlay and not any(overlay.has_lattice(v) for v in views):
+        raise UsageError(
+            "--grid-overlay: a records input without mask_tokens has no scheme, so no grid to draw"
+        )
     sam = SamCandidates(opts.sam_checkpoint, opts.model_type, opts.device) if opts.sam_checkpoint else None
     if opts.sample is None:
         view = views[0]
@@ -93,14 +97,35 @@ def show(opts: ShowOptions) -> Image.Image:
     return layout.sheet(tiles)
 
 
-def save_png(image: Image.Image, out: str | Path, palette: bool = False) -> None:
-    """Write the PNG atomically; ``palette`` quantises to 256 colours (about 3x smaller for photos)."""
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+"""Output suffix (any case) → the format written."""
+JPEG_QUALITY = 92
+
+
+def image_format(out: str | Path, palette: bool = False) -> str:
+    """``PNG`` or ``JPEG`` from ``out``'s suffix; UsageError for another suffix, or ``palette`` with JPEG."""
+    fmt = IMAGE_FORMATS.get(Path(out).suffix.lower())
+    if fmt is None:
+        allowed = ", ".join(IMAGE_FORMATS)
+        raise UsageError(f"--out {str(out)!r}: the picture is written as {allowed}; name the file so")
+    if palette and fmt != "PNG":
+        raise UsageError(f"--palette writes a 256-colour PNG; --out {str(out)!r} is a JPEG")
+    return fmt
+
+
+def save_image(image: Image.Image, out: str | Path, palette: bool = False) -> None:
+    """Write the picture atomically as PNG, or as JPEG (quality 92, RGB) for a ``.jpg`` / ``.jpeg`` name
+    (:func:`image_format`); ``palette`` quantises a PNG to 256 colours (about 3x smaller for photos)."""
     from gtok_cli.jsonio import atomic_path
 
+    fmt = image_format(out, palette)
     if palette:
         image = image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     with atomic_path(out) as tmp:
-        image.save(tmp, format="PNG", optimize=True)
+        if fmt == "JPEG":
+            image.convert("RGB").save(tmp, format="JPEG", quality=JPEG_QUALITY)
+        else:
+            image.save(tmp, format="PNG", optimize=True)
 
 
-__all__ = ["ShowOptions", "View", "save_png", "show"]
+__all__ = ["ShowOptions", "View", "image_format", "save_image", "show"]

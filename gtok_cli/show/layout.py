@@ -2,8 +2,8 @@
 
 Single sample: the canvas is ``max(W, MIN_WIDTH)`` wide (a narrower image is centred) and
 ``H + panel_height(lines)`` tall, where ``panel_height(L) = 2 * PAD + L * LINE_H`` and the lines are: the
-header (id, scheme, task; wrapped), the legend, each conversation turn wrapped to the panel width (at most
-``max_turn_lines`` lines per turn), then one line per decode problem (at most 3).
+header (id, scheme, task; wrapped), the legend (:func:`legend_items`), each conversation turn wrapped to the
+panel width (at most ``max_turn_lines`` lines per turn), then one line per decode problem (at most 3).
 
 Contact sheet: ``cols = ceil(sqrt(N))``, ``rows = ceil(N / cols)``; each tile is ``TILE_W`` wide: the image
 scaled to fit ``TILE_W x TILE_IMG_H`` then ``SHEET_LINES`` text lines; the legend runs across the top::
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from PIL import Image, ImageDraw
 
@@ -111,18 +112,39 @@ def _fit(text: str, width: int, fnt: Font) -> str:
     return text[: max(1, _fit_chars(text, width - int(fnt.getlength("…")), fnt))] + "…"
 
 
-def draw_legend(pen: ImageDraw.ImageDraw, x: int, y: int, view: View | None, fnt: Font) -> None:
-    """``── decoded from tokens   - - ground truth`` with sample strokes, on one text line."""
+Stroke = Literal["solid", "dotted", "dashed"]
+
+
+def legend_items(views: Sequence[View]) -> list[tuple[Stroke, str]]:
+    """The legend of a page or sheet of ``views``: (stroke, name) per kind of item drawn.
+
+    ``── from tokens  - - ground truth (meta)``; on propose-and-refine pictures (any view with offset turns)
+    ``┈┈ proposal  ── refined  - - ground truth (…)``; a records input none of whose regions has
+    ``mask_tokens`` draws no decoded item, so its legend names the truth only. Names come from the first view
+    (one source per picture); with no views: ``from tokens`` and ``ground truth``.
+    """
+    if not views:
+        return [("solid", "from tokens"), ("dashed", "ground truth")]
+    first = views[0]
+    truth: tuple[Stroke, str] = ("dashed", f"ground truth ({first.truth_from})")
+    if any(v.refine_turns > 0 for v in views):
+        return [("dotted", "proposal"), ("solid", "refined"), truth]
+    if first.tokens_from == "mask_tokens" and not any(mt for v in views for mt in v.mask_tokens):
+        return [truth]
+    return [("solid", f"from {first.tokens_from}"), truth]
+
+
+def draw_legend(
+    pen: ImageDraw.ImageDraw, x: int, y: int, items: Sequence[tuple[Stroke, str]], fnt: Font
+) -> None:
+    """The legend items with sample strokes, on one text line (:func:`legend_items`)."""
     mid = y + LINE_H // 2
-    solid_name = f"from {view.tokens_from}" if view else "from tokens"
-    truth_name = f"ground truth ({view.truth_from})" if view else "ground truth"
-    draw.polyline(pen, [(x, mid), (x + 28, mid)], TEXT, 2)
-    x += 34
-    pen.text((x, y), solid_name, fill=TEXT, font=fnt)
-    x += int(fnt.getlength(solid_name)) + 18
-    draw.polyline(pen, [(x, mid), (x + 28, mid)], TEXT, 2, dashed=True)
-    x += 34
-    pen.text((x, y), truth_name, fill=TEXT, font=fnt)
+    for stroke, name in items:
+        line = [(x, mid), (x + 28, mid)]
+        draw.polyline(pen, line, TEXT, 2, dashed=stroke == "dashed", dotted=stroke == "dotted")
+        x += 34
+        pen.text((x, y), name, fill=TEXT, font=fnt)
+        x += int(fnt.getlength(name)) + 18
 
 
 def _draw_lines(pen: ImageDraw.ImageDraw, x: int, y: int, lines: Sequence[Line | None], view: View) -> None:
@@ -130,7 +152,7 @@ def _draw_lines(pen: ImageDraw.ImageDraw, x: int, y: int, lines: Sequence[Line |
     for k, line in enumerate(lines):
         ty = y + k * LINE_H
         if line is None:
-            draw_legend(pen, x, ty, view, fnt)
+            draw_legend(pen, x, ty, legend_items([view]), fnt)
         else:
             pen.text((x, ty), line[0], fill=line[1], font=fnt)
 
@@ -164,7 +186,7 @@ def sheet(tiles: Sequence[tuple[Image.Image, View]]) -> Image.Image:
     canvas = Image.new("RGB", (width, height), SHEET_BG)
     pen = ImageDraw.Draw(canvas)
     fnt = font(FONT_SIZE)
-    draw_legend(pen, GAP + PAD, PAD, tiles[0][1] if tiles else None, fnt)
+    draw_legend(pen, GAP + PAD, PAD, legend_items([view for _, view in tiles]), fnt)
     tile_h = TILE_IMG_H + panel_height(SHEET_LINES)
     top = panel_height(1)
     for k, (image, view) in enumerate(tiles):

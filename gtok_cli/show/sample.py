@@ -64,6 +64,13 @@ class View:
     """Per decoded shape: the truth region's ``mask_tokens`` (backend / select used to solve it)."""
     grid: int | None = None
     """The scheme's grid size (grid overlay, mask cells)."""
+    scheme: dict[str, Any] | None = None
+    """The export's scheme (``Codec.describe()``): its lattice is the grid overlay (None: records)."""
+    refined: list[Shape] = field(default_factory=list)
+    """A refinement conversation's answer after its last offset turn (``decoded`` is then the proposal)."""
+    refined_region: list[int] = field(default_factory=list)
+    refine_turns: int = 0
+    """Offset turns read (> 0: a propose-and-refine picture)."""
     info: str = ""
     tokens_from: str = "tokens"
     truth_from: str = "meta"
@@ -117,6 +124,7 @@ class ExportSource:
             size=(int(size[0]), int(size[1])) if size else None,
             turns=turns,
             grid=params.get("grid") if m["scheme"]["scheme"] == "grid" else None,
+            scheme=m["scheme"],
             info=f"{m['scheme']['scheme']} {_params_text(params)} · task {task} · {fmt}",
         )
         if meta:
@@ -170,9 +178,15 @@ def _add_record_masks(view: View, record: dict[str, Any] | None) -> None:
 
 
 def _decode_into(view: View, codec: Codec, role: str) -> None:
+    from gtok_cli.show import refined
+
     assert view.size is not None
+    offset_turns: list[str] = []
     for r, text in view.turns:
         if r != role:
+            continue
+        if refined.is_refinement(codec, text):
+            offset_turns.append(text)
             continue
         dec = codec.decode(text, view.size)
         view.decode_errors += [f"{e.message}: {e.text!r}" for e in dec.errors]
@@ -184,6 +198,13 @@ def _decode_into(view: View, codec: Codec, role: str) -> None:
     for k in range(len(view.decoded_labels)):
         if view.decoded_labels[k] is None and k < len(view.truth):
             view.decoded_labels[k] = view.truth[k].label
+    if offset_turns:
+        proposal = list(zip(view.decoded_region, view.decoded, strict=True))
+        after = refined.replay(codec, proposal, offset_turns, view.size)
+        view.refined = [s for _, s in after.shapes]
+        view.refined_region = [k for k, _ in after.shapes]
+        view.refine_turns = after.turns
+        view.decode_errors += after.errors
 
 
 @dataclass

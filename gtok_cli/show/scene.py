@@ -1,8 +1,11 @@
 """One :class:`~gtok_cli.show.sample.View` drawn over its image: decoded shapes solid, truth dashed.
 
-Order (bottom to top): grid overlay, decoded mask fills, truth (dashed), decoded outlines, labels. Region k
-has colour ``draw.colour(k)`` in both its decoded and truth forms; every region is labelled once with its
-phrase. ``scale`` draws on a resized image (contact sheets): geometry is scaled, masks resized (nearest).
+Order (bottom to top): grid overlay (the scheme's lattice, :mod:`.overlay`), decoded mask fills, truth
+(dashed), decoded outlines, labels. Region k has colour ``draw.colour(k)`` in both its decoded and truth
+forms; every region is labelled once with its phrase. On a propose-and-refine picture the decoded answer is
+the turn-1 proposal, drawn dotted, and the answer after the last offset turn is drawn solid on top of it (a
+refined mask as discs at its moved anchors). ``scale`` draws on a resized image (contact sheets): geometry
+is scaled, masks resized (nearest).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from gtok_cli.errors import InputError
 from gtok_cli.geometry.candidates import cell_edges
 from gtok_cli.images import font, open_image_rgb, safe_image_path
 from gtok_cli.show import draw
+from gtok_cli.show.overlay import Cells, Lattice, Ticks, lattice, tick_marks
 from gtok_cli.show.sample import View, bool_mask
 
 LABEL_FONT = 13
@@ -107,12 +111,10 @@ def render_regions(
             return m
         return np.asarray(Image.fromarray(m).resize(out.size, Image.Resampling.NEAREST))
 
-    if grid_overlay and view.grid:
-        n = int(view.grid)
-        xs = [round(v * sx) for v in cell_edges(size[0], n)[1:-1]]
-        ys = [round(v * sy) for v in cell_edges(size[1], n)[1:-1]]
-        draw.grid_lines(out, xs, ys)
+    if grid_overlay:
+        draw_lattice(out, lattice(view, size), size, sx, sy)
 
+    proposal = view.refine_turns > 0
     anchors_of: dict[int, np.ndarray] = {}
     for k, shape in enumerate(view.decoded):
         if shape.kind == "mask" and shape.anchors:
@@ -120,7 +122,7 @@ def render_regions(
             mt = view.mask_tokens[region] if region < len(view.mask_tokens) else None
             m = fit(_mask_pixels(shape.anchors, view, mt, full, candidates_for))
             anchors_of[k] = m
-            draw.mask(out, m, draw.colour(region), width)
+            draw.mask(out, m, draw.colour(region), width, dotted=proposal)
 
     pen = ImageDraw.Draw(out)
     label_at: dict[int, tuple[float, float]] = {}
@@ -141,9 +143,23 @@ def render_regions(
     decoded_at: dict[int, tuple[float, float]] = {}
     for k, shape in enumerate(view.decoded):
         region = view.decoded_region[k]
-        at = _draw_shape(pen, shape, xy, draw.colour(region), width, anchors_of.get(k))
+        at = _draw_shape(pen, shape, xy, draw.colour(region), width, anchors_of.get(k), dotted=proposal)
         if at is not None:
             decoded_at.setdefault(region, at)
+    refined_at: dict[
+        int, tuple[float, float]
+    ] = {}  # on a refine picture the label sits on the refined answer
+    for shape, region in zip(view.refined, view.refined_region, strict=True):
+        if shape.kind == "mask":  # moved anchors are off the cell grid: discs where they are
+            pts = xy(shape.coords)
+            for p in pts:
+                draw.point(pen, p, draw.colour(region), width)
+            at = (pts[0][0] + 4 * width, pts[0][1]) if pts else None  # beside the disc, as for points
+        else:
+            at = _draw_shape(pen, shape, xy, draw.colour(region), width, None)
+        if at is not None:
+            refined_at.setdefault(region, at)
+    decoded_at.update(refined_at)
     label_at.update(decoded_at)  # a region's label sits on what its tokens say, else on its truth
 
     fnt = font(LABEL_FONT)
@@ -161,18 +177,20 @@ def _draw_shape(
     rgb: draw.RGB,
     width: int,
     mask_pixels: np.ndarray | None,
+    *,
+    dotted: bool = False,
 ) -> tuple[float, float] | None:
-    """Draw one decoded shape (solid); returns where its label goes."""
+    """Draw one decoded shape (solid; ``dotted``: a proposal); returns where its label goes."""
     pts = xy(shape.coords)
     if shape.kind == "box" and len(pts) == 2:
         (x1, y1), (x2, y2) = pts
-        draw.box(pen, (x1, y1, x2, y2), rgb, width)
+        draw.box(pen, (x1, y1, x2, y2), rgb, width, dotted=dotted)
         return (x1, y1)
     if shape.kind == "point" and pts:
-        draw.point(pen, pts[0], rgb, width)
+        draw.point(pen, pts[0], rgb, width, dotted=dotted)
         return (pts[0][0] + 4 * width, pts[0][1])
     if shape.kind == "polyline" and pts:
-        draw.polyline(pen, pts, rgb, width)
+        draw.polyline(pen, pts, rgb, width, dotted=dotted)
         return pts[0]
     if shape.kind == "mask" and mask_pixels is not None and mask_pixels.any():
         ys, xs = np.nonzero(mask_pixels)
@@ -189,3 +207,15 @@ def _label_text(view: View, region: int) -> str:
     if lab is None and region < len(view.truth):
         lab = view.truth[region].label
     return _short(lab) if lab else f"#{region}"
+
+
+def draw_lattice(out: Image.Image, grid: Lattice | None, size: tuple[int, int], sx: float, sy: float) -> None:
+    """The grid overlay on ``out`` (the image of ``size`` drawn at scale ``sx``, ``sy``): cell lines, or
+    ticks along the edges for lattices too fine for lines."""
+    if isinstance(grid, Cells):
+        n = grid.n
+        xs = [round(v * sx) for v in cell_edges(size[0], n)[1:-1]]
+        ys = [round(v * sy) for v in cell_edges(size[1], n)[1:-1]]
+        draw.grid_lines(out, xs, ys)
+    elif isinstance(grid, Ticks):
+        draw.ticks(out, tick_marks(grid.x, size[0], sx), tick_marks(grid.y, size[1], sy))
