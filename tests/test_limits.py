@@ -86,7 +86,7 @@ COMMANDS: dict[str, Callable[[Path, int], list[object]]] = {
         "--sample",
         v,
         "--out",
-        t / "out",
+        t / "out.png",
     ],
 }
 

@@ -85,7 +85,7 @@ def _files(folder: Path) -> list[str]:
 def test_a_file_where_a_folder_is_needed(tmp_path: Path, data: Path, writer: str) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_bytes(b"")
-    target = blocker if writer in FOLDER_WRITERS else blocker / "out.x"
+    target = blocker if writer in FOLDER_WRITERS else blocker / "out.png"
     line = _one_error_line(gtok(*map(str, WRITERS[writer](data, target))))
     assert str(blocker) in line and "is a file, not a folder" in line
     assert blocker.is_file() and blocker.read_bytes() == b""
@@ -93,7 +93,7 @@ def test_a_file_where_a_folder_is_needed(tmp_path: Path, data: Path, writer: str
 
 @pytest.mark.parametrize("writer", ["ingest", "masks", "show"])
 def test_a_folder_where_a_file_is_needed(tmp_path: Path, data: Path, writer: str) -> None:
-    target = tmp_path / "a-folder"
+    target = tmp_path / "a-folder.png"  # a name show accepts: the folder is what fails
     target.mkdir()
     line = _one_error_line(gtok(*map(str, WRITERS[writer](data, target))))
     assert line == f"gtok: error: cannot write {target}: Is a directory"
@@ -140,7 +140,7 @@ def full_disk(
 def test_a_full_disk(full_disk: Path, data: Path, writer: str) -> None:
     before = _files(full_disk)
     # masks writes its resumable .partial in place and renames it; a .gz output goes through the temp file
-    target = full_disk / ("out.jsonl.gz" if writer == "masks" else "out.x")
+    target = full_disk / ("out.jsonl.gz" if writer == "masks" else "out.png")
     line = _one_error_line(gtok(*map(str, WRITERS[writer](data, target))))
     assert line.endswith(": No space left on device")
     named = line.removeprefix("gtok: error: cannot write ").removesuffix(": No space left on device")
@@ -166,7 +166,7 @@ def read_only(tmp_path: Path, data: Path) -> Iterator[Path]:
 
 @pytest.mark.parametrize("writer", WRITERS)
 def test_a_read_only_folder(read_only: Path, data: Path, writer: str) -> None:
-    target = read_only / "out.x"
+    target = read_only / "out.png"
     line = _one_error_line(gtok(*map(str, WRITERS[writer](data, target))))
     assert line == f"gtok: error: cannot write {target}: Read-only file system"
     assert not any(read_only.iterdir())

@@ -41,7 +41,6 @@ def show(
     from gtok_cli.show import show as render
 
     check("sample", sample)
-    image_format(out, palette)  # a bad --out suffix is refused before drawing
     refuse_overwrite(
         {
             "SOURCE": source_files(source),
@@ -51,6 +50,7 @@ def show(
         },
         {"--out": out},
     )
+    image_format(out, palette)  # a bad --out suffix is refused before drawing
     if sam_checkpoint is not None:
         from gtok_cli.extras import require
 
