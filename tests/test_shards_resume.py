@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from _export_helpers import folder_bytes, gtok, referring, write_records
+
+from gtok_cli.parallel import run_batches
 
 N_RECORDS = 23
 SHARD_SIZE = 5  # → shards of 5,5,5,5,3 lines
@@ -232,3 +235,130 @@ def test_shard_writer_as_context_manager_leaves_no_temp_on_error(tmp_path: Path,
         infos = w.close()
     assert [i.lines for i in infos] == [2, 1]
     assert not [p for p in (tmp_path / "ok").iterdir() if p.name.endswith(".tmp")]
+
+
+# ---- a re-run over a finished output renders nothing; any difference falls back to the full path ----------
+def _no_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: object, **__: object) -> None:
+        raise AssertionError("rendered although the output was up to date")
+
+    monkeypatch.setattr("gtok_cli.export.run.run_batches", fail)
+
+
+def _without_command(files: dict[str, bytes]) -> dict[str, object]:
+    out: dict[str, object] = dict(files)
+    manifest = orjson.loads(files["manifest.json"])
+    manifest.pop("command")
+    out["manifest.json"] = manifest
+    return out
+
+
+def test_finished_rerun_renders_nothing_and_keeps_every_byte(
+    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "o"
+    assert gtok(*_args(src, out)).exit_code == 0
+    before = folder_bytes(out)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    _no_render(monkeypatch)
+    res = gtok(*_args(src, out))
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines()[0] == "gtok export: up to date: 5 shards checked"
+    assert folder_bytes(out) == before
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes  # nothing rewritten
+    # the same input under another path changes only the manifest's command and source path: nothing rendered
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(src.read_bytes())
+    res = gtok(*_args(copy, out, "--workers", "2"))
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines()[0] == "gtok export: up to date: 5 shards checked"
+    after = _without_command(folder_bytes(out))
+    assert str(copy) in orjson.loads(folder_bytes(out)["manifest.json"])["command"]
+    manifest = after["manifest.json"]
+    assert isinstance(manifest, dict) and [s["path"] for s in manifest["sources"]] == [str(copy)]
+    manifest["sources"][0]["path"] = str(src)
+    assert after == _without_command(before)
+
+
+def _flip_byte(out: Path, src: Path, t: Path) -> list[str]:
+    p = out / "gtok-00002.jsonl"
+    data = bytearray(p.read_bytes())
+    data[10] = ord("X") if data[10] != ord("X") else ord("Y")
+    p.write_bytes(bytes(data))
+    return []
+
+
+def _drop_marker(out: Path, src: Path, t: Path) -> list[str]:
+    (out / "gtok-00001.jsonl.stats.json").unlink()
+    return []
+
+
+def _edit_marker_sha(out: Path, src: Path, t: Path) -> list[str]:
+    p = out / "gtok-00003.jsonl.stats.json"
+    marker = orjson.loads(p.read_bytes())
+    marker["sha256"] = "0" * 64
+    p.write_bytes(orjson.dumps(marker))
+    return []
+
+
+def _drop_shard(out: Path, src: Path, t: Path) -> list[str]:
+    (out / "gtok-00004.jsonl").unlink()
+    return []
+
+
+def _change_source(out: Path, src: Path, t: Path) -> list[str]:
+    records = [referring(k) for k in range(N_RECORDS)]
+    records[7]["text"] = "someone else"
+    write_records(src, records)
+    return []
+
+
+def _change_option(out: Path, src: Path, t: Path) -> list[str]:
+    return ["--seed", "7"]
+
+
+def _change_templates(out: Path, src: Path, t: Path) -> list[str]:
+    t.write_bytes(orjson.dumps({"rec": ["Where is {expression}?"]}))
+    return []
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (_flip_byte, "shard gtok-00002.jsonl does not match its sha256"),
+        (_drop_marker, "shard gtok-00001.jsonl has no readable done marker"),
+        (_edit_marker_sha, "the done marker of gtok-00003.jsonl does not match the manifest"),
+        (_drop_shard, "shard gtok-00004.jsonl is missing"),
+        (_change_source, "changed since the manifest was written"),
+        (_change_option, "the options differ from the manifest's (seed)"),
+        (_change_templates, "the options differ from the manifest's (templates)"),
+    ],
+)
+def test_any_difference_falls_back_and_equals_a_clean_run(
+    tmp_path: Path, change: Any, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write_records(tmp_path / "r.jsonl", [referring(k) for k in range(N_RECORDS)])
+    t = tmp_path / "t.json"
+    t.write_bytes(orjson.dumps({"rec": ["Box for: {expression}"]}))
+    out = tmp_path / "o"
+    assert gtok(*_args(src, out, "--templates", str(t))).exit_code == 0
+    extra = change(out, src, t)
+    rendered: list[int] = []
+    real = run_batches
+
+    def counting(*a: Any, **kw: Any) -> Any:
+        rendered.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr("gtok_cli.export.run.run_batches", counting)
+    res = gtok(*_args(src, out, "--templates", str(t), *extra))
+    assert res.exit_code == 0, res.output
+    line = res.stderr.splitlines()[0]  # one line saying why, then the usual summary
+    assert line.startswith("gtok export: re-exporting: ") and why in line, res.stderr
+    assert rendered == [1]
+    clean = tmp_path / "clean"
+    assert gtok(*_args(src, clean, "--templates", str(t), *extra)).exit_code == 0
+    assert _without_command(folder_bytes(out)) == _without_command(folder_bytes(clean))
+    # and now it is up to date again
+    res = gtok(*_args(src, out, "--templates", str(t), *extra))
+    assert res.stderr.splitlines()[0] == "gtok export: up to date: 5 shards checked"

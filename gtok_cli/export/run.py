@@ -38,6 +38,7 @@ from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.manifest import sum_counts, write_dataset_info
 from gtok_cli.export.options import ExportOptions, check_options
 from gtok_cli.export.templates import Templates, load_templates
+from gtok_cli.export.uptodate import finished_output
 from gtok_cli.jsonio import STDIO, write_json
 from gtok_cli.parallel import SourceInfo, Span, auto_workers, gc_paused, read_span, run_batches
 from gtok_cli.refine.settings import RefineSettings
@@ -300,6 +301,19 @@ def export(opts: ExportOptions) -> dict[str, Any]:
         "templates": {"file": opts.templates_file, "sha256": templates.digest()},
         "partition": {"num_shards": opts.num_shards, "indices": indices},
     }
+    target = manifest_path(out_dir, indices, opts.num_shards)
+    done, why = finished_output(out_dir, target, manifest, list(opts.records))
+    if done is not None:
+        print(f"gtok export: up to date: {len(done['shards'])} shards checked", file=sys.stderr)
+        if len(indices) == opts.num_shards:
+            write_dataset_info(out_dir, done)
+        with contextlib.suppress(OSError, orjson.JSONDecodeError):
+            if orjson.loads(target.read_bytes()) == done:
+                return done
+        write_json(target, done)
+        return done
+    if why:
+        print(f"gtok export: re-exporting: {why}", file=sys.stderr)
     spec = WorkSpec.of(manifest, templates)
     sources = [SourceInfo(p) for p in opts.records]
     read: Counter[int] = Counter()
@@ -341,5 +355,5 @@ def export(opts: ExportOptions) -> dict[str, Any]:
     if len(indices) == opts.num_shards:
         write_dataset_info(out_dir, manifest)
     kill_hook("manifest")
-    write_json(manifest_path(out_dir, indices, opts.num_shards), manifest)
+    write_json(target, manifest)
     return manifest
