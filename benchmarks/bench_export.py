@@ -26,6 +26,7 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -237,6 +238,11 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="runs of gtok export + verify (best is reported)")
     ap.add_argument("--naive-repeat", type=int, default=2, help="runs of the naive baselines")
+    ap.add_argument(
+        "--resume-only",
+        action="store_true",
+        help="only the resume measurement: clean export, then a re-run over the finished output",
+    )
     args = ap.parse_args()
 
     from gtok_cli.codecs import get_codec
@@ -260,6 +266,9 @@ def main() -> None:
         out_dir=str(out),
         workers=args.workers,
     )
+    if args.resume_only:
+        resume_bench(opts, out, args.repeat, export)
+        return
     naive_out = WORK / "naive.jsonl"
     times: dict[str, list[float]] = {
         "export": [],
@@ -317,6 +326,28 @@ def main() -> None:
         f"(target >= 5x and < 15 s each)"
     )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    resume_bench(opts, out, args.repeat, export)
+
+
+def resume_bench(opts: object, out: Path, repeat: int, export: Any) -> None:
+    """Clean export vs a re-run over its finished output (re-hashes the sources and shards, renders
+    nothing); alternated ``repeat`` times, best of each compared."""
+    clean: list[float] = []
+    rerun: list[float] = []
+    for k in range(max(repeat, 1)):
+        shutil.rmtree(out, ignore_errors=True)
+        t = time.perf_counter()
+        export(opts)
+        clean.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        export(opts)
+        rerun.append(time.perf_counter() - t)
+        print(
+            f"resume run {k + 1}: clean export {clean[-1]:.2f} s, "
+            f"re-run over finished output {rerun[-1]:.2f} s"
+        )
+    c, r = min(clean), min(rerun)
+    print(f"resume      : clean {c:6.2f} s, re-run {r:6.2f} s, re-run / clean = {r / c:.3f} (best of each)")
 
 
 if __name__ == "__main__":

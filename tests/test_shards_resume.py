@@ -313,6 +313,11 @@ def _change_source(out: Path, src: Path, t: Path) -> list[str]:
     return []
 
 
+def _garble_manifest(out: Path, src: Path, t: Path) -> list[str]:
+    (out / "manifest.json").write_bytes(b"{not json")
+    return []
+
+
 def _change_option(out: Path, src: Path, t: Path) -> list[str]:
     return ["--seed", "7"]
 
@@ -330,6 +335,7 @@ def _change_templates(out: Path, src: Path, t: Path) -> list[str]:
         (_edit_marker_sha, "the done marker of gtok-00003.jsonl does not match the manifest"),
         (_drop_shard, "shard gtok-00004.jsonl is missing"),
         (_change_source, "changed since the manifest was written"),
+        (_garble_manifest, "manifest.json is unreadable"),
         (_change_option, "the options differ from the manifest's (seed)"),
         (_change_templates, "the options differ from the manifest's (templates)"),
     ],

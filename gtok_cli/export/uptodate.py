@@ -44,6 +44,8 @@ def finished_output(
         return _check(out_dir, old, head, records)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None, f"{manifest_file.name} is malformed"
+    except OSError as exc:  # the full path reports it properly
+        return None, f"cannot re-read {exc.filename}: {exc.strerror}"
 
 
 def _check(
@@ -79,8 +81,6 @@ def _check(
     for s in shards:
         if sha256_file(out_dir / s["name"]) != s["sha256"]:
             return None, f"shard {s['name']} does not match its sha256"
-    manifest = dict(head)
+    manifest = {**old, **head}  # fields written after rendering (counts, …) are the old run's
     manifest["sources"] = [{**s, "path": r} for r, s in zip(records, sources, strict=True)]
-    manifest["counts"] = old["counts"]
-    manifest["shards"] = shards
     return manifest, ""
