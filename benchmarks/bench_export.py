@@ -12,6 +12,8 @@ Each step runs ``--repeat`` times (naive ones ``--naive-repeat`` times), alterna
 best (shortest) time of each is compared: the dev machine is a shared VM whose speed drifts by tens of
 percent within minutes, and the best run is the least disturbed one. Prints every run, samples/s and the
 speed-up of each step over its baseline.
+Last, the resume measurement (alone with ``--resume-only``): a clean export vs a re-run over its finished
+output (which re-hashes the sources and shards and renders nothing), alternated, with the ratio.
 """
 
 from __future__ import annotations
