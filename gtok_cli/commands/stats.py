@@ -12,6 +12,9 @@ def stats(
     source: str = typer.Argument(..., help="Export folder (or its manifest.json), or a records JSONL."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the human summary."),
     plots: Path | None = typer.Option(None, "--plots", help="Write PNG histograms into this folder."),
+    min_mask_iou: float | None = typer.Option(
+        None, "--min-mask-iou", help="Count the masks whose solver IoU is below this, in [0, 1]."
+    ),
 ) -> None:
     """Counts by dataset, split, task, category; spatial tokens; round-trip error and IoU; box sizes."""
     from gtok_cli.jsonio import dumps
@@ -22,7 +25,7 @@ def stats(
         refuse_overwrite(
             {"SOURCE": source_files(source)}, {"--plots": [plots, *files_written_in(plots, ["*.png"])]}
         )
-    tally = collect(source)
+    tally = collect(source, min_mask_iou)
     report = tally.to_json()
     if as_json:
         sys.stdout.buffer.write(dumps(report) + b"\n")

@@ -11,6 +11,7 @@ VERIFY_EPILOG = (
     "Examples:\n\n"
     "  gtok verify shards/rec-bins\n\n"
     "  gtok verify shards/rec-bins-nometa --against refcoco.jsonl --json\n\n"
+    "  gtok verify shards/rec-grid-mask --min-mask-iou 0.8\n\n"
     "Exit 0: every check passed; 1: some check failed; 2: unusable input."
 )
 
@@ -31,6 +32,12 @@ def register(app: typer.Typer) -> None:
             help="Allowed error per coordinate in pixels (default: the scheme's bound).",
         ),
         workers: int = typer.Option(0, "--workers", help="Worker processes (0: automatic)."),
+        min_mask_iou: float | None = typer.Option(
+            None,
+            "--min-mask-iou",
+            help="Fail each mask region whose solver IoU (meta mask_tokens.iou) is below this, in [0, 1] "
+            "(default: no floor, the distribution is only reported).",
+        ),
     ) -> None:
         """Validate shards and manifest; exit 0 when all holds, 1 when anything fails, 2 on unusable input."""
         import orjson
@@ -42,7 +49,7 @@ def register(app: typer.Typer) -> None:
             from gtok_cli.export.run import sample_meta  # --against: the truth is what export makes of them
 
             records, rebuild = [str(a) for a in against], cast(SampleMeta, sample_meta)
-        report = verify(target, records, max_error_px, workers, rebuild)
+        report = verify(target, records, max_error_px, workers, rebuild, min_mask_iou)
         if json_out:
             typer.echo(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
         else:

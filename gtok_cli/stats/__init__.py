@@ -13,8 +13,8 @@ from gtok_cli.stats.collect import Tally, collect
 from gtok_cli.stats.measure import PAPER_TOKENS_PER_MASK_32, box_size
 
 
-def stats(path: str | Path) -> dict[str, Any]:
-    return collect(path).to_json()
+def stats(path: str | Path, min_mask_iou: float | None = None) -> dict[str, Any]:
+    return collect(path, min_mask_iou).to_json()
 
 
 def _dist(name: str, s: dict[str, Any], unit: str = "", digits: int = 2) -> str:
@@ -56,7 +56,14 @@ def human(r: dict[str, Any]) -> str:
             + f" grids {mt['grids']})"
         )
     if mt["solver_iou"].get("count"):
-        out.append(_dist("mask solver IoU", mt["solver_iou"], digits=4))
+        line = _dist("mask solver IoU", mt["solver_iou"], digits=4)
+        if mt["solver_iou_not_recorded"]:
+            line += f"   (not recorded for {mt['solver_iou_not_recorded']})"
+        if mt["min_mask_iou"] is not None:
+            line += f"   {mt['below_min_mask_iou']} below --min-mask-iou {mt['min_mask_iou']}"
+        out.append(line)
+    elif mt["solver_iou_not_recorded"]:
+        out.append(f"  {'mask solver IoU':<20} not recorded ({mt['solver_iou_not_recorded']} mask region(s))")
     if r["kind"] == "export":
         rt = r["round_trip"]
         out.append(_dist("round-trip error", rt["error_px"], " px", 3))

@@ -7,6 +7,10 @@ decoded with the manifest's codec and compared with ``meta`` by verify's own com
 lists when they are still on disk (else the dataset is the record id's prefix and the split ``unknown``).
 
 Records file: counts, regions, ``mask_tokens`` (tokens per mask, IoU the solver reached), box sizes.
+
+The solver IoU (:mod:`gtok_cli.mask_quality`) is that of every region with ``mask_tokens`` in a records
+file, and of every ``mask`` region in an export (the masks its answers draw); ``--min-mask-iou`` counts those
+below a floor.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from gtok_cli.codecs import codec_from_params
 from gtok_cli.errors import InputError
 from gtok_cli.geometry.compare import COMPARATORS
 from gtok_cli.jsonio import iter_jsonl
+from gtok_cli.mask_quality import SolverIoUs, check_floor
 from gtok_cli.shards.read import ExportFolder, is_export
 from gtok_cli.stats.measure import (
     BOX_SIZES,
@@ -54,7 +59,8 @@ class Tally:
     tokens_per_region: list[float] = field(default_factory=list)
     tokens_per_mask: list[float] = field(default_factory=list)
     mask_grids: Counter[int] = field(default_factory=Counter)
-    mask_iou: list[float] = field(default_factory=list)
+    mask_ious: SolverIoUs = field(default_factory=SolverIoUs)
+    min_mask_iou: float | None = None
     error_px: list[float] = field(default_factory=list)
     iou: list[float] = field(default_factory=list)
     problems: Counter[str] = field(default_factory=Counter)
@@ -69,8 +75,12 @@ class Tally:
         mt = region.get("mask_tokens")
         if mt:
             self.mask_grids[int(mt.get("grid", 0))] += 1
-            if mt.get("iou") is not None:
-                self.mask_iou.append(float(mt["iou"]))
+        if (mt and self.kind == "records") or region.get("kind") == "mask":
+            self.mask_ious.add(region)
+
+    @property
+    def mask_iou(self) -> list[float]:
+        return self.mask_ious.values
 
     def to_json(self) -> dict[str, Any]:
         def counts(c: Counter[Any]) -> dict[str, int]:
@@ -94,6 +104,9 @@ class Tally:
                 "tokens_per_mask": summary(self.tokens_per_mask),
                 "paper_tokens_per_mask_32x32_sam": PAPER_TOKENS_PER_MASK_32,
                 "solver_iou": summary(self.mask_iou),
+                "solver_iou_not_recorded": self.mask_ious.not_recorded,
+                "min_mask_iou": self.min_mask_iou,
+                "below_min_mask_iou": self.mask_ious.below(self.min_mask_iou),
             },
         )
         if self.kind == "export":
@@ -110,11 +123,15 @@ class Tally:
         return out
 
 
-def collect(path: str | Path) -> Tally:
+def collect(path: str | Path, min_mask_iou: float | None = None) -> Tally:
+    """``min_mask_iou``: count the mask regions whose solver IoU is below it."""
+    floor = check_floor(min_mask_iou)
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", file=str(p), reason="file.missing")
-    return collect_export(p) if is_export(p) else collect_records(p)
+    t = collect_export(p) if is_export(p) else collect_records(p)
+    t.min_mask_iou = floor
+    return t
 
 
 # ---- records -----------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gtok_cli.errors import InputError, UsageError
+from gtok_cli.mask_quality import OPTION as MIN_MASK_IOU
+from gtok_cli.mask_quality import SolverIoUs, check_floor
 from gtok_cli.shards.read import load_manifest
 from gtok_cli.verify.run import (
     Failure,
@@ -42,6 +44,8 @@ class Report:
     worst: list[dict[str, Any]] = field(default_factory=list)
     refine: dict[str, Any] | None = None
     """Refinement exports: turn / offset / convergence counts and error (px) / mask IoU before and after."""
+    mask_solver_iou: dict[str, Any] | None = None
+    """Mask regions: the IoU the mask solver reached (:func:`mask_iou_summary`); None without mask regions."""
 
     @property
     def ok(self) -> bool:
@@ -64,6 +68,7 @@ class Report:
             "iou": self.iou,
             "worst": self.worst,
             "refine": self.refine,
+            "mask_solver_iou": self.mask_solver_iou,
         }
 
     def human(self) -> str:
@@ -86,6 +91,8 @@ class Report:
             )
         if self.refine is not None:
             out += _refine_lines(self.refine)
+        if self.mask_solver_iou is not None:
+            out.append(_mask_iou_line(self.mask_solver_iou))
         if self.ok:
             out.append("OK: every check passed")
         else:
@@ -116,6 +123,33 @@ def _refine_lines(refine: dict[str, Any]) -> list[str]:
         if refine.get(key):
             out.append(f"  {label:<19}" + "  ".join(f"p{k}={v:.4f}" for k, v in refine[key].items()))
     return out
+
+
+def mask_iou_summary(ious: SolverIoUs, floor: float | None) -> dict[str, Any]:
+    """``count`` (mask regions with a solver IoU), ``not_recorded``, ``mean``, ``percentiles``, the floor
+    (``min_mask_iou``, null: none) and how many are ``below`` it (null without a floor)."""
+    n = len(ious.values)
+    return {
+        "count": n,
+        "not_recorded": ious.not_recorded,
+        "mean": float(np.mean(ious.values)) if n else None,
+        "percentiles": _percentiles(ious.values),
+        "min_mask_iou": floor,
+        "below": ious.below(floor),
+    }
+
+
+def _mask_iou_line(m: dict[str, Any]) -> str:
+    head = "  mask solver IoU  "
+    if not m["count"]:
+        return head + f"not recorded ({m['not_recorded']} mask region(s))"
+    text = head + f"n={m['count']}  mean={m['mean']:.4f}  "
+    text += "  ".join(f"p{k}={v:.4f}" for k, v in m["percentiles"].items())
+    if m["not_recorded"]:
+        text += f"; not recorded for {m['not_recorded']}"
+    if m["min_mask_iou"] is not None:
+        text += f"; {m['below']} below {MIN_MASK_IOU} {m['min_mask_iou']}"
+    return text
 
 
 def _refine_summary(results: list[ShardResult]) -> dict[str, Any]:
@@ -163,8 +197,11 @@ def verify(
     max_error_px: float | None = None,
     workers: int = 0,
     sample_meta: SampleMeta | None = None,
+    min_mask_iou: float | None = None,
 ) -> Report:
-    """Check an export; ``against`` (record files) needs ``sample_meta`` to rebuild the truth from them."""
+    """Check an export; ``against`` (record files) needs ``sample_meta`` to rebuild the truth from them.
+    ``min_mask_iou``: mask regions whose solver IoU is below it (or not recorded) fail."""
+    min_mask_iou = check_floor(min_mask_iou)
     if against and sample_meta is None:
         raise UsageError("verify against records needs the export's sample_meta")
     manifest, folder = load_manifest(target)
@@ -196,11 +233,12 @@ def verify(
                         f"part {p}: records give {len(items)} samples, shards hold {lines} lines",
                     )
                 )
-    opts = VerifyOptions(manifest, str(folder), max_error_px, against is None)
+    opts = VerifyOptions(manifest, str(folder), max_error_px, against is None, min_mask_iou)
     results: list[ShardResult] = check_shards(opts, truths, workers or auto_workers(manifest, str(folder)))
     errors: list[npt.NDArray[np.float64]] = []
     ious: list[npt.NDArray[np.float64]] = []
     worst = []
+    mask_iou = SolverIoUs()
     for f in failures:
         report.failure_counts[f.check] += 1
         report.failures.append(f)
@@ -212,11 +250,14 @@ def verify(
         errors += [np.asarray(r.errors, np.float64), *r.error_arrays]
         ious += [np.asarray(r.ious, np.float64), *r.iou_arrays]
         worst += r.worst
+        mask_iou.merge(r.mask_iou)
     report.shards = len(results)
     if manifest.get("refine") is not None:
         report.refine = _refine_summary(results)
     report.error_px = _percentiles(np.concatenate(errors) if errors else [])
     report.iou = _percentiles(np.concatenate(ious) if ious else [])
+    if mask_iou.values or mask_iou.not_recorded:
+        report.mask_solver_iou = mask_iou_summary(mask_iou, min_mask_iou)
     worst.sort(key=lambda w: (-w[0], w[1], w[2]))
     report.worst = [{"error_px": e, "shard": s, "line": ln, "id": i} for e, s, ln, i in worst[:5]]
     return report

@@ -7,7 +7,7 @@ for the precise message (:func:`explain`). Tests check both agree on valid and m
 
 Supported: ``type`` (one or a list), ``enum``, ``const``, ``required``, ``properties``,
 ``additionalProperties: false``, ``items`` (one schema), ``minItems``/``maxItems``, ``minLength``,
-``minimum``, ``oneOf``/``anyOf``, local ``$ref`` (``#/$defs/name``).
+``minimum``/``maximum``, ``oneOf``/``anyOf``, local ``$ref`` (``#/$defs/name``).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class _Compiler:
         out: list[str] = []
         unknown = set(schema) - _IGNORED - {
             "type", "enum", "const", "required", "properties", "additionalProperties", "items",
-            "minItems", "maxItems", "minLength", "minimum", "oneOf", "anyOf",
+            "minItems", "maxItems", "minLength", "minimum", "maximum", "oneOf", "anyOf",
         }  # fmt: skip
         if unknown:
             raise NotImplementedError(f"unsupported schema keywords: {sorted(unknown)}")
@@ -128,6 +128,8 @@ class _Compiler:
             when("string", f"not {v}" if n == 1 else f"len({v}) < {n}")
         if "minimum" in schema:
             when("number", f"{v} < {schema['minimum']!r}")
+        if "maximum" in schema:
+            when("number", f"{v} > {schema['maximum']!r}")
         if "minItems" in schema:
             when("array", f"len({v}) < {int(schema['minItems'])}")
         if "maxItems" in schema:

@@ -40,6 +40,8 @@ import orjson
 from gtok_cli.codecs import Codec, codec_from_params
 from gtok_cli.geometry.compare import COMPARATORS, box_iou
 from gtok_cli.jsonio import count_newlines, open_binary_input, sha256_file
+from gtok_cli.mask_quality import OPTION as MIN_MASK_IOU
+from gtok_cli.mask_quality import SolverIoUs
 from gtok_cli.parallel import auto_workers as parallel_workers
 from gtok_cli.parallel import gc_paused
 from gtok_cli.schemas import load_schema
@@ -97,6 +99,8 @@ class ShardResult:
     worst: list[tuple[float, str, int, str]] = field(default_factory=list)
     refine_counts: Counter[str] = field(default_factory=Counter)
     refine_values: dict[str, list[float]] = field(default_factory=dict)
+    mask_iou: SolverIoUs = field(default_factory=SolverIoUs)
+    """The solver IoU of every mask region (``meta.regions[k].mask_tokens.iou``)."""
 
     def fail(self, f: Failure) -> None:
         self.failure_counts[f.check] += 1
@@ -110,6 +114,8 @@ class VerifyOptions:
     folder: str
     max_error_px: float | None = None
     use_meta: bool = True
+    min_mask_iou: float | None = None
+    """A mask region whose solver IoU is below this (or not recorded) fails ``mask.solver_iou``."""
 
 
 class ShardLines:
@@ -298,6 +304,7 @@ class LineChecker:
             geo = [t for r, t in self.format.turns(line) if r == self.role]
         regions = truth["regions"]
         res.regions += len(regions)
+        self._mask_iou(regions, name, lineno, rid, res)
         if self.refine:
             self._refine(geo, truth, name, lineno, rid, res)
         elif len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
@@ -439,6 +446,23 @@ class LineChecker:
             elif meta != truth:
                 res.fail(Failure("line.meta", "meta differs from the records", name, lineno, rid))
         return truth
+
+    def _mask_iou(
+        self, regions: list[dict[str, Any]], name: str, lineno: int, rid: str, res: ShardResult
+    ) -> None:
+        """The solver IoU of the line's mask regions, each checked against ``--min-mask-iou`` when given."""
+        floor = self.opts.min_mask_iou
+        for k, region in enumerate(regions):
+            if region["kind"] != "mask":
+                continue
+            iou = res.mask_iou.add(region)
+            if floor is None or (iou is not None and iou >= floor):
+                continue
+            if iou is None:
+                msg = f"region {k}: solver IoU not recorded in meta, cannot check {MIN_MASK_IOU} {floor}"
+            else:
+                msg = f"region {k}: solver IoU {iou:.6g} is below {MIN_MASK_IOU} {floor}"
+            res.fail(Failure("mask.solver_iou", msg, name, lineno, rid))
 
     # -- geometry --
     def _fast(self, fast: FastBoxes, name: str, res: ShardResult) -> None:

@@ -35,6 +35,8 @@ NonNegative = Annotated[int, Meta(ge=0)]
 class MaskTokens(Struct, gc=False):
     grid: Positive
     anchors: list[tuple[NonNegative, NonNegative]]
+    iou: Annotated[float, Meta(ge=0, le=1)] | msgspec.UnsetType = msgspec.UNSET
+    """The solver's IoU (``gtok_cli.mask_quality``), optional."""
 
 
 class Region(Struct, gc=False):
