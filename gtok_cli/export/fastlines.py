@@ -29,6 +29,7 @@ import orjson
 from gtok_cli.codecs import Codec
 from gtok_cli.export import tasks
 from gtok_cli.export.templates import Templates
+from gtok_cli.record_entry import MARGIN
 from gtok_cli.shards.writer import LineBlock
 from gtok_cli.trainer_formats import get_format
 
@@ -197,7 +198,7 @@ class RecLines:
                 return None
             region = regions[0]
             bbox = region.bbox
-            if bbox is unset:
+            if bbox is unset or region.polyline is not None:
                 return None
             k = crc32(rid.encode(), prefix) % n
             p = pieces[k]
@@ -211,6 +212,8 @@ class RecLines:
             cols.labels.append(region.label)
             cols.texts.append(text)
             cols.parts.append(part)
+        if not entry_ok(cols):
+            return None
         block = self._lines(cols)
         if len(parts) == 1:
             return {next(iter(parts)): block}, read, skipped
@@ -250,6 +253,8 @@ class RecLines:
             p = pieces[k]
             prompts.append(text.join(p) if p is not None else options[k].format(expression=text))
         cols.prompts = prompts
+        if not entry_ok(cols):
+            return None
         return {part: self._lines(cols)}, Counter({part: len(records)}), {part: Counter()}
 
     def _lines(self, cols: _Columns) -> LineBlock:
@@ -342,6 +347,25 @@ class _Columns:
     parts: list[int] = field(default_factory=list)
 
 
+def entry_ok(cols: _Columns) -> bool:
+    """The entry check (:mod:`gtok_cli.record_entry`, less the ids) on a batch's columns, at once: False when
+    any record may fail it (the caller then takes the generic path, which checks each record and names the
+    first that fails). Ids are strings here, boxes numbers (the decoders' types)."""
+    if not cols.rids:
+        return True
+    if not all(cols.rids) or not _all_str(cols.files) or not all(cols.files):
+        return False
+    boxes = np.asarray(cols.boxes, dtype=np.float64)
+    w = np.asarray(cols.widths, dtype=np.float64)
+    h = np.asarray(cols.heights, dtype=np.float64)
+    x1, y1, x2, y2 = boxes.T
+    bx, by = MARGIN * w, MARGIN * h
+    # NaN fails every comparison, inf the bounds
+    ok = (w > 0) & (h > 0) & (-bx <= x1) & (x1 <= x2) & (x2 <= w + bx) & (-by <= y1) & (y1 <= y2)
+    ok &= (y2 <= h + by) & (x1 <= w) & (y1 <= h) & (x2 >= 0) & (y2 >= 0)
+    return bool(ok.all())
+
+
 def _plain(values: list[str]) -> bool:
     """No string needs escaping. One check over them all (a character never spans two strings): no quote, no
     backslash, and all printable, which rules out controls and surrogates (and, needlessly but safely, a few
@@ -370,6 +394,7 @@ class FastRegion(msgspec.Struct, gc=False):
     bbox: tuple[Number, Number, Number, Number] | msgspec.UnsetType = msgspec.UNSET
     mask_tokens: Any = None
     label: Any = None
+    polyline: Any = None
 
 
 class FastRecord(msgspec.Struct, gc=False):
@@ -394,6 +419,7 @@ class UniformRegion(msgspec.Struct, gc=False):
     bbox: tuple[Number, Number, Number, Number]
     mask_tokens: None = None
     label: str | None = None
+    polyline: None = None
 
 
 class UniformRecord(msgspec.Struct, gc=False):

@@ -31,15 +31,17 @@ from typing import Any
 import orjson
 
 from gtok_cli import __version__
-from gtok_cli.codecs import codec_from_params
+from gtok_cli.codecs import Codec, codec_from_params
 from gtok_cli.errors import InputError
 from gtok_cli.export import dispatch, tasks
+from gtok_cli.export.empty import nothing_written
 from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.manifest import sum_counts, write_dataset_info
 from gtok_cli.export.options import ExportOptions, check_options
 from gtok_cli.export.templates import Templates, load_templates
 from gtok_cli.jsonio import STDIO, write_json
 from gtok_cli.parallel import SourceInfo, Span, auto_workers, gc_paused, read_span, run_batches
+from gtok_cli.record_entry import RecordEntry, check_distinct_inputs
 from gtok_cli.refine.settings import RefineSettings
 from gtok_cli.shards.layout import MANIFEST_VERSION, manifest_path, remove_stale_temps
 from gtok_cli.shards.writer import LineBlock, ShardWriter, kill_hook
@@ -197,7 +199,10 @@ class Worker:
                     continue
                 res.read[part] += 1
                 size = (int(image["width"]), int(image["height"]))
-                samples.append((part, self.build(record, size, self.ctx)))
+                sample = self.build(record, size, self.ctx)
+                # the records a task skips are not checked (nor on the fast path, fastlines.entry_ok)
+                RecordEntry().check(record, file=file, lineno=lineno)
+                samples.append((part, sample))
             except tasks.Skip as skip:
                 res.skipped[part][skip.reason] += 1
             except orjson.JSONDecodeError as exc:
@@ -275,11 +280,23 @@ def export(opts: ExportOptions) -> dict[str, Any]:
     codec = codec_from_params(opts.scheme)
     check_options(opts, codec)
     templates = load_templates(opts.templates_file)
+    check_distinct_inputs(opts.records)
     for path in opts.records:
         if path != STDIO and not os.path.isfile(path):
             raise InputError("no such file", file=path, reason="file.missing")
     out_dir = Path(opts.out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _export(opts, codec, templates, out_dir)
+    except BaseException:
+        if created:  # nothing left behind: the folder this export made, when the failure left it empty
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only when empty
+        raise
+
+
+def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Path) -> dict[str, Any]:
     remove_stale_temps(out_dir, opts.prefix)
     indices = opts.indices()
     manifest: dict[str, Any] = {
@@ -335,6 +352,9 @@ def export(opts: ExportOptions) -> dict[str, Any]:
             for p in indices
         ]
     )
+    if not counts["written"] and not opts.allow_empty and (opts.shard_index is None or counts["read"]):
+        # (a job-array part no record falls in is not an error: the other parts hold them)
+        raise nothing_written(counts["read"], counts["skipped"], opts.task)
     manifest["sources"] = [asdict(s) for s in sources]
     manifest["counts"] = counts
     manifest["shards"] = sorted(shards, key=lambda s: s["name"])
