@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +190,57 @@ def test_max_error_px_refuses_negative_and_nan(tmp_path: Path) -> None:
         line = _one_error(gtok("verify", out, "--max-error-px", value))
         assert line.startswith("gtok: error: --max-error-px must be a finite number >= 0, not "), line
     assert gtok("verify", out, "--max-error-px", "0").exit_code in (0, 1)
+
+
+def _renamed(rec: dict[str, Any], rid: str) -> dict[str, Any]:
+    return {**rec, "id": rid}
+
+
+# (files as lists of records, task, the expected error's file index, line, and the line it repeats)
+DUPLICATES = {
+    "same-file-rec": ([[referring(0), referring(1), _renamed(referring(2), "ref-0")]], "rec", 0, 3, "line 1"),
+    "same-file-detect": ([[instances(0), instances(1), instances(0)]], "detect", 0, 3, "line 1"),
+    "across-files": (
+        [[referring(0)], [referring(5), _renamed(referring(6), "ref-0")]],
+        "rec",
+        1,
+        2,
+        "line 1 of",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DUPLICATES))
+def test_duplicate_ids_are_a_one_line_error(tmp_path: Path, case: str) -> None:
+    files, task, index, lineno, first = DUPLICATES[case]
+    paths = [write_records(tmp_path / f"r{k}.jsonl", recs) for k, recs in enumerate(files)]
+    out = tmp_path / "out"
+    line = _one_error(gtok("export", *paths, "-s", "bins", "-t", task, "-o", out))
+    assert line.startswith(f"gtok: error: {paths[index]}, record "), line
+    assert f"field id: line {lineno}: repeats the id of {first}" in line
+    assert not out.exists()
+
+
+def test_duplicate_ids_far_apart_with_workers(tmp_path: Path) -> None:
+    """The repeat is in another batch, handled by another worker: the main process still sees it."""
+    records = [referring(k) for k in range(300)]
+    records[280]["id"] = "ref-3"
+    src = write_records(tmp_path / "r.jsonl", records)
+    out = tmp_path / "out"
+    code = "import gtok_cli.parallel as r; r.BATCH_BYTES = 2000; from gtok_cli.cli import main; main()"
+    args = ["export", str(src), "-s", "bins", "-t", "rec", "-o", str(out), "--workers", "2"]
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.decode().splitlines()
+    assert lines == [
+        f"gtok: error: {src}, record ref-3, field id: line 281: repeats the id of line 4 "
+        "(expected ids unique in the run, found 'ref-3')"
+    ]
+    assert not (out / "manifest.json").exists()
+
+
+def test_a_skipped_record_may_share_an_id(tmp_path: Path) -> None:
+    """Only records that make a sample count: an instances record skipped by --task rec is not one."""
+    src = write_records(tmp_path / "r.jsonl", [referring(0), _renamed(instances(1), "ref-0")])
+    result = gtok("export", src, "-s", "bins", "-t", "rec", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output

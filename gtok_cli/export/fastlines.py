@@ -146,6 +146,8 @@ class RecLines:
         self.slots = slots
         self.formatted = 0
         """Batches built by :meth:`_format_lines` (the tests check which path ran)."""
+        self.rids: list[str] = []
+        """The ids of the last batch's samples (export checks them unique across batches)."""
         options = ctx.templates.by_task["rec"]
         self.options = options
         self.pieces = [_join_pieces(t) for t in options]
@@ -214,6 +216,7 @@ class RecLines:
             cols.parts.append(part)
         if not entry_ok(cols):
             return None
+        self.rids = cols.rids
         block = self._lines(cols)
         if len(parts) == 1:
             return {next(iter(parts)): block}, read, skipped
@@ -255,6 +258,7 @@ class RecLines:
         cols.prompts = prompts
         if not entry_ok(cols):
             return None
+        self.rids = rids
         return {part: self._lines(cols)}, Counter({part: len(records)}), {part: Counter()}
 
     def _lines(self, cols: _Columns) -> LineBlock:

@@ -36,6 +36,7 @@ from gtok_cli.errors import InputError
 from gtok_cli.export import dispatch, tasks
 from gtok_cli.export.empty import nothing_written
 from gtok_cli.export.fastlines import RecLines
+from gtok_cli.export.ids import SeenIds, duplicate_error, id_hashes
 from gtok_cli.export.manifest import sum_counts, write_dataset_info
 from gtok_cli.export.options import ExportOptions, check_options
 from gtok_cli.export.templates import Templates, load_templates
@@ -107,6 +108,8 @@ class BatchResult:
     """``emit="lines"``: the serialised lines of each part (one blob + line ends + crc32s)."""
     read: Counter[int] = field(default_factory=Counter)
     skipped: dict[int, Counter[str]] = field(default_factory=dict)
+    ids: Any = None
+    """The 64-bit hashes of the batch's sample ids (:func:`.ids.id_hashes`), checked unique by the caller."""
     shared: dict[int, tuple[int, int]] = field(default_factory=dict)
     """``(offset, length)`` in the shared slots of each block's lines, while they are there."""
 
@@ -172,7 +175,7 @@ class Worker:
                 done = self.fast.run(blob, self.part_of if self.spec.num_parts > 1 else None, self.parts)
                 if done is not None:
                     out, read, skipped = done
-                    return BatchResult({}, out, read, skipped)
+                    return BatchResult({}, out, read, skipped, id_hashes(self.fast.rids))
             lines = data.split(b"\n") if isinstance(data, bytes) else data
             if lines and not lines[-1] and isinstance(data, bytes):
                 lines.pop()
@@ -187,6 +190,7 @@ class Worker:
             {p: [] for p in self.spec.parts}, {}, Counter(), {p: Counter() for p in self.spec.parts}
         )
         samples: list[tuple[int, tasks.Sample]] = []
+        rids: list[str] = []
         for k, raw in enumerate(lines):
             if not raw.strip():
                 continue
@@ -203,6 +207,7 @@ class Worker:
                 # the records a task skips are not checked (nor on the fast path, fastlines.entry_ok)
                 RecordEntry().check(record, file=file, lineno=lineno)
                 samples.append((part, sample))
+                rids.append(record["id"])
             except tasks.Skip as skip:
                 res.skipped[part][skip.reason] += 1
             except orjson.JSONDecodeError as exc:
@@ -219,6 +224,7 @@ class Worker:
                     found=raw[:80].decode(errors="replace"),
                     reason="record.malformed",
                 ) from None
+        res.ids = id_hashes(rids)
         if self.spec.emit == "meta":
             for part, s in samples:
                 res.out[part].append((self.meta(s), s.image_file))
@@ -331,7 +337,11 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
                 )
                 for p in indices
             }
+            seen = SeenIds()
             for res in run_batches(partial(Worker, spec), opts.records, sources, workers, bar):
+                repeated = seen.add(res.ids)
+                if len(repeated):
+                    raise duplicate_error(opts.records, repeated)
                 read.update(res.read)
                 for p in indices:
                     skipped[p].update(res.skipped[p])
