@@ -214,10 +214,10 @@ class RecLines:
             cols.labels.append(region.label)
             cols.texts.append(text)
             cols.parts.append(part)
-        if not entry_ok(cols):
+        block = self._lines(cols)
+        if block is None:
             return None
         self.rids = cols.rids
-        block = self._lines(cols)
         if len(parts) == 1:
             return {next(iter(parts)): block}, read, skipped
         out: dict[int, list[bytes]] = {p: [] for p in parts}
@@ -256,16 +256,20 @@ class RecLines:
             p = pieces[k]
             prompts.append(text.join(p) if p is not None else options[k].format(expression=text))
         cols.prompts = prompts
-        if not entry_ok(cols):
+        block = self._lines(cols)
+        if block is None:
             return None
         self.rids = rids
-        return {part: self._lines(cols)}, Counter({part: len(records)}), {part: Counter()}
+        return {part: block}, Counter({part: len(records)}), {part: Counter()}
 
-    def _lines(self, cols: _Columns) -> LineBlock:
+    def _lines(self, cols: _Columns) -> LineBlock | None:
+        """The batch's lines; None when a record may fail the entry check (:func:`entry_ok`)."""
         if not cols.rids:
             return LineBlock.of([])
         boxes = np.asarray(cols.boxes, dtype=np.float64)
         sizes = np.column_stack((cols.widths, cols.heights)).astype(np.int64)
+        if not entry_ok(cols, boxes, sizes):
+            return None
         answers = self.codec.encode_boxes(boxes, sizes, cols.texts)
         blob = self._format_blob(cols, answers)
         return LineBlock.of(self._build_lines(cols, answers)) if blob is None else LineBlock.of_blob(blob)
@@ -351,18 +355,15 @@ class _Columns:
     parts: list[int] = field(default_factory=list)
 
 
-def entry_ok(cols: _Columns) -> bool:
-    """The entry check (:mod:`gtok_cli.record_entry`, less the ids) on a batch's columns, at once: False when
-    any record may fail it (the caller then takes the generic path, which checks each record and names the
-    first that fails). Ids are strings here, boxes numbers (the decoders' types)."""
-    if not cols.rids:
-        return True
+def entry_ok(cols: _Columns, boxes: np.ndarray, sizes: np.ndarray) -> bool:
+    """The entry check (:mod:`gtok_cli.record_entry`, less the ids: :mod:`.ids`) on a batch's columns at once
+    (``boxes`` N×4, ``sizes`` N×2 of them): False when any record may fail it (the caller then takes the
+    generic path, which checks each record and names the first that fails). Ids are strings here, boxes
+    numbers (the decoders' types)."""
     if not all(cols.rids) or not _all_str(cols.files) or not all(cols.files):
         return False
-    boxes = np.asarray(cols.boxes, dtype=np.float64)
-    w = np.asarray(cols.widths, dtype=np.float64)
-    h = np.asarray(cols.heights, dtype=np.float64)
     x1, y1, x2, y2 = boxes.T
+    w, h = sizes.T
     bx, by = MARGIN * w, MARGIN * h
     # NaN fails every comparison, inf the bounds
     ok = (w > 0) & (h > 0) & (-bx <= x1) & (x1 <= x2) & (x2 <= w + bx) & (-by <= y1) & (y1 <= y2)

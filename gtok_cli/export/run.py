@@ -339,15 +339,16 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
             }
             seen = SeenIds()
             for res in run_batches(partial(Worker, spec), opts.records, sources, workers, bar):
-                repeated = seen.add(res.ids)
-                if len(repeated):
-                    raise duplicate_error(opts.records, repeated)
+                seen.add(res.ids)
                 read.update(res.read)
                 for p in indices:
                     skipped[p].update(res.skipped[p])
                     block = res.blocks.get(p)
                     if block is not None and block.lines:
                         writers[p].add_block(block)
+            repeated = seen.repeated()
+            if len(repeated):
+                raise duplicate_error(opts.records, repeated)
             shards = [s.to_json() for p in indices for s in writers[p].close()]
     finally:
         if bar is not None:
