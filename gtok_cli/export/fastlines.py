@@ -196,7 +196,7 @@ class RecLines:
                 continue
             regions = rec.regions
             rid = rec.id
-            if regions is unset or len(regions) != 1 or type(rid) is not str or image.file is unset:
+            if regions is unset or len(regions) != 1 or type(rid) is not str or type(image.file) is not str:
                 return None
             region = regions[0]
             bbox = region.bbox
@@ -358,9 +358,9 @@ class _Columns:
 def entry_ok(cols: _Columns, boxes: np.ndarray, sizes: np.ndarray) -> bool:
     """The entry check (:mod:`gtok_cli.record_entry`, less the ids: :mod:`.ids`) on a batch's columns at once
     (``boxes`` N×4, ``sizes`` N×2 of them): False when any record may fail it (the caller then takes the
-    generic path, which checks each record and names the first that fails). Ids are strings here, boxes
-    numbers (the decoders' types)."""
-    if not all(cols.rids) or not _all_str(cols.files) or not all(cols.files):
+    generic path, which checks each record and names the first that fails). Ids and files are strings here,
+    boxes numbers (the decoders' types and :meth:`RecLines.run`'s loop see to that)."""
+    if not all(cols.rids) or not all(cols.files):
         return False
     x1, y1, x2, y2 = boxes.T
     w, h = sizes.T
