@@ -102,6 +102,11 @@ def register(app: typer.Typer) -> None:
             help="Masks: sampling ratios inside,ring,far,hard of extra proposal anchors [0.4,0.4,0.1,0.1].",
         ),
         workers: int = typer.Option(0, "--workers", help="Worker processes (0: automatic)."),
+        allow_empty: bool = typer.Option(
+            False,
+            "--allow-empty",
+            help="Write an export with no line (every record skipped) instead of failing with exit 2.",
+        ),
         bins: int | None = typer.Option(None, "--bins", help="Scheme parameter: number of bins."),
         grid: int | None = typer.Option(None, "--grid", help="Scheme parameter: grid size n."),
         offset_step: float | None = typer.Option(None, "--offset-step", help="Scheme parameter (grid)."),
@@ -169,6 +174,7 @@ def register(app: typer.Typer) -> None:
             shape=shape,  # type: ignore[arg-type]  # checked in check_options
             workers=workers,
             refine=settings,
+            allow_empty=allow_empty,
         )
         manifest = export(opts)
         c = manifest["counts"]

@@ -38,11 +38,20 @@ def register(app: typer.Typer) -> None:
             help="Fail each mask region whose solver IoU (meta mask_tokens.iou) is below this, in [0, 1] "
             "(default: no floor, the distribution is only reported).",
         ),
+        allow_empty: bool = typer.Option(
+            False, "--allow-empty", help="Pass an export with no line (exit 1 without this flag)."
+        ),
     ) -> None:
         """Validate shards and manifest; exit 0 when all holds, 1 when anything fails, 2 on unusable input."""
+        import math
+
         import orjson
 
+        from gtok_cli.errors import UsageError
         from gtok_cli.verify import SampleMeta, verify
+
+        if max_error_px is not None and not (math.isfinite(max_error_px) and max_error_px >= 0):
+            raise UsageError(f"--max-error-px must be a finite number >= 0, not {max_error_px}")
 
         records, rebuild = None, None
         if against:
@@ -50,6 +59,13 @@ def register(app: typer.Typer) -> None:
 
             records, rebuild = [str(a) for a in against], cast(SampleMeta, sample_meta)
         report = verify(target, records, max_error_px, workers, rebuild, min_mask_iou)
+        if not report.lines and not allow_empty:  # "every check passed" on nothing would mislead
+            from gtok_cli.verify.run import Failure
+
+            report.failures.append(
+                Failure("export.empty", "the export has 0 lines (pass --allow-empty if that is meant)")
+            )
+            report.failure_counts["export.empty"] += 1
         if json_out:
             typer.echo(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
         else:

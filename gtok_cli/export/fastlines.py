@@ -29,6 +29,7 @@ import orjson
 from gtok_cli.codecs import Codec
 from gtok_cli.export import tasks
 from gtok_cli.export.templates import Templates
+from gtok_cli.record_entry import MARGIN
 from gtok_cli.shards.writer import LineBlock
 from gtok_cli.trainer_formats import get_format
 
@@ -145,6 +146,8 @@ class RecLines:
         self.slots = slots
         self.formatted = 0
         """Batches built by :meth:`_format_lines` (the tests check which path ran)."""
+        self.rids: list[str] = []
+        """The ids of the last batch's samples (export checks them unique across batches)."""
         options = ctx.templates.by_task["rec"]
         self.options = options
         self.pieces = [_join_pieces(t) for t in options]
@@ -193,11 +196,11 @@ class RecLines:
                 continue
             regions = rec.regions
             rid = rec.id
-            if regions is unset or len(regions) != 1 or type(rid) is not str or image.file is unset:
+            if regions is unset or len(regions) != 1 or type(rid) is not str or type(image.file) is not str:
                 return None
             region = regions[0]
             bbox = region.bbox
-            if bbox is unset:
+            if bbox is unset or region.polyline is not None:
                 return None
             k = crc32(rid.encode(), prefix) % n
             p = pieces[k]
@@ -212,6 +215,9 @@ class RecLines:
             cols.texts.append(text)
             cols.parts.append(part)
         block = self._lines(cols)
+        if block is None:
+            return None
+        self.rids = cols.rids
         if len(parts) == 1:
             return {next(iter(parts)): block}, read, skipped
         out: dict[int, list[bytes]] = {p: [] for p in parts}
@@ -250,13 +256,20 @@ class RecLines:
             p = pieces[k]
             prompts.append(text.join(p) if p is not None else options[k].format(expression=text))
         cols.prompts = prompts
-        return {part: self._lines(cols)}, Counter({part: len(records)}), {part: Counter()}
+        block = self._lines(cols)
+        if block is None:
+            return None
+        self.rids = rids
+        return {part: block}, Counter({part: len(records)}), {part: Counter()}
 
-    def _lines(self, cols: _Columns) -> LineBlock:
+    def _lines(self, cols: _Columns) -> LineBlock | None:
+        """The batch's lines; None when a record may fail the entry check (:func:`entry_ok`)."""
         if not cols.rids:
             return LineBlock.of([])
         boxes = np.asarray(cols.boxes, dtype=np.float64)
         sizes = np.column_stack((cols.widths, cols.heights)).astype(np.int64)
+        if not entry_ok(cols, boxes, sizes):
+            return None
         answers = self.codec.encode_boxes(boxes, sizes, cols.texts)
         blob = self._format_blob(cols, answers)
         return LineBlock.of(self._build_lines(cols, answers)) if blob is None else LineBlock.of_blob(blob)
@@ -342,6 +355,22 @@ class _Columns:
     parts: list[int] = field(default_factory=list)
 
 
+def entry_ok(cols: _Columns, boxes: np.ndarray, sizes: np.ndarray) -> bool:
+    """The entry check (:mod:`gtok_cli.record_entry`, less the ids: :mod:`.ids`) on a batch's columns at once
+    (``boxes`` N×4, ``sizes`` N×2 of them): False when any record may fail it (the caller then takes the
+    generic path, which checks each record and names the first that fails). Ids and files are strings here,
+    boxes numbers (the decoders' types and :meth:`RecLines.run`'s loop see to that)."""
+    if not all(cols.rids) or not all(cols.files):
+        return False
+    x1, y1, x2, y2 = boxes.T
+    w, h = sizes.T
+    bx, by = MARGIN * w, MARGIN * h
+    # NaN fails every comparison, inf the bounds
+    ok = (w > 0) & (h > 0) & (-bx <= x1) & (x1 <= x2) & (x2 <= w + bx) & (-by <= y1) & (y1 <= y2)
+    ok &= (y2 <= h + by) & (x1 <= w) & (y1 <= h) & (x2 >= 0) & (y2 >= 0)
+    return bool(ok.all())
+
+
 def _plain(values: list[str]) -> bool:
     """No string needs escaping. One check over them all (a character never spans two strings): no quote, no
     backslash, and all printable, which rules out controls and surrogates (and, needlessly but safely, a few
@@ -370,6 +399,7 @@ class FastRegion(msgspec.Struct, gc=False):
     bbox: tuple[Number, Number, Number, Number] | msgspec.UnsetType = msgspec.UNSET
     mask_tokens: Any = None
     label: Any = None
+    polyline: Any = None
 
 
 class FastRecord(msgspec.Struct, gc=False):
@@ -394,6 +424,7 @@ class UniformRegion(msgspec.Struct, gc=False):
     bbox: tuple[Number, Number, Number, Number]
     mask_tokens: None = None
     label: str | None = None
+    polyline: None = None
 
 
 class UniformRecord(msgspec.Struct, gc=False):

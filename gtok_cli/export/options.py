@@ -42,6 +42,8 @@ class ExportOptions:
     """0: automatic (one per core for large input, else in-process)."""
     refine: RefineSettings | None = None
     """Refinement settings for --task refine / --refine (None: no refinement)."""
+    allow_empty: bool = False
+    """Write the manifest of an export with no line instead of failing (exit 2)."""
 
     def indices(self) -> list[int]:
         return list(range(self.num_shards)) if self.shard_index is None else [self.shard_index]
@@ -76,6 +78,7 @@ OPTION_FLAGS: tuple[tuple[str, str, FlagKind], ...] = (
     ("templates_file", "--templates", "value"),
     ("compress", "--gzip", "switch"),
     ("meta", "--no-meta", "negated"),
+    ("allow_empty", "--allow-empty", "switch"),
 )
 """``(ExportOptions field, flag, how)`` in the command's order: ``value`` is written when not None,
 ``switch`` when true, ``negated`` when false."""

@@ -31,16 +31,19 @@ from typing import Any
 import orjson
 
 from gtok_cli import __version__
-from gtok_cli.codecs import codec_from_params
+from gtok_cli.codecs import Codec, codec_from_params
 from gtok_cli.errors import InputError
 from gtok_cli.export import dispatch, tasks
+from gtok_cli.export.empty import nothing_written
 from gtok_cli.export.fastlines import RecLines
+from gtok_cli.export.ids import SeenIds, duplicate_error, id_hashes
 from gtok_cli.export.manifest import sum_counts, write_dataset_info
 from gtok_cli.export.options import ExportOptions, check_options
 from gtok_cli.export.templates import Templates, load_templates
 from gtok_cli.export.uptodate import finished_output
 from gtok_cli.jsonio import STDIO, write_json
 from gtok_cli.parallel import SourceInfo, Span, auto_workers, gc_paused, read_span, run_batches
+from gtok_cli.record_entry import RecordEntry, check_distinct_inputs
 from gtok_cli.refine.settings import RefineSettings
 from gtok_cli.shards.layout import MANIFEST_VERSION, manifest_path, remove_stale_temps
 from gtok_cli.shards.writer import LineBlock, ShardWriter, kill_hook
@@ -106,6 +109,8 @@ class BatchResult:
     """``emit="lines"``: the serialised lines of each part (one blob + line ends + crc32s)."""
     read: Counter[int] = field(default_factory=Counter)
     skipped: dict[int, Counter[str]] = field(default_factory=dict)
+    ids: Any = None
+    """The 64-bit hashes of the batch's sample ids (:func:`.ids.id_hashes`), checked unique by the caller."""
     shared: dict[int, tuple[int, int]] = field(default_factory=dict)
     """``(offset, length)`` in the shared slots of each block's lines, while they are there."""
 
@@ -171,7 +176,7 @@ class Worker:
                 done = self.fast.run(blob, self.part_of if self.spec.num_parts > 1 else None, self.parts)
                 if done is not None:
                     out, read, skipped = done
-                    return BatchResult({}, out, read, skipped)
+                    return BatchResult({}, out, read, skipped, id_hashes(self.fast.rids))
             lines = data.split(b"\n") if isinstance(data, bytes) else data
             if lines and not lines[-1] and isinstance(data, bytes):
                 lines.pop()
@@ -186,6 +191,7 @@ class Worker:
             {p: [] for p in self.spec.parts}, {}, Counter(), {p: Counter() for p in self.spec.parts}
         )
         samples: list[tuple[int, tasks.Sample]] = []
+        rids: list[str] = []
         for k, raw in enumerate(lines):
             if not raw.strip():
                 continue
@@ -198,7 +204,11 @@ class Worker:
                     continue
                 res.read[part] += 1
                 size = (int(image["width"]), int(image["height"]))
-                samples.append((part, self.build(record, size, self.ctx)))
+                sample = self.build(record, size, self.ctx)
+                # the records a task skips are not checked (nor on the fast path, fastlines.entry_ok)
+                RecordEntry().check(record, file=file, lineno=lineno)
+                samples.append((part, sample))
+                rids.append(record["id"])
             except tasks.Skip as skip:
                 res.skipped[part][skip.reason] += 1
             except orjson.JSONDecodeError as exc:
@@ -215,6 +225,7 @@ class Worker:
                     found=raw[:80].decode(errors="replace"),
                     reason="record.malformed",
                 ) from None
+        res.ids = id_hashes(rids)
         if self.spec.emit == "meta":
             for part, s in samples:
                 res.out[part].append((self.meta(s), s.image_file))
@@ -276,11 +287,23 @@ def export(opts: ExportOptions) -> dict[str, Any]:
     codec = codec_from_params(opts.scheme)
     check_options(opts, codec)
     templates = load_templates(opts.templates_file)
+    check_distinct_inputs(opts.records)
     for path in opts.records:
         if path != STDIO and not os.path.isfile(path):
             raise InputError("no such file", file=path, reason="file.missing")
     out_dir = Path(opts.out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _export(opts, codec, templates, out_dir)
+    except BaseException:
+        if created:  # nothing left behind: the folder this export made, when the failure left it empty
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only when empty
+        raise
+
+
+def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Path) -> dict[str, Any]:
     remove_stale_temps(out_dir, opts.prefix)
     indices = opts.indices()
     manifest: dict[str, Any] = {
@@ -328,13 +351,18 @@ def export(opts: ExportOptions) -> dict[str, Any]:
                 )
                 for p in indices
             }
+            seen = SeenIds()
             for res in run_batches(partial(Worker, spec), opts.records, sources, workers, bar):
+                seen.add(res.ids)
                 read.update(res.read)
                 for p in indices:
                     skipped[p].update(res.skipped[p])
                     block = res.blocks.get(p)
                     if block is not None and block.lines:
                         writers[p].add_block(block)
+            repeated = seen.repeated()
+            if len(repeated):
+                raise duplicate_error(opts.records, repeated)
             shards = [s.to_json() for p in indices for s in writers[p].close()]
     finally:
         if bar is not None:
@@ -349,6 +377,9 @@ def export(opts: ExportOptions) -> dict[str, Any]:
             for p in indices
         ]
     )
+    if not counts["written"] and not opts.allow_empty and (opts.shard_index is None or counts["read"]):
+        # (a job-array part no record falls in is not an error: the other parts hold them)
+        raise nothing_written(counts["read"], counts["skipped"], opts.task)
     manifest["sources"] = [asdict(s) for s in sources]
     manifest["counts"] = counts
     manifest["shards"] = sorted(shards, key=lambda s: s["name"])
