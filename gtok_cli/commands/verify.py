@@ -58,14 +58,7 @@ def register(app: typer.Typer) -> None:
             from gtok_cli.export.run import sample_meta  # --against: the truth is what export makes of them
 
             records, rebuild = [str(a) for a in against], cast(SampleMeta, sample_meta)
-        report = verify(target, records, max_error_px, workers, rebuild, min_mask_iou)
-        if not report.lines and not allow_empty:  # "every check passed" on nothing would mislead
-            from gtok_cli.verify.run import Failure
-
-            report.failures.append(
-                Failure("export.empty", "the export has 0 lines (pass --allow-empty if that is meant)")
-            )
-            report.failure_counts["export.empty"] += 1
+        report = verify(target, records, max_error_px, workers, rebuild, min_mask_iou, allow_empty)
         if json_out:
             typer.echo(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
         else:

@@ -198,9 +198,11 @@ def verify(
     workers: int = 0,
     sample_meta: SampleMeta | None = None,
     min_mask_iou: float | None = None,
+    allow_empty: bool = False,
 ) -> Report:
     """Check an export; ``against`` (record files) needs ``sample_meta`` to rebuild the truth from them.
-    ``min_mask_iou``: mask regions whose solver IoU is below it (or not recorded) fail."""
+    ``min_mask_iou``: mask regions whose solver IoU is below it (or not recorded) fail. An export of 0 lines
+    fails (``export.empty``) unless ``allow_empty``: "every check passed" on nothing would mislead."""
     min_mask_iou = check_floor(min_mask_iou)
     if against and sample_meta is None:
         raise UsageError("verify against records needs the export's sample_meta")
@@ -252,6 +254,11 @@ def verify(
         worst += r.worst
         mask_iou.merge(r.mask_iou)
     report.shards = len(results)
+    if not report.lines and not allow_empty:
+        report.failures.append(
+            Failure("export.empty", "the export has 0 lines (pass --allow-empty if that is meant)")
+        )
+        report.failure_counts["export.empty"] += 1
     if manifest.get("refine") is not None:
         report.refine = _refine_summary(results)
     report.error_px = _percentiles(np.concatenate(errors) if errors else [])
