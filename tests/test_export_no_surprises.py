@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from _export_helpers import gtok, referring, region, write_records
@@ -244,3 +245,15 @@ def test_a_skipped_record_may_share_an_id(tmp_path: Path) -> None:
     src = write_records(tmp_path / "r.jsonl", [referring(0), _renamed(instances(1), "ref-0")])
     result = gtok("export", src, "-s", "bins", "-t", "rec", "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
+
+
+def test_a_hash_collision_of_distinct_ids_is_not_an_error(tmp_path: Path) -> None:
+    """Two different ids whose 64-bit hashes collide (forced here): re-reading the files finds no repeat."""
+    from gtok_cli.export.ids import duplicate_error
+
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b"}\n')
+    assert duplicate_error([str(path)], np.array([hash("a"), hash("b")], dtype=np.int64)) is None
+    path.write_text('{"id": "a"}\n{"id": "a"}\n')
+    err = duplicate_error([str(path)], np.array([hash("a")], dtype=np.int64))
+    assert err is not None and "line 2: repeats the id of line 1" in str(err)

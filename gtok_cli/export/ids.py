@@ -42,8 +42,9 @@ class SeenIds:
         return np.unique(every[1:][every[1:] == every[:-1]])
 
 
-def duplicate_error(records: Sequence[str], repeated: np.ndarray) -> InputError:
-    """The error naming the first line whose id repeats an earlier line's (among ids with these hashes)."""
+def duplicate_error(records: Sequence[str], repeated: np.ndarray) -> InputError | None:
+    """The error naming the first line whose id repeats an earlier line's (among ids with these hashes);
+    None when the files hold no such pair (two distinct ids whose 64-bit hashes collide: not an error)."""
     wanted = {int(h) for h in repeated}
     first: dict[str, tuple[str, int]] = {}
     for path in records:
@@ -66,6 +67,8 @@ def duplicate_error(records: Sequence[str], repeated: np.ndarray) -> InputError:
                     reason="id.duplicate",
                 )
             first[rid] = (path, lineno)
+    if STDIO not in records:
+        return None
     return InputError(
         "a record id repeats (the input is stdin: its lines are not kept to name them)",
         file=STDIO,

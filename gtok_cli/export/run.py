@@ -361,8 +361,9 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
                     if block is not None and block.lines:
                         writers[p].add_block(block)
             repeated = seen.repeated()
-            if len(repeated):
-                raise duplicate_error(opts.records, repeated)
+            error = duplicate_error(opts.records, repeated) if len(repeated) else None
+            if error is not None:
+                raise error
             shards = [s.to_json() for p in indices for s in writers[p].close()]
     finally:
         if bar is not None:
