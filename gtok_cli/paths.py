@@ -9,12 +9,11 @@ Flickr30k annotations) counts through the files in it: an output that is an exis
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from gtok_cli.errors import UsageError
-
-STDIO = "-"
+from gtok_cli.jsonio import STDIO
 
 PathArg = str | Path | None
 Named = Mapping[str, PathArg | Iterable[PathArg]]
@@ -29,7 +28,7 @@ def _pairs(named: Named) -> list[tuple[str, str]]:
     return out
 
 
-def _file_id(path: str) -> tuple[int, int] | None:
+def file_id(path: str) -> tuple[int, int] | None:
     """``(st_dev, st_ino)``: equal for the same path, a symlink to it and a hard link to it."""
     try:
         st = os.stat(path)
@@ -53,11 +52,11 @@ def _folder_holding(folders: list[tuple[str, str]], path: str) -> tuple[str, str
 def refuse_overwrite(inputs: Named, outputs: Named) -> None:
     """UsageError (exit 2) when an output is one of the inputs, or two outputs are the same file."""
     ins = _pairs(inputs)
-    ids = {fid: pair for pair in ins if (fid := _file_id(pair[1])) is not None}
+    ids = {fid: pair for pair in ins if (fid := file_id(pair[1])) is not None}
     folders = [pair for pair in ins if os.path.isdir(pair[1])]
     seen: dict[tuple[int, int] | str, tuple[str, str]] = {}
     for out_opt, out in _pairs(outputs):
-        fid = _file_id(out)
+        fid = file_id(out)
         hit = ids.get(fid) if fid is not None else None
         what = "the input"
         if hit is None:
@@ -94,3 +93,20 @@ def source_files(source: str | Path) -> list[str]:
 
 
 __all__ = ["files_written_in", "refuse_overwrite", "source_files"]
+
+
+def check_distinct_inputs(paths: Sequence[str | Path]) -> None:
+    """Raise :class:`UsageError` when one input file is given twice (same path, or the same file by a link).
+
+    ``-`` (stdin) counts as one file; paths that do not exist are left to the reader to report.
+    """
+    seen: dict[tuple[int, int] | str, str] = {}
+    for p in paths:
+        name = str(p)
+        key = STDIO if name == STDIO else file_id(name)
+        if key is None:
+            continue
+        if key in seen:
+            same = "" if seen[key] == name else f" (the same file as {seen[key]})"
+            raise UsageError(f"input {name} is given twice{same}: each record would be read twice")
+        seen[key] = name

@@ -13,18 +13,16 @@ a hand-edited or foreign file, so it checks again, without changing a byte of a 
 
 Each failure is an :class:`~gtok_cli.errors.InputError` naming the file, the line, the record and the field,
 with a ``reason`` tag for rejects files (``--on-error skip``). Use one :class:`RecordEntry` per run; it
-remembers the ids it accepted. :func:`check_distinct_inputs` refuses the same input file given twice.
+remembers the ids it accepted. The same input file given twice is
+:func:`gtok_cli.paths.check_distinct_inputs`'s.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
-from gtok_cli.errors import InputError, UsageError
+from gtok_cli.errors import InputError
 
 MARGIN = 1.0
 """How far (in image widths/heights) a coordinate may lie beyond the image's edges."""
@@ -188,26 +186,3 @@ def _check_polyline(line: Any, width: int, height: int, where: _Where, field: st
     if not isinstance(line, list) or len(line) < 4 or len(line) % 2:
         where.fail(field, "polyline must be x, y pairs", "[x1, y1, x2, y2, ...]", line, "polyline.shape")
     _check_coords(line, width, height, where, field, "polyline")
-
-
-def check_distinct_inputs(paths: Sequence[str | Path]) -> None:
-    """Raise :class:`UsageError` when one input file is given twice (same path, or the same file by a link).
-
-    ``-`` (stdin) counts as one file; paths that do not exist are left to the reader to report.
-    """
-    seen: dict[tuple[int, int] | str, str] = {}
-    for p in paths:
-        name = str(p)
-        key: tuple[int, int] | str
-        if name == "-":
-            key = "-"
-        else:
-            try:
-                st = os.stat(p)
-            except OSError:
-                continue
-            key = (st.st_dev, st.st_ino)
-        if key in seen:
-            same = "" if seen[key] == name else f" (the same file as {seen[key]})"
-            raise UsageError(f"input {name} is given twice{same}: each record would be read twice")
-        seen[key] = name

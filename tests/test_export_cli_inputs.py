@@ -47,7 +47,7 @@ def test_export_stdin_given_twice_is_usage_error(tmp_path: Path) -> None:
         app, ["export", "-", "-", "-s", "bins", "-t", "rec", "-o", str(tmp_path / "o")], input=b""
     )
     assert result.exit_code == 2
-    assert result.stderr.strip() == "gtok: error: - (stdin) can be given only once among the record files"
+    assert result.stderr.strip() == "gtok: error: input - is given twice: each record would be read twice"
     assert not (tmp_path / "o").exists()
 
 

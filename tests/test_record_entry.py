@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from gtok_cli.errors import InputError, UsageError
-from gtok_cli.record_entry import RecordEntry, check_distinct_inputs
+from gtok_cli.paths import check_distinct_inputs
+from gtok_cli.record_entry import RecordEntry
 
 
 def record(rid: str, bbox: list[Any]) -> dict[str, Any]:

@@ -115,15 +115,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Render records into conversation shards with spatial tokens, plus a manifest."""
         from gtok_cli.codecs import get_codec
-        from gtok_cli.errors import UsageError
         from gtok_cli.export.options import ExportOptions, refine_settings
         from gtok_cli.export.run import export
-        from gtok_cli.jsonio import STDIO
         from gtok_cli.limits import check_all
         from gtok_cli.paths import files_written_in, refuse_overwrite
 
-        if sum(str(r) == STDIO for r in records) > 1:
-            raise UsageError("- (stdin) can be given only once among the record files")
         check_all(
             {
                 "shard_size": shard_size,

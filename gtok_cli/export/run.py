@@ -43,7 +43,8 @@ from gtok_cli.export.templates import Templates, load_templates
 from gtok_cli.export.uptodate import finished_output
 from gtok_cli.jsonio import STDIO, write_json
 from gtok_cli.parallel import SourceInfo, Span, auto_workers, gc_paused, read_span, run_batches
-from gtok_cli.record_entry import RecordEntry, check_distinct_inputs
+from gtok_cli.paths import check_distinct_inputs
+from gtok_cli.record_entry import RecordEntry
 from gtok_cli.refine.settings import RefineSettings
 from gtok_cli.shards.layout import MANIFEST_VERSION, manifest_path, remove_stale_temps
 from gtok_cli.shards.writer import LineBlock, ShardWriter, kill_hook
