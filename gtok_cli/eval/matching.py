@@ -40,45 +40,39 @@ def match(predictions: Iterable[Prediction], ids: list[str | None], source: str)
     n = len(ids)
     first: dict[str, int] = {}
     shared: dict[str, list[int]] = {}
-    for k, ident in enumerate(ids):
+    for j, ident in enumerate(ids):
         if ident is None:
             continue
         if ident in first:
-            shared.setdefault(ident, [first[ident]]).append(k)
+            shared.setdefault(ident, [first[ident]]).append(j)
         else:
-            first[ident] = k
+            first[ident] = j
     out = Matched([None] * n)
+    answers, get = out.answers, first.get
     for p in predictions:
-        if isinstance(p.key, int):
-            k = p.key
-            label = f"line {k}"
-            if k >= n:
-                out.note("unknown_id", label)
-                continue
+        key = p.key
+        if isinstance(key, int):
+            at: int | None = key if key < n else None
         else:
-            label = p.key
-            if p.key in shared:
-                lines = shared[p.key]
+            if key in shared:
+                lines = shared[key]
                 raise InputError(
-                    f"id {p.key!r} names {len(lines)} export lines ({', '.join(map(str, lines[:5]))}…); "
+                    f"id {key!r} names {len(lines)} export lines ({', '.join(map(str, lines[:5]))}…); "
                     'name the line instead: {"line": N} (0-based, shard order)',
                     file=source,
                     record=f"line {p.lineno}",
                     field="id",
                     reason="prediction.ambiguous_id",
                 )
-            got = first.get(p.key)
-            if got is None:
-                out.note("unknown_id", label)
-                continue
-            k = got
-        if out.answers[k] is not None:
-            out.note("duplicate", label)
-            continue
-        out.answers[k] = p.turns
-    for k, a in enumerate(out.answers):
-        if a is None:
-            out.note("missing", ids[k] or f"line {k}")
+            at = get(key)
+        if at is None:
+            out.note("unknown_id", f"line {key}" if isinstance(key, int) else key)
+        elif answers[at] is not None:
+            out.note("duplicate", f"line {key}" if isinstance(key, int) else key)
+        else:
+            answers[at] = p.turns
+    for j in [j for j, a in enumerate(answers) if a is None]:
+        out.note("missing", ids[j] or f"line {j}")
     for name in ("missing", "unknown_id", "duplicate"):
         out.counts.setdefault(name, 0)
     return out

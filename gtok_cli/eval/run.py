@@ -24,6 +24,8 @@ from gtok_cli.scoring import LENIENCIES
 from gtok_cli.shards.read import UNKNOWN, source_provenance
 
 MASK_BACKENDS = ("cells", "sam")
+MAX_GROUPS = 100
+"""A breakdown with more datasets (or splits) than this is left out (it would be a list, not a summary)."""
 PROVENANCE_MAX_BYTES = 64 << 20
 """Datasets and splits come from the export's source records when these are at most this large in all
 (reading them would cost more than scoring a million answers); else from ``--records`` or the record id."""
@@ -189,17 +191,21 @@ def _groups(
     datasets, splits = [], []
     for rid in index.rids:
         got = prov.get(rid or "")
-        if got is None:
-            got = ((rid or "").split(":", 1)[0] or UNKNOWN, UNKNOWN)
+        if got is None:  # gtok's record ids start with their dataset: "refcoco:unc:…", "coco:val2017:…"
+            head, sep, _ = (rid or "").partition(":")
+            got = (head if sep and head else UNKNOWN, UNKNOWN)
         datasets.append(got[0])
         splits.append(got[1])
     return datasets, splits, source
 
 
 def _breakdown(scored: Scored, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The metrics per group (dataset or split); none when there are more than :data:`MAX_GROUPS`."""
     by: dict[str, list[int]] = {}
     for k, name in enumerate(names):
         by.setdefault(name, []).append(k)
+        if len(by) > MAX_GROUPS:
+            return {}
     out: dict[str, dict[str, Any]] = {}
     for name in sorted(by):
         rows = np.asarray(by[name], dtype=np.int64)
