@@ -184,3 +184,14 @@ def test_missing_files_exit_2(tmp_path: Path, export: Path) -> None:
     assert res.exit_code == 2 and "none.jsonl" in res.stderr
     res = gtok("eval", _preds(tmp_path), "--against", tmp_path / "nowhere")
     assert res.exit_code == 2 and "nowhere" in res.stderr
+
+
+def test_empty_export_exit_2(tmp_path: Path) -> None:
+    src = tmp_path / "none.records.jsonl"
+    src.write_bytes(b"")
+    res = gtok(
+        "export", src, "--scheme", "loc", "--task", "rec", "--out", tmp_path / "empty", "--allow-empty"
+    )
+    assert res.exit_code == 0, res.output
+    res = gtok("eval", _preds(tmp_path), "--against", tmp_path / "empty")
+    assert res.exit_code == 2 and "no line" in res.stderr, res.output

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 
 from gtok_cli.codecs import Codec, codec_from_params
-from gtok_cli.errors import UsageError
+from gtok_cli.errors import InputError, UsageError
 from gtok_cli.eval.export_index import ExportIndex, SampleMeta, open_export
 from gtok_cli.eval.matching import LISTED, Matched, match
 from gtok_cli.eval.predictions import Prediction, parse_prediction, read_predictions
@@ -243,6 +243,10 @@ def _evaluate(
     sam: Any,
 ) -> EvalReport:
     index = open_export(against, records=records, rebuild=rebuild, keep_images=opts.mask_backend == "sam")
+    if not index.n:
+        raise InputError(
+            "the export has no line: nothing to score against", file=str(against), reason="export.empty"
+        )
     source = str(predictions) if isinstance(predictions, str | Path) else "predictions"
     matched = match(_predictions(predictions), index.ids, source)
     recs = load_records(records, set(index.rids)) if records else None
