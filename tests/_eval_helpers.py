@@ -8,6 +8,16 @@ from typing import Any
 import orjson
 from _export_helpers import gtok, region, write_records
 
+TOKENS = {
+    "grid": 4,
+    "anchors": [[0, 0], [1, 0]],
+    "iou": 0.5,
+    "backend": "cells",
+    "tau": 0.9,
+    "variant": "sorted",
+}
+"""Mask tokens on a 4x4 grid: the two top-left cells."""
+
 
 def ref_record(k: int, bbox: list[float], w: int = 1000, h: int = 1000, **extra: Any) -> dict[str, Any]:
     """A referring record ``r<k>`` with one region."""

@@ -13,21 +13,12 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from _eval_helpers import export_of, ref_record, write_predictions
+from _eval_helpers import TOKENS, export_of, ref_record, write_predictions
 from conftest import SAMPLE_DATA
 from PIL import Image
 
 from gtok_cli.eval import EvalOptions, evaluate
 from gtok_cli.scoring import mask_iou
-
-TOKENS = {
-    "grid": 4,
-    "anchors": [[0, 0], [1, 0]],
-    "iou": 0.5,
-    "backend": "cells",
-    "tau": 0.9,
-    "variant": "sorted",
-}
 
 
 def test_sam_backend_is_the_union_of_sam_candidates(tmp_path: Path) -> None:

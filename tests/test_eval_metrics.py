@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _eval_helpers import export_of, qwen3, ref_record, write_predictions
+from _eval_helpers import TOKENS, export_of, qwen3, ref_record, write_predictions
 from _export_helpers import region
 
 from gtok_cli.eval import EvalOptions, evaluate
@@ -90,14 +90,6 @@ def test_strict_scores_only_what_the_codec_reads(tmp_path: Path) -> None:
 # grid 4 on a 40x40 image: 10 px cells. The region's mask tokens are the two top-left cells (x 0..20, y 0..10,
 # 200 px); its real mask the square x 0..20, y 0..20 (400 px), as an uncompressed column-major RLE.
 SQUARE = {"size": [40, 40], "counts": [0] + [20, 20] * 19 + [20, 820]}
-TOKENS = {
-    "grid": 4,
-    "anchors": [[0, 0], [1, 0]],
-    "iou": 0.5,
-    "backend": "cells",
-    "tau": 0.9,
-    "variant": "sorted",
-}
 
 
 def _mask_export(tmp_path: Path) -> tuple[Path, Path]:
