@@ -21,6 +21,7 @@ from gtok_cli.eval import EvalOptions, evaluate
 from gtok_cli.scoring import mask_iou
 
 
+@pytest.mark.sam
 def test_sam_backend_is_the_union_of_sam_candidates(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("segment_anything")

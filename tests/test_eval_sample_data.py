@@ -54,6 +54,7 @@ def _iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+@pytest.mark.interop
 def test_acc_and_miou_equal_a_per_line_loop_over_supervision(refcoco: Path, tmp_path: Path) -> None:
     from supervision.detection.vlm import from_qwen_2_5_vl
 

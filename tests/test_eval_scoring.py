@@ -85,6 +85,7 @@ def test_supervision_messy_answers(name: str, text: str, boxes: list[list[float]
     assert all(v == 1 for v in answer.lenient.values())
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("case", [c for c in SUPERVISION_CASES if "clipped" not in c[3]], ids=lambda c: c[0])
 def test_lenient_reading_agrees_with_supervision(case: tuple[str, str, list[list[float]], set[str]]) -> None:
     """supervision reads the same boxes (its input_wh = the 0..1000 scale, resolution = the image)."""
