@@ -420,7 +420,7 @@ def test_refine_export_view_has_proposal_and_refined(tmp_path: Path, blank: Path
 )
 def test_refinement_replay(turns: list[str], want: tuple[float, ...] | None, errors: int) -> None:
     from gtok_cli.codecs import Shape, get_codec
-    from gtok_cli.show.refined import replay
+    from gtok_cli.refine.replay import replay
 
     codec = get_codec("grid")
     proposal = codec.decode("<box><grid_0_0><grid_6_5></box>", (640, 480)).shapes()

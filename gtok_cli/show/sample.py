@@ -27,22 +27,11 @@ import numpy as np
 from gtok_cli.codecs import Codec, Shape, codec_from_params
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.jsonio import iter_jsonl
+from gtok_cli.scoring.measures import anchors_mask
+from gtok_cli.scoring.truth import TruthRegion, attach_record_masks, meta_region
 from gtok_cli.shards.read import ExportFolder, is_export
 from gtok_cli.task_roles import geometry_role
 from gtok_cli.trainer_formats import get_format
-
-
-@dataclass
-class TruthRegion:
-    """One ground-truth region in answer order."""
-
-    kind: str
-    """box | point | mask (as the sample writes it; records: box, or mask when the region has one)"""
-    bbox: tuple[float, float, float, float] | None
-    label: str | None = None
-    point: tuple[float, float] | None = None
-    mask: Any = None
-    """The record's mask (RLE / polygons), rasterised only when drawn."""
 
 
 @dataclass
@@ -128,7 +117,7 @@ class ExportSource:
             info=f"{m['scheme']['scheme']} {_params_text(params)} · task {task} · {fmt}",
         )
         if meta:
-            view.truth = [_meta_region(r) for r in meta["regions"]]
+            view.truth = [meta_region(r) for r in meta["regions"]]
             view.mask_tokens = [r.get("mask_tokens") for r in meta["regions"]]
             if self.truth_records is not None:
                 _add_record_masks(view, self.truth_records.get(rid))
@@ -150,35 +139,13 @@ def _params_text(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
-def _bbox(b: Any) -> tuple[float, float, float, float] | None:
-    return (float(b[0]), float(b[1]), float(b[2]), float(b[3])) if b else None
-
-
-def _meta_region(r: dict[str, Any]) -> TruthRegion:
-    p = r.get("point")
-    return TruthRegion(
-        kind=r["kind"],
-        bbox=_bbox(r.get("bbox")),
-        label=r.get("phrase") or r.get("label"),
-        point=(float(p[0]), float(p[1])) if p else None,
-    )
-
-
 def _add_record_masks(view: View, record: dict[str, Any] | None) -> None:
     """Give each truth region the mask of the record region with the same bbox (each used once)."""
-    if record is None:
-        return
-    free = [r for r in record.get("regions") or [] if r.get("mask") is not None]
-    for t in view.truth:
-        for k, r in enumerate(free):
-            if t.bbox is not None and list(t.bbox) == list(r["bbox"]):
-                t.mask = r["mask"]
-                del free[k]
-                break
+    attach_record_masks(view.truth, record)
 
 
 def _decode_into(view: View, codec: Codec, role: str) -> None:
-    from gtok_cli.show import refined
+    from gtok_cli.refine import replay as refined
 
     assert view.size is not None
     offset_turns: list[str] = []
@@ -244,7 +211,7 @@ class RecordSource:
             view.truth.append(
                 TruthRegion(
                     kind="mask" if r.get("mask") is not None else "box",
-                    bbox=_bbox(r["bbox"]),
+                    bbox=(float(r["bbox"][0]), float(r["bbox"][1]), float(r["bbox"][2]), float(r["bbox"][3])),
                     label=lab,
                     mask=r.get("mask"),
                 )
@@ -333,9 +300,5 @@ def select_views(
 
 def bool_mask(anchors: Any, grid: int, size: tuple[int, int], candidates: Any = None) -> np.ndarray:
     """The pixels that mask tokens stand for: the union of their grid cells (``cells``), or with SAM
-    candidates of the image the union of those candidate masks (the masks library's one union)."""
-    from gtok_cli.geometry.candidates import anchors_to_mask
-    from gtok_cli.geometry.cells import cell_candidates
-
-    cands = candidates if candidates is not None else cell_candidates(grid, size[0], size[1])
-    return anchors_to_mask(anchors, cands)
+    candidates of the image the union of those candidate masks (``scoring.measures.anchors_mask``)."""
+    return anchors_mask(anchors, grid, size, candidates)

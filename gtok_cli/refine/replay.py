@@ -1,4 +1,5 @@
-"""A propose-and-refine conversation replayed for ``gtok show``: the answer left after its offset turns.
+"""A propose-and-refine conversation replayed: the answer left after its offset turns (``gtok show`` draws
+it, ``gtok eval`` and the rewards score it turn by turn).
 
 An export made with ``--task refine`` or ``--refine`` answers first in grid tokens (the proposal, decoded as
 usual), then each refinement turn holds, for every shape still alive, one offset per anchor, in order
