@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gtok_cli.geometry.candidates import Candidates
 from gtok_cli.rewards.context import SchemeSpec, not_applicable
 from gtok_cli.rewards.history import offset_stage_format, read_history
-from gtok_cli.rewards.reading import read_line
+from gtok_cli.rewards.reading import Reading, read_line
 from gtok_cli.scoring import anchors_mask, box_iou, corner_l1, mask_iou, point_hits
 
 POINT_SATURATION = 5.0
@@ -145,6 +146,21 @@ def mask_iou_reward(
     return total / len(regions)
 
 
+def points_inside(reading: Reading, points: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Per point ``(x, y)``: inside the truth of one of the line's point regions (all its regions when none
+    is a point region): the region's truth mask (real, else its mask-token cells), else its box."""
+    regions = reading.regions("point") or list(range(len(reading.truth.regions)))
+    if not regions:
+        raise not_applicable("point reward", reading.meta, "the line has no region")
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    hit = np.zeros(len(p), dtype=bool)
+    for k in regions:
+        region = reading.truth.regions[k]
+        mask, _ = region.truth_mask(reading.truth.size)
+        hit |= point_hits(p, region.bbox, mask)
+    return hit
+
+
 def point_reward(answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: bool = False, **codec_params: Any) -> float:
     """hit_rate · (1 − e^(−m/5)) − 0.02·m, with m the number of points in the answer and hit_rate the fraction
     of them inside the truth; 0.0 when the answer has no point.
@@ -152,22 +168,15 @@ def point_reward(answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: b
     A point hits when it lies in the truth mask of one of the line's point regions (the real mask, else the
     union of the region's mask-token cells), or in its box when it has neither. The exponential term rewards
     enough points, the linear one penalises too many: with every point a hit the reward is 0.181 for m = 1,
-    0.632 − 0.1 = 0.532 for m = 5 and peaks at 0.669 for m = 11–12; m points all missing score −0.02·m.
+    0.632 − 0.1 = 0.532 for m = 5 and peaks at 0.6693 for m = 12; m points all missing score −0.02·m.
     Range: [−0.02·m, 0.67).
     """
     reading = read_line("point_reward", answer, meta, scheme, strict, codec_params)
-    regions = reading.regions("point") or list(range(len(reading.truth.regions)))
-    if not regions:
-        raise not_applicable("point_reward", reading.meta, "the line has no region")
     points = np.asarray([s.coords[:2] for s in reading.shapes("point")], dtype=np.float64).reshape(-1, 2)
     m = len(points)
     if m == 0:
         return 0.0
-    hit = np.zeros(m, dtype=bool)
-    for k in regions:
-        region = reading.truth.regions[k]
-        mask, _ = region.truth_mask(reading.truth.size)
-        hit |= point_hits(points, region.bbox, mask)
+    hit = points_inside(reading, points)
     hit_rate = float(hit.mean())
     return hit_rate * (1.0 - math.exp(-m / POINT_SATURATION)) - POINT_PENALTY * m
 

@@ -75,8 +75,9 @@ def before(reading: Reading, history: History) -> Replay:
 
 
 def completion_turn(reading: Reading, alive: Sequence[tuple[int, Shape]], answer: str) -> list[Shape | None] | None:
-    """Each shape alive before the completion after the completion's offset turn, in order (None: deleted, or
-    dropped as :meth:`GridCodec.apply_refinement` drops a box that lost a corner), or None when the completion
+    """Each shape alive before the completion after the completion's offset turn, in order (None: deleted,
+    dropped as :meth:`GridCodec.apply_refinement` drops a box that lost a corner, or given offsets that do not
+    fit it: another kind or anchor count), or None when the completion
     holds no turn that applies: no ``<offset>``, a turn that cannot be read or does not pair one-to-one with
     the shapes alive (pairing would be a guess), and, when ``strict``, any shape it could not refine.
 
@@ -95,7 +96,8 @@ def completion_turn(reading: Reading, alive: Sequence[tuple[int, Shape]], answer
         moved = codec.apply_refinement([shape], [offsets], reading.truth.size)
         if moved.errors and reading.strict:
             return None
-        out.append(moved.shapes[0] if moved.shapes else None)
+        # offsets that do not fit the shape (kind, anchor count) or leave no shape: the shape is lost
+        out.append(moved.shapes[0] if moved.shapes and not moved.errors else None)
     return out
 
 

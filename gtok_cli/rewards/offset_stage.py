@@ -18,9 +18,11 @@ import numpy as np
 from gtok_cli.codecs import Shape
 from gtok_cli.refine.replay import Replay
 from gtok_cli.rewards.context import SchemeSpec, not_applicable
+from gtok_cli.rewards.grid_stage import points_inside
 from gtok_cli.rewards.history import before, completion_turn, read_history
 from gtok_cli.rewards.reading import Reading, read_line
-from gtok_cli.scoring import box_iou, mask_iou, point_hits, positions_mask
+from gtok_cli.scoring import box_iou, mask_iou
+from gtok_cli.scoring.positions import positions_mask
 
 Previous = str | Sequence[str] | None
 
@@ -39,11 +41,10 @@ def _context(
 
 
 def _truth_mask(reading: Reading, region: int) -> Any:
+    """Region ``region``'s truth mask (real, else its mask-token cells), or None."""
     if region >= len(reading.truth.regions):
-        return None, None
-    r = reading.truth.regions[region]
-    mask, _ = r.truth_mask(reading.truth.size)
-    return mask, r.bbox
+        return None
+    return reading.truth.regions[region].truth_mask(reading.truth.size)[0]
 
 
 def point_refine_reward(
@@ -59,28 +60,25 @@ def point_refine_reward(
 
     s = −1: moved from inside the truth to outside, or deleted while inside; s = +1: moved from outside to
     inside, stayed inside, or deleted while outside (the refinement targets delete anchors far from the truth,
-    docs/refine.md); s = 0 otherwise (stayed outside). "Inside" is in the point's truth region (its mask, else
-    its box), as :func:`~gtok_cli.rewards.point_reward` hits. A turn that does not apply loses every point:
+    docs/refine.md); s = 0 otherwise (stayed outside). "Inside" is inside the truth as
+    :func:`~gtok_cli.rewards.point_reward` counts a hit (a point region's mask, else its box). A turn that does not apply loses every point:
     s = −1 where it was inside, 0 where it was outside.
     """
     reading, alive, moved = _context(
         "point_refine_reward", answer, meta, scheme, strict, previous, codec_params
     )
     scores: list[int] = []
-    for k, (region, shape) in enumerate(alive.shapes):
+    for k, (_, shape) in enumerate(alive.shapes):
         if shape.kind != "point":
             continue
-        mask, box = _truth_mask(reading, region)
-        was_in = bool(point_hits(shape.coords[:2], box, mask)[0])
-        if moved is None:
+        was_in = bool(points_inside(reading, shape.coords[:2])[0])
+        now = moved[k] if moved is not None else None
+        if moved is None:  # the turn does not apply: the point is lost
             scores.append(-1 if was_in else 0)
-            continue
-        now = moved[k]
-        if now is None:  # deleted
+        elif now is None:  # deleted
             scores.append(-1 if was_in else 1)
-            continue
-        is_in = bool(point_hits(now.coords[:2], box, mask)[0])
-        scores.append(1 if is_in else (-1 if was_in else 0))
+        else:
+            scores.append(1 if points_inside(reading, now.coords[:2])[0] else (-1 if was_in else 0))
     if not scores:
         raise not_applicable("point_refine_reward", reading.meta, "the answer refined has no point")
     return float(np.mean(scores))
@@ -141,7 +139,7 @@ def mask_refine_reward(
     for k, (region, shape) in enumerate(alive.shapes):
         if shape.kind != "mask":
             continue
-        truth, _ = _truth_mask(reading, region)
+        truth = _truth_mask(reading, region)
         if truth is None:
             continue
         was = mask_iou(positions_mask(shape.points(), grid, size), truth)
