@@ -298,3 +298,18 @@ def test_swift_plugin_registers_and_scores_like_the_plain_function(stand_in_swif
     ]
     assert refine([step], messages=[conversation], meta=[META]) == [box_refine_reward(step, META, previous=PROPOSAL)]
     assert orms["gtok_mask_iou"]()(ANSWERS[:1], meta=[META]) == [None]  # ms-swift reads None as NaN
+
+
+@pytest.mark.parametrize("fmt", ["llava", "messages", "conversations"])
+def test_grpo_example_every_format(fmt: str) -> None:
+    from gtok_cli.trainer_formats import get_format
+
+    turns = [("user", "Where is the dog?"), ("assistant", PROPOSAL), ("user", "Refine."), ("assistant", "x")]
+    line = {**get_format(fmt).build("id-1", "dog.jpg", turns), "meta": META}
+    got = trl_rewards.grpo_example(line, image_root="/data/images")
+    assert got["prompt"] == [
+        {"role": "user", "content": "Where is the dog?"},
+        {"role": "assistant", "content": PROPOSAL},
+        {"role": "user", "content": "Refine."},
+    ]
+    assert got["meta"] == META and got["images"] == ["/data/images/dog.jpg"]

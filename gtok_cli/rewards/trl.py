@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from gtok_cli.errors import UsageError
+from gtok_cli.trainer_formats import get_format
 from gtok_cli.rewards.completions import Tokenizer, completion_text, decode_keeping, previous_turns
 from gtok_cli.rewards.context import CODEC_PARAMS, NotApplicable, as_meta, resolve_codec, split_params
 from gtok_cli.rewards.registry import REWARD_NAMES, get_reward, takes_previous
@@ -107,40 +108,32 @@ def _vocab(key: str, make: Callable[[], list[str]]) -> frozenset[str]:
 
 
 def grpo_example(line: Mapping[str, Any], image_root: str | None = None) -> dict[str, Any]:
-    """A gtok export line (any format) → the ``prompt`` column GRPO needs: every turn before the last
-    assistant turn, as ``{"role", "content"}`` messages, with the ``<image>`` tag taken out of the text (TRL
-    inserts the image itself from the ``images`` / ``image`` column). ``meta`` is passed through. With
-    ``image_root``, ``images`` becomes the list of the image paths under it (cast the column to
-    ``datasets.Image()`` to load them). For ``datasets.Dataset.map`` (``fn_kwargs={"image_root": …}``)."""
-    turns = _turns(line)
+    """A gtok export line (llava, messages or conversations) → the ``prompt`` column GRPO needs: every turn
+    before the last assistant turn, as ``{"role", "content"}`` messages, the ``<image>`` tag taken out (TRL
+    inserts the image itself from the ``images`` / ``image`` column; ``trainer_formats`` reads the turns).
+    ``meta`` is passed through. With ``image_root``, ``images`` becomes the list of the image paths under it
+    (cast the column to ``datasets.List(datasets.Image())`` to load them). For ``datasets.Dataset.map``
+    (``fn_kwargs={"image_root": …}``)."""
+    fmt = get_format(_format_of(line))
+    try:
+        turns = fmt.turns(dict(line))
+    except (KeyError, TypeError):
+        raise UsageError(f"not a gtok {fmt.name} export line: its turns cannot be read") from None
     last = max((k for k, (role, _) in enumerate(turns) if role == "assistant"), default=len(turns))
-    prompt = []
-    for role, text in turns[:last]:
-        prompt.append({"role": role, "content": text.replace("<image>\n", "", 1).replace("<image>", "", 1)})
-    out: dict[str, Any] = {"prompt": prompt}
+    out: dict[str, Any] = {"prompt": [{"role": role, "content": text} for role, text in turns[:last]]}
     if image_root is not None:
-        image = line.get("images", line.get("image"))
-        files = image if isinstance(image, list) else [image]
-        out["images"] = [str(Path(image_root) / f) for f in files if isinstance(f, str)]
+        out["images"] = [str(Path(image_root) / fmt.image(dict(line)))]
     if "meta" in line:
         out["meta"] = line["meta"]
     return out
 
 
-_ROLE = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant", "system": "system"}
-
-
-def _turns(line: Mapping[str, Any]) -> list[tuple[str, str]]:
-    for key in ("messages", "conversations"):
-        turns = line.get(key)
-        if isinstance(turns, list):
-            out = []
-            for t in turns:
-                role = t.get("role", t.get("from"))
-                text = t.get("content", t.get("value"))
-                if role in _ROLE and isinstance(text, str):
-                    out.append((_ROLE[role], text))
-            return out
+def _format_of(line: Mapping[str, Any]) -> str:
+    if "messages" in line:
+        return "messages"
+    turns = line.get("conversations")
+    if isinstance(turns, list) and turns and isinstance(turns[0], Mapping):
+        return "llava" if "from" in turns[0] else "conversations"
     raise UsageError("not a gtok export line: no `messages` or `conversations` list")
 
 
