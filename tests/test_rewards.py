@@ -1,8 +1,8 @@
 """GETok's rewards (gtok_cli.rewards) against numbers computed by hand.
 
 Image 640×480 on the 32×32 grid: a cell is 20×15 px and anchor (i, j) decodes to its centre
-``(20·i + 10, 15·j + 7.5)``. ``TRUTH`` = [10, 7.5, 310, 232.5] is the box ``<box><grid_0_0><grid_15_15></box>``
-decodes to exactly, so that answer is perfect (reward 2).
+``(20·i + 10, 15·j + 7.5)``. ``TRUTH`` = [10, 7.5, 310, 232.5] is the box
+``<box><grid_0_0><grid_15_15></box>`` decodes to exactly, so that answer is perfect (reward 2).
 """
 
 from __future__ import annotations
@@ -71,7 +71,11 @@ FORMAT_CASES = [
     ("out of range cell", "<box><grid_0_0><grid_32_15></box>", 0.0),
     ("fenced: strict reads the fence as text around a good span", f"```\n{PERFECT}\n```", 1.0),
     ("unclosed", "<box><grid_0_0><grid_15_15>", 0.0),
-    ("an offset turn in a grid-stage answer", PERFECT + " <offset><box><OFF_0_0><OFF_0_0></box></offset>", 0.0),
+    (
+        "an offset turn in a grid-stage answer",
+        PERFECT + " <offset><box><OFF_0_0><OFF_0_0></box></offset>",
+        0.0,
+    ),
 ]
 
 
@@ -99,7 +103,9 @@ OFFSET_FORMAT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "answer", "want"), OFFSET_FORMAT_CASES, ids=[c[0] for c in OFFSET_FORMAT_CASES])
+@pytest.mark.parametrize(
+    ("case", "answer", "want"), OFFSET_FORMAT_CASES, ids=[c[0] for c in OFFSET_FORMAT_CASES]
+)
 def test_format_reward_offset_stage(case: str, answer: str, want: float) -> None:
     assert format_reward(answer, BOX, previous=["<box><grid_1_1><grid_16_16></box>"]) == want
 
@@ -240,7 +246,9 @@ def test_mask_iou_reward_with_candidates() -> None:
     small = meta({**mask_region([[0, 0], [1, 0]]), "mask_tokens": {"grid": 4, "anchors": [[0, 0], [1, 0]]}},
                  size=[40, 30])  # fmt: skip
     assert mask_iou_reward("<seg><grid_0_0></seg>", small, grid=4) == pytest.approx(70 / 140)
-    assert mask_iou_reward("<seg><grid_0_0></seg>", small, grid=4, candidates=cands) == pytest.approx(140 / 280)
+    assert mask_iou_reward("<seg><grid_0_0></seg>", small, grid=4, candidates=cands) == pytest.approx(
+        140 / 280
+    )
 
 
 def test_mask_iou_reward_does_not_apply_to_a_box_line() -> None:
@@ -274,7 +282,8 @@ def test_point_reward(case: str, answer: str, want: float) -> None:
 
 
 def test_point_reward_peaks_at_twelve_hits() -> None:
-    # d/dm (1 − e^(−m/5) − 0.02·m) = 0 at m = 5·ln 10 ≈ 11.5: f(11) = 0.669197, f(12) = 0.669282, f(13) = 0.668
+    # d/dm (1 − e^(−m/5) − 0.02·m) = 0 at m = 5·ln 10 ≈ 11.5: f(11) = 0.669197, f(12) = 0.669282,
+    # f(13) = 0.6675
     got = {m: point_reward(points(*[(m_ % 5, m_ // 5) for m_ in range(m)]), POINTS) for m in (11, 12, 13)}
     assert got[12] == pytest.approx(1 - math.exp(-2.4) - 0.24, abs=1e-12)
     assert got[12] > got[11] > got[13]
@@ -302,8 +311,7 @@ def turn(kind: str, *offsets: str) -> str:
 BOX_REFINE_CASES = [
     ("both corners up-left", turn("box", "<OFF_-1_-1>", "<OFF_-1_-1>"), AFTER_UP_LEFT - BEFORE),
     ("no move", turn("box", "<OFF_0_0>", "<OFF_0_0>"), 0.0),
-    ("wrong way", turn("box", "<OFF_1_1>", "<OFF_1_1>"),
-     (270 * 202.5) / (2 * 67500 - 270 * 202.5) - BEFORE),
+    ("wrong way", turn("box", "<OFF_1_1>", "<OFF_1_1>"), (270 * 202.5) / (2 * 67500 - 270 * 202.5) - BEFORE),
     ("deleted", turn("box", "<DELETE>", "<DELETE>"), -BEFORE),
     ("one corner deleted drops the box", turn("box", "<DELETE>", "<OFF_0_0>"), -BEFORE),
     ("one offset for two corners", turn("box", "<OFF_-1_-1>"), -BEFORE),

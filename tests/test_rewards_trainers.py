@@ -2,14 +2,16 @@
 
 - TRL ``GRPOTrainer._calculate_rewards`` calls ``reward_func(prompts=…, completions=…, completion_ids=…,
   **reward_kwargs)`` with every dataset column but prompt/completion/completion_ids as a list, plus
-  ``trainer_state``, ``log_extra``, ``log_metric`` (trl/trainer/grpo_trainer.py; the call is read back from the
-  installed trl's source below, without importing it);
-- verl's reward managers call ``compute_score(data_source=…, solution_str=…, ground_truth=…, extra_info=…)`` and
-  merge the config's ``reward_kwargs`` in (verl/workers/reward_manager/naive.py, verl/trainer/ppo/reward.py);
+  ``trainer_state``, ``log_extra``, ``log_metric`` (trl/trainer/grpo_trainer.py; the call is read back from
+  the installed trl's source below, without importing it);
+- verl's reward managers call ``compute_score(data_source=…, solution_str=…, ground_truth=…, extra_info=…)``
+  and merge the config's ``reward_kwargs`` in (verl/workers/reward_manager/naive.py,
+  verl/trainer/ppo/reward.py);
 - ms-swift builds ``orms[name](args=args)`` and calls ``reward_func(completions, **reward_kwargs)`` with the
-  dataset columns batched (swift/rl_core/grpo_algorithm.py). ms-swift 4.6.0 pins transformers<5.20, trl<1.0 and
-  datasets<4.8.5, so it cannot live in this environment: the plugin is tested against a stand-in ``swift.rewards``
-  with the interface of swift/rewards/orm.py (``class ORM: __init__(self, args=None, **kwargs)``, ``orms`` dict).
+  dataset columns batched (swift/rl_core/grpo_algorithm.py). ms-swift 4.6.0 pins transformers<5.20,
+  trl<1.0 and datasets<4.8.5, so it cannot live in this environment: the plugin is tested against a stand-in
+  ``swift.rewards`` with the interface of swift/rewards/orm.py (``class ORM: __init__(self, args=None,
+  **kwargs)``, an ``orms`` dict).
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ def trl_call(fn: Any, prompts: list[Any], completions: list[Any], **columns: Any
     """What GRPOTrainer._calculate_rewards passes: keyword arguments, columns as lists, trainer extras."""
     reward_kwargs = {**columns, "trainer_state": object(), "log_extra": lambda *a: None, "log_metric": print}
     ids = [[1, 2, 3] for _ in completions]
-    out: list[float | None] = fn(prompts=prompts, completions=completions, completion_ids=ids, **reward_kwargs)
+    out: list[float | None] = fn(
+        prompts=prompts, completions=completions, completion_ids=ids, **reward_kwargs
+    )
     return out
 
 
@@ -116,17 +120,25 @@ def test_trl_calls_reward_functions_as_reproduced_here() -> None:
         pytest.skip("trl is not installed (pip install trl==1.16.0)")
     source = (Path(spec.origin).parent / "trainer" / "grpo_trainer.py").read_text(encoding="utf-8")
     fn = next(
-        n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == "_calculate_rewards"
+        n
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.FunctionDef) and n.name == "_calculate_rewards"
     )
     calls = [
-        c for c in ast.walk(fn) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "reward_func"
+        c
+        for c in ast.walk(fn)
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "reward_func"
     ]
-    shapes = {tuple(sorted(k.arg or "**" + ast.unparse(k.value) for k in c.keywords)) for c in calls if c.keywords}
+    shapes = {
+        tuple(sorted(k.arg or "**" + ast.unparse(k.value) for k in c.keywords)) for c in calls if c.keywords
+    }
     assert ("**reward_kwargs", "completion_ids", "completions", "prompts") in shapes
     excluded = next(
         ast.literal_eval(c.comparators[0])
         for c in ast.walk(fn)
-        if isinstance(c, ast.Compare) and isinstance(c.ops[0], ast.NotIn) and isinstance(c.comparators[0], ast.List)
+        if isinstance(c, ast.Compare)
+        and isinstance(c.ops[0], ast.NotIn)
+        and isinstance(c.comparators[0], ast.List)
     )
     assert excluded == ["prompt", "completion", "completion_ids"]  # every other column is passed as a list
     assert {"trainer_state", "log_extra", "log_metric"} <= {
@@ -186,7 +198,9 @@ def _tokenizer(special: list[str], plain: list[str]) -> Any:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["[UNK]", "<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=300,
+        special_tokens=["[UNK]", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(["the dog (234,208),(625,729) 0.234 [0.1,0.2]"] * 4, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>")
@@ -296,7 +310,9 @@ def test_swift_plugin_registers_and_scores_like_the_plain_function(stand_in_swif
         {"role": "user", "content": "Refine."},
         {"role": "assistant", "content": step},
     ]
-    assert refine([step], messages=[conversation], meta=[META]) == [box_refine_reward(step, META, previous=PROPOSAL)]
+    assert refine([step], messages=[conversation], meta=[META]) == [
+        box_refine_reward(step, META, previous=PROPOSAL)
+    ]
     assert orms["gtok_mask_iou"]()(ANSWERS[:1], meta=[META]) == [None]  # ms-swift reads None as NaN
 
 

@@ -4,7 +4,8 @@ Every reward is ``f(answer: str, meta: dict, **params) -> float``: ``answer`` is
 ``meta`` an export line's ``meta`` (the truth; a dict or its JSON text). The scheme comes from ``scheme=``
 (a name, a manifest's ``{"scheme", "params"}`` or a codec), else ``meta["scheme"]``, else ``grid`` (32×32);
 codec parameters (``grid=``, ``offset_step=``, ``bins=``, …) go beside it. Answers are read leniently as
-``gtok eval`` reads them (``strict=True`` to read them as ``verify`` does); ``format_reward`` is always strict.
+``gtok eval`` reads them (``strict=True`` to read them as ``verify`` does); ``format_reward`` is always
+strict.
 
 Grid stage (:mod:`.grid_stage`):
 

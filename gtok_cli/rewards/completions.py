@@ -1,10 +1,10 @@
 """A trainer's completion (and the turns before it) as the text a reward reads.
 
 Trainers hand completions over in two shapes: a string (TRL standard prompts, verl, ms-swift) or a list of
-messages (TRL conversational prompts: ``[{"role": "assistant", "content": text}]``, where ``content`` may itself
-be a list of ``{"type": "text", "text": …}`` blocks). The offset stage also needs the answer being refined:
-the assistant turns before the completion, taken from a conversational prompt, or the prompt string itself
-(a refine prompt's only spatial spans are the proposal and the earlier offset turns).
+messages (TRL conversational prompts: ``[{"role": "assistant", "content": text}]``, where ``content`` may
+itself be a list of ``{"type": "text", "text": …}`` blocks). The offset stage also needs the answer being
+refined: the assistant turns before the completion, taken from a conversational prompt, or the prompt string
+itself (a refine prompt's only spatial spans are the proposal and the earlier offset turns).
 
 Trainers decode with ``skip_special_tokens=True`` (TRL ``GRPOTrainer``, verl's reward managers); a scheme
 whose tokens the model's tokenizer marks special loses them there (docs/rewards.md#special-tokens).

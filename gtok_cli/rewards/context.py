@@ -1,8 +1,9 @@
 """What every reward needs before it scores: the line's ``meta`` as a dict, the image size, and the codec.
 
 - ``meta`` arrives as an export line's ``meta`` dict, as the JSON string of one (verl's parquet
-  ``ground_truth``, a ``meta`` column stored as text), or as the dict ``datasets`` gives back, where Arrow fills
-  a key some rows lack with ``None`` (``"point": None`` on a box region): :func:`as_meta` reads all three.
+  ``ground_truth``, a ``meta`` column stored as text), or as the dict ``datasets`` gives back, where Arrow
+  fills a key some rows lack with ``None`` (``"point": None`` on a box region): :func:`as_meta` reads all
+  three.
 - Its truth is read by :func:`gtok_cli.scoring.truth_of` (the one reader eval shares).
 - The scheme is not in an export line's ``meta`` (it is in the export's manifest), so a reward takes it from
   ``scheme=`` (a name, a manifest's ``{"scheme", "params"}`` or a :class:`~gtok_cli.codecs.Codec`), else from
@@ -56,12 +57,14 @@ def resolve_codec(meta: Mapping[str, Any], scheme: SchemeSpec = None, **codec_pa
         scheme = meta.get("scheme") or DEFAULT_SCHEME
     params = {k: v for k, v in codec_params.items() if v is not None}
     if isinstance(scheme, Mapping):
-        described = {"scheme": scheme.get("scheme"), "params": {**dict(scheme.get("params") or {}), **params}}
-        if not isinstance(described["scheme"], str):
+        name = scheme.get("scheme")
+        if not isinstance(name, str):
             raise UsageError(f"scheme must name a scheme, got {scheme!r}")
-        return _cached(described["scheme"], _freeze(described["params"]))
+        return _cached(name, _freeze({**dict(scheme.get("params") or {}), **params}))
     if not isinstance(scheme, str):
-        raise UsageError(f"scheme must be a scheme name, a manifest's scheme object or a codec, got {scheme!r}")
+        raise UsageError(
+            f"scheme must be a scheme name, a manifest's scheme object or a codec, got {scheme!r}"
+        )
     return _cached(scheme, _freeze(params))
 
 

@@ -2,8 +2,8 @@
 
 Every function is ``(answer, meta, **params) -> float`` (docs/rewards.md has the table of formulas and
 ranges). Shapes are paired with truth regions in answer order (the k-th box of the answer with the k-th box
-region of ``meta``), as ``verify`` pairs them; a region with no shape paired scores as a miss. Answers are read
-leniently (``strict=False``: fenced, truncated, clipped answers count as the model meant them,
+region of ``meta``), as ``verify`` pairs them; a region with no shape paired scores as a miss. Answers are
+read leniently (``strict=False``: fenced, truncated, clipped answers count as the model meant them,
 :func:`gtok_cli.scoring.read_answer`); ``strict=True`` reads them as ``verify`` does and scores an answer with
 any unreadable span as a miss. ``format_reward`` is always strict.
 """
@@ -40,8 +40,8 @@ def format_reward(
     """1.0 when the answer has the expected form, else 0.0 (always strict: read as ``verify`` reads).
 
     Grid stage (no ``previous`` answer to refine): 1.0 iff ``codec.decode(answer)`` reports no issue, finds at
-    least one shape, every shape's kind (its wrapper: ``<box>``, ``<point>``, ``<pl>``, ``<seg>``) is a kind of
-    the line's truth regions, and the answer holds no ``<offset>`` turn.
+    least one shape, every shape's kind (its wrapper: ``<box>``, ``<point>``, ``<pl>``, ``<seg>``) is a kind
+    of the line's truth regions, and the answer holds no ``<offset>`` turn.
 
     Offset stage (``previous`` holds an answer with at least one shape): 1.0 iff the answer is one refinement
     turn that ``decode_refinement`` reads with no issue, pairs one-to-one with the shapes alive after the
@@ -67,7 +67,9 @@ def format_reward(
     return 1.0 if all(s.kind in kinds for s in ans.shapes()) or not kinds else 0.0
 
 
-def non_repetition_reward(answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: bool = False, **codec_params: Any) -> float:
+def non_repetition_reward(
+    answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: bool = False, **codec_params: Any
+) -> float:
     """unique / total over the answer's anchors; 1.0 when nothing repeats, 0.0 when there is no anchor.
 
     Anchors: each grid anchor ``(i, j)`` of a mask (``<seg>``), each point, each whole box and each whole
@@ -86,7 +88,9 @@ def non_repetition_reward(answer: str, meta: Any, *, scheme: SchemeSpec = None, 
     return len(set(items)) / len(items) if items else 0.0
 
 
-def box_reward(answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: bool = False, **codec_params: Any) -> float:
+def box_reward(
+    answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: bool = False, **codec_params: Any
+) -> float:
     """IoU + (1 − min(1, L1)), averaged over the line's box regions; range 0–2.
 
     For box region k and the answer's k-th box (a missing box scores 0): IoU of the two boxes, and
@@ -108,7 +112,9 @@ def box_reward(answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: boo
         if n >= len(boxes) or truth is None:
             continue
         iou = float(box_iou(boxes[n].coords, truth)[0])
-        l1 = float(corner_l1(boxes[n].coords, truth, reading.truth.size)[0]) / 2.0  # mean of the 4 coordinates
+        l1 = (
+            float(corner_l1(boxes[n].coords, truth, reading.truth.size)[0]) / 2.0
+        )  # mean of the 4 coordinates
         total += iou + (1.0 - min(1.0, l1))
     return total / len(regions)
 
@@ -122,7 +128,7 @@ def mask_iou_reward(
     candidates: Candidates | None = None,
     **codec_params: Any,
 ) -> float:
-    """Mask IoU of the answer's k-th mask with mask region k, averaged over the line's mask regions; range 0–1.
+    """Mask IoU of the answer's k-th mask with mask region k, averaged over the mask regions; range 0–1.
 
     The predicted mask is what the anchors stand for, as in ``gtok eval``: the union of their grid cells at
     image resolution (the ``cells`` backend, default), or with ``candidates`` (SAM candidates of the line's
@@ -139,10 +145,10 @@ def mask_iou_reward(
     grid = getattr(reading.codec, "grid", None)
     total = 0.0
     for n, truth in enumerate(truths):
-        if n >= len(masks) or grid is None or not masks[n].anchors:
+        anchors = masks[n].anchors if n < len(masks) else None
+        if not anchors or grid is None or truth is None:
             continue
-        pred = anchors_mask(masks[n].anchors, int(grid), reading.truth.size, candidates)
-        total += mask_iou(pred, truth)
+        total += mask_iou(anchors_mask(anchors, int(grid), reading.truth.size, candidates), truth)
     return total / len(regions)
 
 
@@ -161,7 +167,9 @@ def points_inside(reading: Reading, points: npt.ArrayLike) -> npt.NDArray[np.boo
     return hit
 
 
-def point_reward(answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: bool = False, **codec_params: Any) -> float:
+def point_reward(
+    answer: str, meta: Any, *, scheme: SchemeSpec = None, strict: bool = False, **codec_params: Any
+) -> float:
     """hit_rate · (1 − e^(−m/5)) − 0.02·m, with m the number of points in the answer and hit_rate the fraction
     of them inside the truth; 0.0 when the answer has no point.
 

@@ -50,7 +50,9 @@ def offset_turns(text: str) -> list[str]:
     return [", ".join(t) for t in turns]
 
 
-def read_history(reading: Reading, previous: str | Sequence[str] | None, *, from_answer: bool = False) -> History:
+def read_history(
+    reading: Reading, previous: str | Sequence[str] | None, *, from_answer: bool = False
+) -> History:
     """What came before the completion (see the module docstring). ``from_answer``: with no ``previous``,
     take the proposal from the completion's own shapes outside ``<offset>``."""
     text = reading.answer.text if reading.answer.text else ""
@@ -74,7 +76,9 @@ def before(reading: Reading, history: History) -> Replay:
     return replay(reading.codec, history.proposal, history.turns, reading.truth.size)
 
 
-def completion_turn(reading: Reading, alive: Sequence[tuple[int, Shape]], answer: str) -> list[Shape | None] | None:
+def completion_turn(
+    reading: Reading, alive: Sequence[tuple[int, Shape]], answer: str
+) -> list[Shape | None] | None:
     """Each shape alive before the completion after the completion's offset turn, in order (None: deleted,
     dropped as :meth:`GridCodec.apply_refinement` drops a box that lost a corner, or given offsets that do not
     fit it: another kind or anchor count), or None when the completion

@@ -1,11 +1,11 @@
 """GETok's offset-stage rewards: how much one refinement turn improves the answer it refines.
 
-Each function is ``(answer, meta, *, previous=…, **params) -> float``: ``answer`` is the completion (one offset
-turn), ``previous`` the assistant turns before it (:mod:`gtok_cli.rewards.history`; without it the answer may
-carry the proposal itself). The shapes alive before the turn are the proposal after the earlier turns; the turn
-moves each anchor by ``(du, dv)·offset_step`` cells or deletes it. A completion whose turn cannot be read or does
-not pair one-to-one with those shapes changes nothing it could be credited for: every shape counts as lost
-(IoU 0 after, points gone). Grid scheme only.
+Each function is ``(answer, meta, *, previous=…, **params) -> float``: ``answer`` is the completion (one
+offset turn), ``previous`` the assistant turns before it (:mod:`gtok_cli.rewards.history`; without it the
+answer may carry the proposal itself). The shapes alive before the turn are the proposal after the earlier
+turns; the turn moves each anchor by ``(du, dv)·offset_step`` cells or deletes it. A completion whose turn
+cannot be read or does not pair one-to-one with those shapes changes nothing it could be credited for: every
+shape counts as lost (IoU 0 after, points gone). Grid scheme only.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def point_refine_reward(
     s = −1: moved from inside the truth to outside, or deleted while inside; s = +1: moved from outside to
     inside, stayed inside, or deleted while outside (the refinement targets delete anchors far from the truth,
     docs/refine.md); s = 0 otherwise (stayed outside). "Inside" is inside the truth as
-    :func:`~gtok_cli.rewards.point_reward` counts a hit (a point region's mask, else its box). A turn that does not apply loses every point:
+    :func:`~gtok_cli.rewards.point_reward` counts a hit (a point region's mask, else its box). A turn that
+    does not apply loses every point:
     s = −1 where it was inside, 0 where it was outside.
     """
     reading, alive, moved = _context(
@@ -98,7 +99,9 @@ def box_refine_reward(
     Each box's IoU with its truth region's box before the turn and after it (0 after when the turn deleted or
     dropped the box, or does not apply).
     """
-    reading, alive, moved = _context("box_refine_reward", answer, meta, scheme, strict, previous, codec_params)
+    reading, alive, moved = _context(
+        "box_refine_reward", answer, meta, scheme, strict, previous, codec_params
+    )
     gains: list[float] = []
     for k, (region, shape) in enumerate(alive.shapes):
         if shape.kind != "box":
@@ -110,7 +113,9 @@ def box_refine_reward(
         now = moved[k] if moved is not None else None
         gains.append((float(box_iou(now.coords, truth)[0]) if now is not None else 0.0) - was)
     if not gains:
-        raise not_applicable("box_refine_reward", reading.meta, "the answer refined has no box with a truth box")
+        raise not_applicable(
+            "box_refine_reward", reading.meta, "the answer refined has no box with a truth box"
+        )
     return float(np.mean(gains))
 
 
@@ -144,7 +149,9 @@ def mask_refine_reward(
             continue
         was = mask_iou(positions_mask(shape.points(), grid, size), truth)
         now = moved[k] if moved is not None else None
-        gains.append((mask_iou(positions_mask(now.points(), grid, size), truth) if now is not None else 0.0) - was)
+        gains.append(
+            (mask_iou(positions_mask(now.points(), grid, size), truth) if now is not None else 0.0) - was
+        )
     if not gains:
         raise not_applicable(
             "mask_refine_reward", reading.meta, "the answer refined has no mask with a truth mask"

@@ -39,7 +39,8 @@ def check_codec_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(params) - set(CODEC_PARAMS))
     if unknown:
         raise UsageError(
-            f"{name}: unknown parameter(s) {', '.join(unknown)}; codec parameters are {', '.join(CODEC_PARAMS)}"
+            f"{name}: unknown parameter(s) {', '.join(unknown)}; "
+            f"codec parameters are {', '.join(CODEC_PARAMS)}"
         )
     return dict(params)
 

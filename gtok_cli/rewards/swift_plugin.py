@@ -3,8 +3,8 @@ gtok_cli/rewards/swift_plugin.py --reward_funcs gtok_format gtok_box …``.
 
 ms-swift imports an ``--external_plugins`` file for its side effects (``swift/arguments/base_args/
 base_args.py``, ``_import_external_plugins``); a plugin adds classes to the ``orms`` registry, each a subclass
-of ``ORM`` built as ``orms[name](args=args)`` and called ``reward_func(completions, **reward_kwargs)`` with the
-completions as strings and every dataset column batched as a keyword (``swift/rl_core/grpo_algorithm.py``,
+of ``ORM`` built as ``orms[name](args=args)`` and called ``reward_func(completions, **reward_kwargs)`` with
+the completions as strings and every dataset column batched as a keyword (``swift/rl_core/grpo_algorithm.py``,
 ``compute_rewards_per_func``). ``ORM`` and ``orms`` live in ``swift/rewards/orm.py`` from ms-swift 4
 (``swift/plugin/orm.py`` in 3.x); :func:`register` looks in both, and imports swift only when called (this
 module imports without swift). ms-swift decodes completions through its template
@@ -14,13 +14,14 @@ scheme's tokens survive whatever the tokenizer marks special.
 Registered names: ``gtok_format``, ``gtok_non_repetition``, ``gtok_box``, ``gtok_mask_iou``, ``gtok_point``,
 ``gtok_point_refine``, ``gtok_box_refine``, ``gtok_mask_refine``. The truth comes from the dataset's ``meta``
 column (an export in the ``messages`` format is ms-swift's standard format, ``meta`` kept as an extra column);
-the offset-stage rewards read the answer being refined from the ``messages`` column (the assistant turns before
-the completion). A ``scheme`` column (or ``grid`` …) sets the scheme per row, else ``grid`` 32×32. For other
-fixed parameters register your own: ``orms["my_box"] = orm_class("box_reward", scheme="qwen2.5-vl")``.
+the offset-stage rewards read the answer being refined from the ``messages`` column (the assistant turns
+before the completion). A ``scheme`` column (or ``grid`` …) sets the scheme per row, else ``grid`` 32×32. For
+other fixed parameters register your own: ``orms["my_box"] = orm_class("box_reward", scheme="qwen2.5-vl")``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
@@ -52,7 +53,7 @@ def orm_class(name: str, base: type | None = None, **params: Any) -> type:
                 f"{name}: needs the dataset's `meta` column (a gtok export line's meta), one per completion"
             )
         messages = kwargs.get("messages")
-        out = []
+        out: list[float | None] = []
         for k, completion in enumerate(completions):
             row = dict(params)
             for key in ROW_PARAMS:
@@ -100,9 +101,9 @@ def _swift() -> tuple[type, MutableMapping[str, Any]]:
     raise ImportError(f"ms-swift is not importable (swift.rewards / swift.plugin): {last}")
 
 
-try:  # loaded by ms-swift's --external_plugins: register at import, as its plugins do
+# loaded by ms-swift's --external_plugins: register at import, as its plugins do; imported without ms-swift
+# (docs, tests), there is nothing to register into
+with contextlib.suppress(ImportError):
     register()
-except ImportError:  # imported without ms-swift (docs, tests): nothing to register into
-    pass
 
 __all__ = ["ORM_NAMES", "orm_class", "register"]

@@ -1,16 +1,17 @@
-"""gtok's rewards in the shape TRL's ``GRPOTrainer`` calls: ``f(prompts, completions, **columns) -> list[float]``.
+"""gtok's rewards in the shape TRL's ``GRPOTrainer`` calls: ``f(prompts, completions, **columns) -> list``.
 
 ``GRPOTrainer._calculate_rewards`` (trl/trainer/grpo_trainer.py) calls every reward function as
-``reward_func(prompts=prompts, completions=completions, completion_ids=completion_ids_list, **reward_kwargs)``,
-where ``reward_kwargs`` holds every dataset column but ``prompt`` / ``completion`` / ``completion_ids`` as a
-list (one value per completion, repeated per generation) plus ``trainer_state``, ``log_extra`` and
-``log_metric``. Completions are strings for standard prompts and ``[{"role": "assistant", "content": …}]``
-for conversational ones, decoded with ``skip_special_tokens=True``. The functions here read the truth from the
-``meta`` column, so a gtok export loaded with ``datasets`` (which gives ``meta`` back as a dict; a JSON string
-works too) carries it as is; :func:`grpo_example` makes the ``prompt`` column GRPO needs from an export line.
+``reward_func(prompts=prompts, completions=completions, completion_ids=completion_ids_list,
+**reward_kwargs)``, where ``reward_kwargs`` holds every dataset column but ``prompt`` / ``completion`` /
+``completion_ids`` as a list (one value per completion, repeated per generation) plus ``trainer_state``,
+``log_extra`` and ``log_metric``. Completions are strings for standard prompts and ``[{"role": "assistant",
+"content": …}]`` for conversational ones, decoded with ``skip_special_tokens=True``. The functions here read
+the truth from the ``meta`` column, so a gtok export loaded with ``datasets`` (which gives ``meta`` back as a
+dict; a JSON string works too) carries it as is; :func:`grpo_example` makes the ``prompt`` column GRPO needs
+from an export line.
 
 Every name of :mod:`gtok_cli.rewards` is here with the defaults (scheme ``grid`` 32×32, lenient reading);
-:func:`make_reward` binds other parameters (``scheme="qwen2.5-vl"``, ``strict=True``, ``mask_backend``, …) and,
+:func:`make_reward` binds other parameters (``scheme="qwen2.5-vl"``, ``strict=True``, ``candidates``, …) and,
 with ``tokenizer=``, re-reads each completion from its token ids keeping the scheme's own tokens, for a model
 whose tokenizer marks them special (docs/rewards.md#special-tokens). A dataset column named like a parameter
 (``scheme``, ``grid``) sets it per row.
@@ -35,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from gtok_cli.errors import UsageError
-from gtok_cli.trainer_formats import get_format
 from gtok_cli.rewards.completions import Tokenizer, completion_text, decode_keeping, previous_turns
 from gtok_cli.rewards.context import CODEC_PARAMS, NotApplicable, as_meta, resolve_codec, split_params
 from gtok_cli.rewards.registry import REWARD_NAMES, get_reward, takes_previous
+from gtok_cli.trainer_formats import get_format
 
 TrlReward = Callable[..., list[float | None]]
 
@@ -50,8 +51,8 @@ def make_reward(name: str, *, tokenizer: Tokenizer | None = None, **params: Any)
     """The reward ``name`` of :mod:`gtok_cli.rewards` as a TRL reward function, with ``params`` bound.
 
     ``tokenizer``: when given and TRL passes ``completion_ids``, each completion is re-decoded keeping the
-    scheme's tokens (:func:`~gtok_cli.rewards.completions.decode_keeping`) instead of the text TRL decoded with
-    ``skip_special_tokens=True``.
+    scheme's tokens (:func:`~gtok_cli.rewards.completions.decode_keeping`) instead of the text TRL decoded
+    with ``skip_special_tokens=True``.
     """
     plain = get_reward(name)
     with_previous = takes_previous(name)
@@ -71,7 +72,7 @@ def make_reward(name: str, *, tokenizer: Tokenizer | None = None, **params: Any)
                 f"{name}: needs the dataset's `meta` column (a gtok export line's meta), one per completion; "
                 f"found {'none' if metas is None else len(metas)} for {len(completions)} completions"
             )
-        out = []
+        out: list[float | None] = []
         for k, completion in enumerate(completions):
             row = dict(params)
             for key in ROW_PARAMS:

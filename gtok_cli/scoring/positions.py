@@ -1,10 +1,10 @@
 """What grid anchors at continuous positions stand for: the mask of anchors after offset turns.
 
-An offset turn moves an anchor by ``offset_step`` cells (docs/spec.md#getok-v1), so a refined mask's anchors sit
-between cells. With the ``cells`` backend an anchor stands for its cell; a moved anchor stands for the same
-cell-sized square moved with it: the pixels whose centre lies in ``[x − W/2n, x + W/2n) × [y − H/2n, y + H/2n)``
-around its position ``(x, y)``. For an unmoved anchor (a cell centre) that is exactly its cell, the same pixels
-as :func:`gtok_cli.scoring.cells_mask` (a pixel belongs to the cell its centre falls in).
+An offset turn moves an anchor by ``offset_step`` cells (docs/spec.md#getok-v1), so a refined mask's anchors
+sit between cells. With the ``cells`` backend an anchor stands for its cell; a moved anchor stands for the
+same cell-sized square moved with it: the pixels whose centre lies in ``[x − W/2n, x + W/2n) × [y − H/2n, y +
+H/2n)`` around its position ``(x, y)``. For an unmoved anchor (a cell centre) that is exactly its cell, the
+same pixels as :func:`gtok_cli.scoring.cells_mask` (a pixel belongs to the cell its centre falls in).
 
 Example:
 
