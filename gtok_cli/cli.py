@@ -144,8 +144,9 @@ def _root(
 
 def _register_commands() -> None:
     from gtok_cli.commands import codec, export, ingest, masks, show, stats, verify
+    from gtok_cli.commands import eval as eval_
 
-    for module in (codec, ingest, masks, export, verify, show, stats):
+    for module in (codec, ingest, masks, export, verify, show, stats, eval_):
         module.register(app)
 
 

@@ -4,6 +4,7 @@
 - :func:`is_export`: a folder, a manifest file or a shard file (as opposed to a records file).
 - :class:`ExportFolder`: an export opened from any of those three; :meth:`ExportFolder.lines` gives every
   line of the shards it covers (one shard when a shard file was opened) with its shard and line number.
+- :func:`source_provenance`: record id → (dataset, split) from the source records the manifest lists.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from gtok_cli.errors import InputError
-from gtok_cli.jsonio import iter_jsonl, load_json
+from gtok_cli.jsonio import decode_lines_typed, iter_jsonl, load_json, read_input_bytes
 from gtok_cli.schemas import load_schema
 from gtok_cli.shards.layout import MANIFEST, PART_MANIFEST_GLOB, marker_path
 
@@ -121,3 +123,39 @@ class ExportFolder:
         for shard in self.shard_paths():
             for lineno, line in iter_jsonl(shard):
                 yield shard, lineno, line
+
+
+UNKNOWN = "unknown"
+
+
+class _Provenance(msgspec.Struct, gc=False):
+    """The fields of a record provenance needs (the others are skipped by the decoder)."""
+
+    id: Any = None
+    dataset: Any = None
+    split: Any = None
+
+
+_PROVENANCE = msgspec.json.Decoder(_Provenance)
+
+
+def source_provenance(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """record id → (dataset, split) from the source records the manifest lists, when every one is still on
+    disk (else empty: callers fall back to the record id's prefix and the split ``unknown``). Read typed
+    (msgspec, only these three fields); a file that does not decode so is read line by line (its errors name
+    the line)."""
+    out: dict[str, tuple[str, str]] = {}
+    paths = [Path(s["path"]) for s in manifest.get("sources", [])]
+    if not paths or not all(p.is_file() for p in paths):
+        return out
+    for p in paths:
+        rows = decode_lines_typed(_PROVENANCE, read_input_bytes(p))
+        if rows is None:
+            rows = [
+                _Provenance(r.get("id"), r.get("dataset"), r.get("split"))
+                for _, r in iter_jsonl(p)
+                if isinstance(r, dict)
+            ]
+        for r in rows:
+            out[str(r.id)] = (str(r.dataset or UNKNOWN), str(r.split or UNKNOWN))
+    return out

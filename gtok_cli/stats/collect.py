@@ -25,7 +25,7 @@ from gtok_cli.errors import InputError
 from gtok_cli.geometry.compare import COMPARATORS
 from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.mask_quality import SolverIoUs, check_floor
-from gtok_cli.shards.read import ExportFolder, is_export
+from gtok_cli.shards.read import UNKNOWN, ExportFolder, is_export, source_provenance
 from gtok_cli.stats.measure import (
     BOX_SIZES,
     MEDIUM_MAX_AREA,
@@ -37,8 +37,6 @@ from gtok_cli.stats.measure import (
 )
 from gtok_cli.task_roles import geometry_role
 from gtok_cli.trainer_formats import get_format
-
-UNKNOWN = "unknown"
 
 
 @dataclass
@@ -153,29 +151,13 @@ def collect_records(path: Path) -> Tally:
 
 
 # ---- export folders ----------------------------------------------------------------------------------------
-def _provenance(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """record id → (dataset, split) from the source records, when every one is still on disk."""
-    out: dict[str, tuple[str, str]] = {}
-    paths = [Path(s["path"]) for s in manifest.get("sources", [])]
-    if not paths or not all(p.is_file() for p in paths):
-        return out
-    for p in paths:
-        for _, rec in iter_jsonl(p):
-            if isinstance(rec, dict):
-                out[str(rec.get("id"))] = (
-                    str(rec.get("dataset") or UNKNOWN),
-                    str(rec.get("split") or UNKNOWN),
-                )
-    return out
-
-
 def collect_export(path: Path) -> Tally:
     src = ExportFolder.open(path)
     m = src.manifest
     codec = codec_from_params(m["scheme"])
     counter = SpatialTokenCounter(codec)
     role = geometry_role(m["task"])
-    prov = _provenance(m)
+    prov = source_provenance(m)
     t = Tally("export", str(path))
     t.extra = {
         "scheme": m["scheme"],

@@ -1,0 +1,67 @@
+"""``point`` scores: ``hit_rate``, the share of truth regions hit by a predicted point.
+
+A point hits a region when it lies inside the region's real mask (from ``meta`` or ``--records``), or inside
+its box where there is no mask (the report counts each). With several regions (every instance of an image)
+the first as many predicted points as there are regions are matched one to one, in answer order, each to the
+first region it hits that no earlier point took: extra points earn nothing, and the order of the answer does
+not matter. A referring line has one region: its first point is the answer (the REC convention).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from gtok_cli.codecs import Codec
+from gtok_cli.eval.export_index import ExportIndex
+from gtok_cli.eval.scored import Rows, Scored, read_turns, shapes_json, zeros
+from gtok_cli.scoring import attach_record_masks, point_hits, truth_of
+
+
+def score_points(
+    index: ExportIndex,
+    answers: list[list[str] | None],
+    codec: Codec,
+    strict: bool,
+    records: dict[str, dict[str, Any]] | None,
+) -> Scored:
+    n = index.n
+    hits, regions = zeros(n), zeros(n)
+    hit = np.full(n, np.nan)
+
+    def aggregate(rows: Rows) -> dict[str, float | None]:
+        total = float(regions[rows].sum())
+        return {"hit_rate": float(hits[rows].sum()) / total if total else None}
+
+    out = Scored(n, aggregate, {"hit": hit}, np.zeros(n, dtype=bool))
+    sources: Counter[str] = Counter()
+    for k in range(n):
+        truth = truth_of(index.meta(k))
+        if records is not None:
+            attach_record_masks(truth.regions, records.get(truth.record_id))
+        regions[k] = len(truth.regions)
+        sources.update("mask" if r.mask is not None else "box" for r in truth.regions)
+        turns = answers[k]
+        if turns is None:
+            hit[k] = 0.0
+            continue
+        answer, _ = read_turns(turns, codec, truth.size, strict)
+        out.note(k, answer)
+        pts = [(g.label, s) for g in answer.groundings for s in g.shapes if s.kind == "point"]
+        out.decoded[k] = shapes_json(pts)
+        masks: dict[int, Any] = {}
+        free = list(range(len(truth.regions)))
+        for _, shape in pts[: len(truth.regions)]:
+            for r in free:
+                region = truth.regions[r]
+                if r not in masks:
+                    masks[r] = region.mask_array(truth.size, truth.record_id)
+                if point_hits([shape.coords], region.bbox, masks[r])[0]:
+                    free.remove(r)
+                    break
+        hits[k] = len(truth.regions) - len(free)
+        hit[k] = hits[k] / regions[k] if regions[k] else np.nan
+    out.info["truth"] = dict(sources)
+    return out

@@ -1,0 +1,131 @@
+"""The predictions file of ``gtok eval`` (docs/spec.md#eval): JSONL, one model answer per line.
+
+``{"id": "<the export line's id>", "text": "<raw output>"}``; ``turns`` (a list of strings) instead of
+``text`` carries a multi-turn answer (a propose-and-refine conversation: the proposal, then each offset
+turn; a ``multi`` line: one answer per question). ``{"line": N}`` (0-based over the whole export, in shard
+order) names the line instead of ``id``. ``-`` reads stdin. A line that is not such an object is bad input
+(exit 2, naming the file, the line and the field); what its text says is scored, never refused.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import orjson
+
+from gtok_cli.errors import InputError
+from gtok_cli.jsonio import STDIO, decode_lines_typed, read_input_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    lineno: int
+    """1-based line of the predictions file."""
+    key: str | int
+    """The export line it answers: its id (str) or its 0-based index (int, from ``{"line": N}``)."""
+    turns: list[str]
+    """The answer's turns (one for ``text``)."""
+
+
+class _Typed(msgspec.Struct, gc=False):
+    """A well-formed prediction line, decoded in one C pass (other keys are skipped)."""
+
+    id: str | None = None
+    line: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    text: str | None = None
+    turns: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
+
+
+_TYPED = msgspec.json.Decoder(_Typed)
+
+
+def read_predictions(path: str | Path) -> Iterator[Prediction]:
+    """Every prediction of a JSONL file (``-``: stdin), checked line by line. A file whose every line is a
+    well-formed prediction (and no line is blank) is decoded typed, in one pass; any other is read line by
+    line, so an error names its line and field."""
+    name = str(path)
+    data = sys.stdin.buffer.read() if name == STDIO else read_input_bytes(path)
+    rows = decode_lines_typed(_TYPED, data)  # None with a blank line: it would shift the line numbers
+    if rows is not None:
+        for k, r in enumerate(rows, 1):
+            key: str | int | None = r.line if r.line is not None else r.id
+            answer = r.turns if r.turns is not None else ([r.text] if r.text is not None else None)
+            if key is None or key == "" or answer is None:
+                yield parse_prediction(msgspec.to_builtins(r), name, k)  # names what is missing
+                continue
+            yield Prediction(k, key, answer)
+        return
+    for lineno, raw in enumerate(data.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(
+                f"line {lineno} is not valid JSON: {exc}", file=name, reason="json.invalid"
+            ) from None
+        yield parse_prediction(obj, name, lineno)
+
+
+def parse_prediction(obj: object, file: str, lineno: int) -> Prediction:
+    where = f"line {lineno}"
+    if not isinstance(obj, dict):
+        raise InputError("a prediction is a JSON object", file=file, record=where, reason="prediction.type")
+    line = obj.get("line")
+    key: str | int
+    if line is not None:
+        if not isinstance(line, int) or isinstance(line, bool) or line < 0:
+            raise InputError(
+                "line must be an integer >= 0 (0-based over the export)",
+                file=file,
+                record=where,
+                field="line",
+                expected="0, 1, 2, ...",
+                found=line,
+                reason="prediction.line",
+            )
+        key = line
+    else:
+        ident = obj.get("id")
+        if isinstance(ident, int) and not isinstance(ident, bool):
+            ident = str(ident)
+        if not isinstance(ident, str) or not ident:
+            raise InputError(
+                "a prediction names its export line by id or line",
+                file=file,
+                record=where,
+                field="id",
+                expected='"id": "<line id or meta.record_id>" or "line": N',
+                found=obj.get("id"),
+                reason="prediction.id",
+            )
+        key = ident
+    text, turns = obj.get("text"), obj.get("turns")
+    if turns is not None:
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+            raise InputError(
+                "turns must be a non-empty list of strings",
+                file=file,
+                record=where,
+                field="turns",
+                expected='["<turn 1>", ...]',
+                found=turns,
+                reason="prediction.turns",
+            )
+        return Prediction(lineno, key, list(turns))
+    if not isinstance(text, str):
+        raise InputError(
+            "a prediction carries its answer in text (a string) or turns (a list of strings)",
+            file=file,
+            record=where,
+            field="text",
+            expected="a string",
+            found=text,
+            reason="prediction.text",
+        )
+    return Prediction(lineno, key, [text])
