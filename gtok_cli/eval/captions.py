@@ -20,9 +20,9 @@ import numpy as np
 
 from gtok_cli.codecs import Codec
 from gtok_cli.eval.detection import MATCH_IOU, norm_label
-from gtok_cli.eval.export_index import ExportIndex
 from gtok_cli.eval.scored import Rows, Scored, zeros
 from gtok_cli.scoring import box_iou, read_answer, truth_of
+from gtok_cli.scoring.export_index import ExportIndex
 
 
 def truth_phrases(regions: list[object]) -> list[tuple[str, list[tuple[float, ...]]]]:

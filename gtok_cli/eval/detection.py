@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from gtok_cli.codecs import Codec
-from gtok_cli.eval.export_index import ExportIndex
 from gtok_cli.eval.scored import Rows, Scored, zeros
 from gtok_cli.scoring import box_iou_matrix, read_answer, truth_of
+from gtok_cli.scoring.export_index import ExportIndex
 
 MATCH_IOU = 0.5
 _BLANKS = re.compile(r"\s+")

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from gtok_cli.codecs import Codec
-from gtok_cli.eval.export_index import ExportIndex
 from gtok_cli.eval.scored import Rows, Scored, read_turns, shapes_json, zeros
 from gtok_cli.scoring import attach_record_masks, point_hits, truth_of
+from gtok_cli.scoring.export_index import ExportIndex
 
 
 def score_points(

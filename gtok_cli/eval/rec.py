@@ -23,9 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from gtok_cli.codecs import Codec
-from gtok_cli.eval.export_index import ExportIndex
 from gtok_cli.eval.scored import Rows, Scored, mean, read_turns, shapes_json, zeros
 from gtok_cli.scoring import box_iou, cells_mask, first_boxes, mask_overlap, truth_of
+from gtok_cli.scoring.export_index import ExportIndex
 
 THRESHOLDS = (0.5, 0.75, 0.9)
 MaskOf = Callable[[int, list[tuple[int, int]], int, tuple[int, int]], npt.NDArray[np.bool_]]

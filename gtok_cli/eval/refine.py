@@ -20,10 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 from gtok_cli.codecs import Codec, Shape
-from gtok_cli.eval.export_index import ExportIndex
 from gtok_cli.eval.scored import Rows, Scored, mean, read_turns, shapes_json
 from gtok_cli.refine.replay import is_refinement, replay
 from gtok_cli.scoring import Truth, attach_record_masks, box_iou, cells_mask, mask_iou, point_hits, truth_of
+from gtok_cli.scoring.export_index import ExportIndex
 
 
 def refine_turns(manifest: dict[str, Any]) -> int:

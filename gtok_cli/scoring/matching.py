@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gtok_cli.errors import InputError
-from gtok_cli.eval.predictions import Prediction
+from gtok_cli.scoring.predictions import Prediction
 
 LISTED = 20
 """How many examples of each count a report lists."""
@@ -27,6 +27,11 @@ class Matched:
     counts: Counter[str] = field(default_factory=Counter)
     listed: dict[str, list[str]] = field(default_factory=dict)
     """Per count, its first :data:`LISTED` examples (ids, or ``line N``)."""
+    all: list[list[Prediction]] = field(default_factory=list)
+    """With ``keep_all``: per export line, every prediction naming it, in file order (``gtok reward``'s
+    best-of-n samples); empty otherwise."""
+    unknown: list[Prediction] = field(default_factory=list)
+    """With ``keep_all``: the predictions whose id (or line) is not in the export, in file order."""
 
     def note(self, what: str, example: str) -> None:
         self.counts[what] += 1
@@ -35,8 +40,11 @@ class Matched:
             examples.append(example)
 
 
-def match(predictions: Iterable[Prediction], ids: list[str | None], source: str) -> Matched:
-    """Match ``predictions`` to the export lines whose ids are ``ids`` (index = line)."""
+def match(
+    predictions: Iterable[Prediction], ids: list[str | None], source: str, *, keep_all: bool = False
+) -> Matched:
+    """Match ``predictions`` to the export lines whose ids are ``ids`` (index = line). ``keep_all``: several
+    predictions of one line are samples, not duplicates: every one is kept in :attr:`Matched.all`."""
     n = len(ids)
     first: dict[str, int] = {}
     shared: dict[str, list[int]] = {}
@@ -47,13 +55,15 @@ def match(predictions: Iterable[Prediction], ids: list[str | None], source: str)
             shared.setdefault(ident, [first[ident]]).append(k)
         else:
             first[ident] = k
-    out = Matched([None] * n)
+    out = Matched([None] * n, all=[[] for _ in range(n)] if keep_all else [])
     for p in predictions:
         if isinstance(p.key, int):
             k = p.key
             label = f"line {k}"
             if k >= n:
                 out.note("unknown_id", label)
+                if keep_all:
+                    out.unknown.append(p)
                 continue
         else:
             label = p.key
@@ -70,9 +80,15 @@ def match(predictions: Iterable[Prediction], ids: list[str | None], source: str)
             got = first.get(p.key)
             if got is None:
                 out.note("unknown_id", label)
+                if keep_all:
+                    out.unknown.append(p)
                 continue
             k = got
+        if keep_all:
+            out.all[k].append(p)
         if out.answers[k] is not None:
+            if keep_all:
+                continue
             out.note("duplicate", label)
             continue
         out.answers[k] = p.turns
