@@ -391,3 +391,25 @@ def test_registry_names() -> None:
     assert get_reward("box") is box_reward
     with pytest.raises(UsageError, match="unknown reward"):
         get_reward("iou")
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_box_reward_batch_equals_the_plain_function(strict: bool) -> None:
+    from gtok_cli.rewards.grid_stage import box_reward_batch
+
+    rng = np.random.default_rng(7)
+    answers, metas = [], []
+    for k in range(300):
+        x1, y1 = rng.uniform(0, 600), rng.uniform(0, 440)
+        truth = [x1, y1, x1 + rng.uniform(1, 640 - x1), y1 + rng.uniform(1, 480 - y1)]
+        (i1, i2), (j1, j2) = sorted(rng.integers(0, 32, 2)), sorted(rng.integers(0, 32, 2))
+        answer = f"<box><grid_{i1}_{j1}><grid_{i2}_{j2}></box>"
+        answer = [answer, f"```\n{answer}\n```", answer + ", <box><grid_1", "junk", ""][k % 5]
+        answers.append(answer)
+        metas.append(meta(box_region(truth)))
+    answers += [PERFECT, PERFECT, points((1, 1))]
+    metas += [meta(box_region(), box_region()), orjson.dumps(BOX).decode(), meta(point_region([0, 0, 9, 9]))]
+    want: list[float | None] = [
+        box_reward(a, m, strict=strict) for a, m in zip(answers[:-1], metas[:-1], strict=True)
+    ]
+    assert box_reward_batch(answers, metas, strict=strict) == [*want, None]

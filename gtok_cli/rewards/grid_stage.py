@@ -11,17 +11,19 @@ any unreadable span as a miss. ``format_reward`` is always strict.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from gtok_cli.codecs import Codec
+from gtok_cli.errors import UsageError
 from gtok_cli.geometry.candidates import Candidates
-from gtok_cli.rewards.context import SchemeSpec, not_applicable
+from gtok_cli.rewards.context import NotApplicable, SchemeSpec, as_meta, not_applicable, resolve_codec
 from gtok_cli.rewards.history import offset_stage_format, read_history
-from gtok_cli.rewards.reading import Reading, read_line
-from gtok_cli.scoring import anchors_mask, box_iou, corner_l1, mask_iou, point_hits
+from gtok_cli.rewards.reading import Reading, check_codec_params, read_line
+from gtok_cli.scoring import anchors_mask, box_iou, corner_l1, first_boxes, mask_iou, point_hits
 
 POINT_SATURATION = 5.0
 """The ``5`` of ``1 − e^(−m/5)`` in :func:`point_reward`."""
@@ -119,6 +121,64 @@ def box_reward(
     return total / len(regions)
 
 
+def box_reward_batch(
+    answers: Sequence[str],
+    metas: Sequence[Any],
+    *,
+    scheme: SchemeSpec = None,
+    strict: bool = False,
+    **codec_params: Any,
+) -> list[float | None]:
+    """:func:`box_reward` of each ``(answer, meta)``, equal to it item by item (None where it raises
+    :class:`NotApplicable`), vectorised for the lines with one box region (the REC case):
+    ``gtok_cli.scoring.first_boxes`` reads the canonical answers in one pass and IoU and L1 are computed on
+    the whole batch; any other line takes :func:`box_reward` itself."""
+    if len(answers) != len(metas):
+        raise UsageError(f"box_reward_batch: {len(answers)} answers for {len(metas)} metas")
+    out: list[float | None] = [None] * len(answers)
+    groups: dict[int, tuple[Codec, list[int]]] = {}
+    parsed = [as_meta(m) for m in metas]
+    for k, m in enumerate(parsed):
+        if not _one_box_line(m):
+            try:
+                out[k] = box_reward(answers[k], m, scheme=scheme, strict=strict, **codec_params)
+            except NotApplicable:
+                out[k] = None
+            continue
+        codec = resolve_codec(m, scheme, **check_codec_params("box_reward", codec_params))
+        groups.setdefault(id(codec), (codec, []))[1].append(k)
+    for codec, rows in groups.values():
+        sizes = np.asarray([parsed[k]["image_size"] for k in rows], dtype=np.int64).reshape(-1, 2)
+        truths = np.asarray([parsed[k]["regions"][0]["bbox"] for k in rows], dtype=np.float64).reshape(-1, 4)
+        texts = [a if isinstance(a, str) else "" for a in (answers[k] for k in rows)]
+        boxes = first_boxes(texts, codec, sizes, strict=strict).boxes
+        read = ~np.isnan(boxes).any(axis=1)
+        l1 = corner_l1(boxes, truths, sizes) / 2.0  # mean of the 4 coordinates
+        value = np.where(read, box_iou(boxes, truths) + (1.0 - np.minimum(1.0, l1)), 0.0)
+        for k, v in zip(rows, value.tolist(), strict=True):
+            out[k] = v
+    return out
+
+
+def _one_box_line(m: Mapping[str, Any]) -> bool:
+    """A well-formed meta with exactly one region, a box (anything else takes the general path, which also
+    names what is wrong with a bad meta)."""
+    regions, size = m.get("regions"), m.get("image_size")
+    if not (isinstance(regions, list) and len(regions) == 1 and isinstance(regions[0], Mapping)):
+        return False
+    bbox = regions[0].get("bbox")
+    return (
+        regions[0].get("kind") == "box"
+        and isinstance(m.get("record_id"), str)
+        and isinstance(size, (list, tuple))
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+        and isinstance(bbox, (list, tuple))
+        and len(bbox) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+    )
+
+
 def mask_iou_reward(
     answer: str,
     meta: Any,
@@ -189,4 +249,11 @@ def point_reward(
     return hit_rate * (1.0 - math.exp(-m / POINT_SATURATION)) - POINT_PENALTY * m
 
 
-__all__ = ["box_reward", "format_reward", "mask_iou_reward", "non_repetition_reward", "point_reward"]
+__all__ = [
+    "box_reward",
+    "box_reward_batch",
+    "format_reward",
+    "mask_iou_reward",
+    "non_repetition_reward",
+    "point_reward",
+]

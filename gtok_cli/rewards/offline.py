@@ -25,7 +25,7 @@ from gtok_cli.codecs import Codec, codec_from_params
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.jsonio import dumps_line, open_output
 from gtok_cli.rewards.context import NotApplicable
-from gtok_cli.rewards.registry import REWARD_NAMES, accepted_params, get_reward
+from gtok_cli.rewards.registry import BATCHES, REWARD_NAMES, accepted_params, full_name, get_reward
 from gtok_cli.scoring.export_index import ExportIndex, SampleMeta, open_export
 from gtok_cli.scoring.matching import match
 from gtok_cli.scoring.predictions import Prediction, read_predictions
@@ -42,8 +42,7 @@ def parse_rewards(spec: str | Sequence[str]) -> list[str]:
     for part in (p.strip() for p in parts):
         if not part:
             continue
-        fn = get_reward(part)  # an unknown name is a UsageError listing the known ones
-        name = next(n for n in REWARD_NAMES if get_reward(n) is fn)
+        name = full_name(part)  # an unknown name is a UsageError listing the known ones
         if name not in names:
             names.append(name)
     if not names:
@@ -176,18 +175,15 @@ def score_predictions(
             found=report.listed["unknown_id"][:3],
             reason="reward.nothing_scored",
         )
+    scored = [p for preds in matched.all for p in preds]
+    values = _score_all(scored, line_of, index, codec, names, strict, candidates_for)
     with open_output(out) as f:
         for p in ordered:
-            where = line_of.get(p.lineno)
             row: dict[str, Any] = {"id": _key(p), "line": None, "sample": None, "rewards": {}}
+            where = line_of.get(p.lineno)
             if where is not None:
                 k, n = where
-                row.update(
-                    id=index.ids[k] or k,
-                    line=k,
-                    sample=n,
-                    rewards=_score(p, k, index, codec, names, strict, candidates_for),
-                )
+                row.update(id=index.ids[k] or k, line=k, sample=n, rewards=values[p.lineno])
                 report.counts["scored"] += 1
                 for name in names:
                     report.stats[name].add(row["rewards"][name])
@@ -195,30 +191,56 @@ def score_predictions(
     return report
 
 
-def _score(
-    p: Prediction,
-    k: int,
+def _score_all(
+    scored: list[Prediction],
+    line_of: dict[int, tuple[int, int]],
     index: ExportIndex,
     codec: Codec,
     names: list[str],
     strict: bool,
     candidates_for: CandidatesFor | None,
-) -> dict[str, float | None]:
-    meta = index.meta(k)
-    answer = p.turns[-1]
-    previous = p.turns[:-1] or (index.answers[k][:-1] if index.answers else [])
-    params: dict[str, Any] = {"scheme": codec, "strict": strict, "previous": previous}
-    out: dict[str, float | None] = {}
+) -> dict[int, dict[str, float | None]]:
+    """Every reward of every prediction that names a line, by prediction file line; a reward with a vectorised
+    form (``registry.BATCHES``) is computed in one call over all of them."""
+    lines = [line_of[p.lineno][0] for p in scored]
+    metas = [index.meta(k) for k in lines]
+    answers = [p.turns[-1] for p in scored]
+    out: dict[int, dict[str, float | None]] = {p.lineno: {} for p in scored}
     for name in names:
-        accepted = accepted_params(name)
-        if "candidates" in accepted and candidates_for is not None:
-            w, h = (int(v) for v in meta["image_size"])
-            params["candidates"] = candidates_for(index.images[k], int(getattr(codec, "grid", 0)), (w, h))
-        try:
-            out[name] = get_reward(name)(answer, meta, **{a: v for a, v in params.items() if a in accepted})
-        except NotApplicable:
-            out[name] = None
+        batch = BATCHES.get(name)
+        if batch is not None:
+            got = batch(answers, metas, scheme=codec, strict=strict)
+        else:
+            got = [
+                _score_one(name, p, k, meta, index, codec, strict, candidates_for)
+                for p, k, meta in zip(scored, lines, metas, strict=True)
+            ]
+        for p, value in zip(scored, got, strict=True):
+            out[p.lineno][name] = value
     return out
+
+
+def _score_one(
+    name: str,
+    p: Prediction,
+    k: int,
+    meta: dict[str, Any],
+    index: ExportIndex,
+    codec: Codec,
+    strict: bool,
+    candidates_for: CandidatesFor | None,
+) -> float | None:
+    accepted = accepted_params(name)
+    params: dict[str, Any] = {"scheme": codec, "strict": strict}
+    if "previous" in accepted:
+        params["previous"] = p.turns[:-1] or (index.answers[k][:-1] if index.answers else [])
+    if "candidates" in accepted and candidates_for is not None:
+        w, h = (int(v) for v in meta["image_size"])
+        params["candidates"] = candidates_for(index.images[k], int(getattr(codec, "grid", 0)), (w, h))
+    try:
+        return get_reward(name)(p.turns[-1], meta, **{a: v for a, v in params.items() if a in accepted})
+    except NotApplicable:
+        return None
 
 
 def _key(p: Prediction) -> str | int:

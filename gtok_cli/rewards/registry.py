@@ -10,6 +10,7 @@ from gtok_cli.errors import UsageError
 from gtok_cli.rewards.context import CODEC_PARAMS
 from gtok_cli.rewards.grid_stage import (
     box_reward,
+    box_reward_batch,
     format_reward,
     mask_iou_reward,
     non_repetition_reward,
@@ -31,13 +32,23 @@ REWARDS: dict[str, Reward] = {
 }
 REWARD_NAMES = tuple(REWARDS)
 
+BatchReward = Callable[..., list[float | None]]
+BATCHES: dict[str, BatchReward] = {"box_reward": box_reward_batch}
+"""Vectorised forms ``f(answers, metas, **params) -> list[float | None]`` (None: not applicable), equal item
+by item to the plain function; the adapters and ``gtok reward`` use them where nothing varies per row."""
 
-def get_reward(name: str) -> Reward:
-    """The plain reward function ``name`` (``box_reward``, …; ``box`` works too)."""
+
+def full_name(name: str) -> str:
+    """A reward's name as registered: ``box`` → ``box_reward``; an unknown name is a UsageError."""
     key = name if name in REWARDS else f"{name}_reward"
     if key not in REWARDS:
         raise UsageError(f"unknown reward {name!r}; choose from {', '.join(REWARD_NAMES)}")
-    return REWARDS[key]
+    return key
+
+
+def get_reward(name: str) -> Reward:
+    """The plain reward function ``name`` (``box_reward``, …; ``box`` works too)."""
+    return REWARDS[full_name(name)]
 
 
 def accepted_params(name: str) -> frozenset[str]:

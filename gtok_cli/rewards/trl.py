@@ -38,7 +38,7 @@ from typing import Any
 from gtok_cli.errors import UsageError
 from gtok_cli.rewards.completions import Tokenizer, completion_text, decode_keeping, previous_turns
 from gtok_cli.rewards.context import CODEC_PARAMS, NotApplicable, as_meta, resolve_codec, split_params
-from gtok_cli.rewards.registry import REWARD_NAMES, get_reward, takes_previous
+from gtok_cli.rewards.registry import BATCHES, REWARD_NAMES, full_name, get_reward, takes_previous
 from gtok_cli.trainer_formats import get_format
 
 TrlReward = Callable[..., list[float | None]]
@@ -54,7 +54,9 @@ def make_reward(name: str, *, tokenizer: Tokenizer | None = None, **params: Any)
     scheme's tokens (:func:`~gtok_cli.rewards.completions.decode_keeping`) instead of the text TRL decoded
     with ``skip_special_tokens=True``.
     """
+    name = full_name(name)
     plain = get_reward(name)
+    batch = BATCHES.get(name)
     with_previous = takes_previous(name)
     codec_params, _ = split_params(params)
 
@@ -72,12 +74,11 @@ def make_reward(name: str, *, tokenizer: Tokenizer | None = None, **params: Any)
                 f"{name}: needs the dataset's `meta` column (a gtok export line's meta), one per completion; "
                 f"found {'none' if metas is None else len(metas)} for {len(completions)} completions"
             )
-        out: list[float | None] = []
+        per_row = [key for key in ROW_PARAMS if key not in params and columns.get(key) is not None]
+        rows, texts, parsed = [], [], []
         for k, completion in enumerate(completions):
             row = dict(params)
-            for key in ROW_PARAMS:
-                if key not in row and key in columns and columns[key] is not None:
-                    row[key] = columns[key][k]
+            row.update({key: columns[key][k] for key in per_row})
             meta = as_meta(metas[k])
             if tokenizer is not None and completion_ids is not None:
                 row_codec = {k2: v for k2, v in row.items() if k2 in CODEC_PARAMS}
@@ -87,6 +88,13 @@ def make_reward(name: str, *, tokenizer: Tokenizer | None = None, **params: Any)
                 text = completion_text(completion)
             if with_previous and "previous" not in row and prompts is not None:
                 row["previous"] = previous_turns(prompts[k])
+            rows.append(row)
+            texts.append(text)
+            parsed.append(meta)
+        if batch is not None and not per_row:  # one vectorised call (TRL reads None as NaN: no reward)
+            return batch(texts, parsed, **params)
+        out: list[float | None] = []
+        for text, meta, row in zip(texts, parsed, rows, strict=True):
             try:
                 out.append(plain(text, meta, **row))
             except NotApplicable:
