@@ -174,23 +174,31 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 ) from None
 
 
-def decode_lines_typed(decoder: Any, data: bytes, chunk: int = 32 << 10) -> list[Any] | None:
-    """Every line of ``data`` decoded by a ``msgspec.json.Decoder`` of a typed line, a chunk of about
-    ``chunk`` bytes at a time (the objects of one chunk stay in cache); None when any line does not decode so
-    or a line is blank (the caller then reads line by line, naming the bad line)."""
-    import msgspec
-
-    out: list[Any] = []
+def line_chunks(data: bytes | bytearray | mmap.mmap, chunk: int = 32 << 10) -> Iterator[memoryview]:
+    """``data`` in pieces of about ``chunk`` bytes that end at a newline (a longer line is one piece): typed
+    decoders take a chunk at a time, so the objects of one chunk stay in cache (verify measured ~35 % less
+    time than a whole shard at once)."""
     view, pos, end_all = memoryview(data), 0, len(data)
     while pos < end_all:
         end = data.rfind(b"\n", pos, pos + chunk) + 1 if pos + chunk < end_all else end_all
         if end <= pos:  # a line longer than a chunk
             end = data.find(b"\n", pos) + 1 or end_all
-        try:
-            out += decoder.decode_lines(view[pos:end])
-        except (msgspec.MsgspecError, ValueError):
-            return None
+        yield view[pos:end]
         pos = end
+
+
+def decode_lines_typed(decoder: Any, data: bytes, chunk: int = 32 << 10) -> list[Any] | None:
+    """Every line of ``data`` decoded by a ``msgspec.json.Decoder`` of a typed line, :func:`line_chunks` at a
+    time; None when any line does not decode so or a line is blank (the caller then reads line by line, naming
+    the bad line)."""
+    import msgspec
+
+    out: list[Any] = []
+    try:
+        for piece in line_chunks(data, chunk):
+            out += decoder.decode_lines(piece)
+    except (msgspec.MsgspecError, ValueError):
+        return None
     lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
     return out if len(out) == lines else None
 

@@ -18,11 +18,9 @@ from collections import Counter
 
 import numpy as np
 
-from gtok_cli.codecs import Codec
 from gtok_cli.eval.detection import MATCH_IOU, norm_label
-from gtok_cli.eval.scored import Rows, Scored, zeros
-from gtok_cli.scoring import box_iou, read_answer, truth_of
-from gtok_cli.scoring.export_index import ExportIndex
+from gtok_cli.eval.scored import Inputs, Rows, Scored, zeros
+from gtok_cli.scoring import box_iou, read_answer
 
 
 def truth_phrases(regions: list[object]) -> list[tuple[str, list[tuple[float, ...]]]]:
@@ -39,7 +37,8 @@ def truth_phrases(regions: list[object]) -> list[tuple[str, list[tuple[float, ..
     return out
 
 
-def score_captions(index: ExportIndex, answers: list[list[str] | None], codec: Codec, strict: bool) -> Scored:
+def score_captions(inp: Inputs) -> Scored:
+    index, answers, codec, strict = inp.index, inp.answers, inp.codec, inp.strict
     n = index.n
     hits, phrases, correct, predicted = zeros(n), zeros(n), zeros(n), zeros(n)
     fe = np.zeros(n, dtype=bool)
@@ -47,7 +46,7 @@ def score_captions(index: ExportIndex, answers: list[list[str] | None], codec: C
     lenient: Counter[str] = Counter()
     decoded: dict[int, list[dict[str, object]]] = {}
     for k in range(n):
-        truth = truth_of(index.meta(k))
+        truth = inp.truth(k)
         want = truth_phrases(list(truth.regions))
         phrases[k] = len(want)
         turns = answers[k]

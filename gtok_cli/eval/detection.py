@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 
 from gtok_cli.codecs import Codec
-from gtok_cli.eval.scored import Rows, Scored, zeros
-from gtok_cli.scoring import box_iou_matrix, read_answer, truth_of
-from gtok_cli.scoring.export_index import ExportIndex
+from gtok_cli.eval.scored import Inputs, Rows, Scored, zeros
+from gtok_cli.scoring import box_iou_matrix, read_answer
 
 MATCH_IOU = 0.5
 _BLANKS = re.compile(r"\s+")
@@ -124,9 +123,8 @@ def coco_stats(gt: Any, dets: list[dict[str, Any]], image_ids: list[int]) -> dic
     return {k: (v if v >= 0 else None) for k, v in zip(("map", "ap50", "ap75"), stats, strict=True)}
 
 
-def score_detection(
-    index: ExportIndex, answers: list[list[str] | None], codec: Codec, strict: bool
-) -> Scored:
+def score_detection(inp: Inputs) -> Scored:
+    index, answers, codec, strict = inp.index, inp.answers, inp.codec, inp.strict
     from pycocotools.coco import COCO
 
     n = index.n
@@ -143,7 +141,7 @@ def score_detection(
         return categories.setdefault(label, len(categories) + 1)
 
     for k in range(n):
-        truth = truth_of(index.meta(k))
+        truth = inp.truth(k)
         want = [(norm_label(r.category or r.label), r.bbox) for r in truth.regions if r.bbox is not None]
         for label, box in want:
             x, y, w, h = coco_xywh(box)

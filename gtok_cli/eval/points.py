@@ -14,19 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from gtok_cli.codecs import Codec
-from gtok_cli.eval.scored import Rows, Scored, read_turns, shapes_json, zeros
-from gtok_cli.scoring import attach_record_masks, point_hits, truth_of
-from gtok_cli.scoring.export_index import ExportIndex
+from gtok_cli.eval.scored import Inputs, Rows, Scored, read_turns, shapes_json, zeros
+from gtok_cli.scoring import point_hits
 
 
-def score_points(
-    index: ExportIndex,
-    answers: list[list[str] | None],
-    codec: Codec,
-    strict: bool,
-    records: dict[str, dict[str, Any]] | None,
-) -> Scored:
+def score_points(inp: Inputs) -> Scored:
+    index, answers, codec, strict = inp.index, inp.answers, inp.codec, inp.strict
     n = index.n
     hits, regions = zeros(n), zeros(n)
     hit = np.full(n, np.nan)
@@ -38,9 +31,7 @@ def score_points(
     out = Scored(n, aggregate, {"hit": hit}, np.zeros(n, dtype=bool))
     sources: Counter[str] = Counter()
     for k in range(n):
-        truth = truth_of(index.meta(k))
-        if records is not None:
-            attach_record_masks(truth.regions, records.get(truth.record_id))
+        truth = inp.truth(k)
         regions[k] = len(truth.regions)
         sources.update("mask" if r.mask is not None else "box" for r in truth.regions)
         turns = answers[k]

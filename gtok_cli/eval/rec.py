@@ -17,15 +17,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs import Codec
-from gtok_cli.eval.scored import Rows, Scored, mean, read_turns, shapes_json, zeros
-from gtok_cli.scoring import box_iou, cells_mask, first_boxes, mask_overlap, truth_of
-from gtok_cli.scoring.export_index import ExportIndex
+from gtok_cli.eval.scored import Inputs, Rows, Scored, mean, read_turns, shapes_json, zeros
+from gtok_cli.scoring import box_iou, cells_mask, first_boxes, mask_overlap
 
 THRESHOLDS = (0.5, 0.75, 0.9)
 MaskOf = Callable[[int, list[tuple[int, int]], int, tuple[int, int]], npt.NDArray[np.bool_]]
@@ -38,7 +35,8 @@ def box_metrics(iou: npt.NDArray[np.float64]) -> dict[str, float | None]:
     return out
 
 
-def score_boxes(index: ExportIndex, answers: list[list[str] | None], codec: Codec, strict: bool) -> Scored:
+def score_boxes(inp: Inputs) -> Scored:
+    index, answers, codec, strict = inp.index, inp.answers, inp.codec, inp.strict
     n = index.n
     iou = zeros(n)
     pred = np.full((n, 4), np.nan)
@@ -61,7 +59,7 @@ def score_boxes(index: ExportIndex, answers: list[list[str] | None], codec: Code
     for k in np.flatnonzero(answered & ~(one & single)).tolist():
         turns = answers[k]
         assert turns is not None
-        truth = truth_of(index.meta(k))
+        truth = inp.truth(k)
         answer, _ = read_turns(turns, codec, truth.size, strict)
         out.note(k, answer)
         box = answer.first("box")
@@ -73,17 +71,9 @@ def score_boxes(index: ExportIndex, answers: list[list[str] | None], codec: Code
     return out
 
 
-def score_masks(
-    index: ExportIndex,
-    answers: list[list[str] | None],
-    codec: Codec,
-    strict: bool,
-    records: dict[str, dict[str, Any]] | None,
-    mask_of: MaskOf | None = None,
-) -> Scored:
+def score_masks(inp: Inputs, mask_of: MaskOf | None = None) -> Scored:
     """RES scores; ``mask_of`` makes the predicted mask (None: the anchors' cells)."""
-    from gtok_cli.scoring import attach_record_masks
-
+    index, answers, codec, strict = inp.index, inp.answers, inp.codec, inp.strict
     n = index.n
     iou, inter, union = zeros(n), zeros(n), zeros(n)
 
@@ -94,9 +84,7 @@ def score_masks(
     out = Scored(n, aggregate, {"iou": iou}, np.zeros(n, dtype=bool))
     sources: Counter[str] = Counter()
     for k in range(n):
-        truth = truth_of(index.meta(k))
-        if records is not None:
-            attach_record_masks(truth.regions, records.get(truth.record_id))
+        truth = inp.truth(k)
         w, h = truth.size
         want = np.zeros((h, w), dtype=bool)
         for r in truth.regions:

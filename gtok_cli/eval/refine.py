@@ -19,11 +19,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gtok_cli.codecs import Codec, Shape
-from gtok_cli.eval.scored import Rows, Scored, mean, read_turns, shapes_json
+from gtok_cli.codecs import Shape
+from gtok_cli.eval.scored import Inputs, Rows, Scored, mean, read_turns, shapes_json
 from gtok_cli.refine.replay import is_refinement, replay
-from gtok_cli.scoring import Truth, attach_record_masks, box_iou, cells_mask, mask_iou, point_hits, truth_of
-from gtok_cli.scoring.export_index import ExportIndex
+from gtok_cli.scoring import Truth, box_iou, cells_mask, mask_iou, point_hits
 
 
 def refine_turns(manifest: dict[str, Any]) -> int:
@@ -70,13 +69,8 @@ def line_value(shapes: list[tuple[int, Shape]], truth: Truth, grid: int, cache: 
     return float(np.mean(vals))
 
 
-def score_refine(
-    index: ExportIndex,
-    answers: list[list[str] | None],
-    codec: Codec,
-    strict: bool,
-    records: dict[str, dict[str, Any]] | None,
-) -> Scored:
+def score_refine(inp: Inputs) -> Scored:
+    index, answers, codec, strict = inp.index, inp.answers, inp.codec, inp.strict
     n = index.n
     turns_k = refine_turns(index.manifest)
     values: npt.NDArray[np.float64] = np.zeros((n, turns_k + 1))
@@ -89,9 +83,7 @@ def score_refine(
         turns = answers[k]
         if turns is None:
             continue
-        truth = truth_of(index.meta(k))
-        if records is not None:
-            attach_record_masks(truth.regions, records.get(truth.record_id))
+        truth = inp.truth(k)
         proposal_text = [t for t in turns if not is_refinement(codec, t)][:1]
         offsets = [t for t in turns if is_refinement(codec, t)]
         answer, _ = read_turns(proposal_text or [""], codec, truth.size, strict)

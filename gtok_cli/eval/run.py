@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import orjson
 from gtok_cli.codecs import Codec, codec_from_params
 from gtok_cli.errors import UsageError
 from gtok_cli.eval.report import EvalReport
-from gtok_cli.eval.scored import Scored
+from gtok_cli.eval.scored import Inputs, Scored
 from gtok_cli.jsonio import iter_jsonl, open_output
 from gtok_cli.scoring import LENIENCIES
 from gtok_cli.scoring.export_index import ExportIndex, SampleMeta, open_export
@@ -98,41 +98,32 @@ def score(
 
     codec = codec_from_params(index.manifest["scheme"])
     kind = _scorer(index, codec)
-    strict = options.strict
-    if kind == "boxes":
-        return rec.score_boxes(index, answers, codec, strict)
+    inp = Inputs(index, answers, codec, options.strict, records)
     if kind in ("masks", "mixed"):
         mask_of = _sam_mask_of(index, options, sam) if options.mask_backend == "sam" else None
-        if kind == "masks":
-            return rec.score_masks(index, answers, codec, strict, records, mask_of)
-        return _mixed(index, answers, codec, strict, records, mask_of)
-    if kind == "points":
-        return points.score_points(index, answers, codec, strict, records)
-    if kind == "detection":
-        return detection.score_detection(index, answers, codec, strict)
-    if kind == "captions":
-        return captions.score_captions(index, answers, codec, strict)
-    return refine.score_refine(index, answers, codec, strict, records)
+        return rec.score_masks(inp, mask_of) if kind == "masks" else _mixed(inp, mask_of)
+    scorer = {
+        "boxes": rec.score_boxes,
+        "points": points.score_points,
+        "detection": detection.score_detection,
+        "captions": captions.score_captions,
+        "refine": refine.score_refine,
+    }[kind]
+    return scorer(inp)
 
 
-def _mixed(
-    index: ExportIndex,
-    answers: list[list[str] | None],
-    codec: Codec,
-    strict: bool,
-    records: dict[str, dict[str, Any]] | None,
-    mask_of: Any,
-) -> Scored:
+def _mixed(inp: Inputs, mask_of: Any) -> Scored:
     """``rec --shape auto`` with both kinds: box metrics over the box lines, mask metrics over mask lines."""
     from gtok_cli.eval import rec
 
+    index, answers = inp.index, inp.answers
     is_mask = np.asarray(
         [any(r["kind"] == "mask" for r in index.meta(k)["regions"]) for k in range(index.n)], dtype=bool
     )
     masked = [a if is_mask[k] else None for k, a in enumerate(answers)]
     boxed = [None if is_mask[k] else a for k, a in enumerate(answers)]
-    b = rec.score_boxes(index, boxed, codec, strict)
-    m = rec.score_masks(index, masked, codec, strict, records, mask_of)
+    b = rec.score_boxes(replace(inp, answers=boxed))
+    m = rec.score_masks(replace(inp, answers=masked), mask_of)
 
     def aggregate(rows: Any) -> dict[str, float | None]:
         return {**b.aggregate(rows[~is_mask[rows]]), **m.aggregate(rows[is_mask[rows]])}

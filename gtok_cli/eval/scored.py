@@ -17,10 +17,34 @@ import numpy as np
 import numpy.typing as npt
 
 from gtok_cli.codecs import Codec, Shape
-from gtok_cli.scoring import Answer, read_answer
+from gtok_cli.scoring import Answer, Truth, attach_record_masks, read_answer, truth_of
+from gtok_cli.scoring.export_index import ExportIndex
 
 Rows = npt.NDArray[np.int64]
 Aggregate = Callable[[Rows], dict[str, float | None]]
+
+
+@dataclass
+class Inputs:
+    """What a task scorer reads: the export, the matched answers (one per line, None: missing), the scheme,
+    the decoding mode and the records (real masks) when given."""
+
+    index: ExportIndex
+    answers: list[list[str] | None]
+    codec: Codec
+    strict: bool = False
+    records: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def n(self) -> int:
+        return self.index.n
+
+    def truth(self, k: int) -> Truth:
+        """Line k's truth, with the records' real masks attached (matched by bbox) when records are given."""
+        truth = truth_of(self.index.meta(k))
+        if self.records is not None:
+            attach_record_masks(truth.regions, self.records.get(truth.record_id))
+        return truth
 
 
 @dataclass

@@ -73,59 +73,42 @@ def read_predictions(path: str | Path) -> Iterator[Prediction]:
 
 
 def parse_prediction(obj: object, file: str, lineno: int) -> Prediction:
-    where = f"line {lineno}"
+    """One prediction line's object checked: a bad one is an InputError naming the file, line and field."""
+
+    def bad(message: str, field: str, expected: str, found: object) -> InputError:
+        where = f"line {lineno}"
+        return InputError(
+            message,
+            file=file,
+            record=where,
+            field=field,
+            expected=expected,
+            found=found,
+            reason=f"prediction.{field}",
+        )
+
     if not isinstance(obj, dict):
-        raise InputError("a prediction is a JSON object", file=file, record=where, reason="prediction.type")
+        raise bad("a prediction is a JSON object", "type", "{...}", type(obj).__name__)
     line = obj.get("line")
     key: str | int
     if line is not None:
         if not isinstance(line, int) or isinstance(line, bool) or line < 0:
-            raise InputError(
-                "line must be an integer >= 0 (0-based over the export)",
-                file=file,
-                record=where,
-                field="line",
-                expected="0, 1, 2, ...",
-                found=line,
-                reason="prediction.line",
-            )
+            raise bad("line must be an integer >= 0 (0-based over the export)", "line", "0, 1, 2, ...", line)
         key = line
     else:
         ident = obj.get("id")
         if isinstance(ident, int) and not isinstance(ident, bool):
             ident = str(ident)
         if not isinstance(ident, str) or not ident:
-            raise InputError(
-                "a prediction names its export line by id or line",
-                file=file,
-                record=where,
-                field="id",
-                expected='"id": "<line id or meta.record_id>" or "line": N',
-                found=obj.get("id"),
-                reason="prediction.id",
-            )
+            want = '"id": "<line id or meta.record_id>" or "line": N'
+            raise bad("a prediction names its export line by id or line", "id", want, obj.get("id"))
         key = ident
     text, turns = obj.get("text"), obj.get("turns")
     if turns is not None:
         if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
-            raise InputError(
-                "turns must be a non-empty list of strings",
-                file=file,
-                record=where,
-                field="turns",
-                expected='["<turn 1>", ...]',
-                found=turns,
-                reason="prediction.turns",
-            )
+            raise bad("turns must be a non-empty list of strings", "turns", '["<turn 1>", ...]', turns)
         return Prediction(lineno, key, list(turns))
     if not isinstance(text, str):
-        raise InputError(
-            "a prediction carries its answer in text (a string) or turns (a list of strings)",
-            file=file,
-            record=where,
-            field="text",
-            expected="a string",
-            found=text,
-            reason="prediction.text",
-        )
+        message = "a prediction carries its answer in text (a string) or turns (a list of strings)"
+        raise bad(message, "text", "a string", text)
     return Prediction(lineno, key, [text])

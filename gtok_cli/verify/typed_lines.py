@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from msgspec import Meta, Struct
 
+from gtok_cli.jsonio import line_chunks
 from gtok_cli.trainer_formats import FORMATS, line_struct, one_box_answers
 
 ShardBytes = bytes | mmap.mmap
@@ -119,16 +120,11 @@ def one_box_columns(fmt: str, data: ShardBytes, lines: int, chunk: int = CHUNK_B
     rids: list[str] = []
     sizes: list[npt.NDArray[np.int64]] = []
     boxes: list[npt.NDArray[np.float64]] = []
-    view, pos, end_all = memoryview(data), 0, len(data)
-    while pos < end_all:
-        end = data.rfind(b"\n", pos, pos + chunk) + 1 if pos + chunk < end_all else end_all
-        if end <= pos:  # a line longer than a chunk
-            end = data.find(b"\n", pos) + 1 or end_all
+    for piece in line_chunks(data, chunk):
         try:
-            rows = decoder.decode_lines(view[pos:end])
+            rows = decoder.decode_lines(piece)
         except (msgspec.MsgspecError, ValueError):
             return None
-        pos = end
         k = len(rows)
         metas = [r.meta for r in rows]
         regions = [m.regions[0] for m in metas]
