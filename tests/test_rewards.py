@@ -413,3 +413,42 @@ def test_box_reward_batch_equals_the_plain_function(strict: bool) -> None:
         box_reward(a, m, strict=strict) for a, m in zip(answers[:-1], metas[:-1], strict=True)
     ]
     assert box_reward_batch(answers, metas, strict=strict) == [*want, None]
+
+
+QWEN_TRUTH = meta(box_region([64.0, 48.0, 320.0, 240.0]))  # qwen-vl floor(v·1000): 100, 100, 500, 500
+
+
+@pytest.mark.parametrize(
+    ("scheme", "answer", "lenient", "strict"),
+    [
+        # qwen-vl: bin centres [100.5·0.64, 100.5·0.48, 500.5·0.64, 500.5·0.48]; qwen2-vl: q/1000
+        ("qwen-vl", "<ref>dog</ref><box>(100,100),(500,500)</box>", True, True),
+        ("qwen-vl", "dog(100,100),(500,500)", True, False),  # <ref>, <box> stripped by skip_special_tokens
+        ("qwen2-vl", "dog (100,100),(500,500)", True, False),
+        ("qwen2-vl", "<|box_start|>(100,100),(500,500)", False, False),  # a tag kept: read as written
+        ("qwen3-vl", "dog(100,100),(500,500)", False, False),  # a JSON scheme: nothing was stripped
+    ],
+)
+def test_qwen_tag_schemes_after_skip_special_tokens(
+    scheme: str, answer: str, lenient: bool, strict: bool
+) -> None:
+    codec = get_codec(scheme)
+    want_box = [(100 + 0.5) * 0.64, (100 + 0.5) * 0.48, (500 + 0.5) * 0.64, (500 + 0.5) * 0.48]
+    if scheme == "qwen2-vl":  # round half even v·1000 → q/1000
+        want_box = [64.0, 48.0, 320.0, 240.0]
+    ix = min(want_box[2], 320.0) - max(want_box[0], 64.0)
+    iy = min(want_box[3], 240.0) - max(want_box[1], 48.0)
+    inter = ix * iy
+    union = (want_box[2] - want_box[0]) * (want_box[3] - want_box[1]) + 256 * 192 - inter
+    l1 = (abs(want_box[0] - 64) / 640 + abs(want_box[1] - 48) / 480 + abs(want_box[2] - 320) / 640
+          + abs(want_box[3] - 240) / 480) / 4  # fmt: skip
+    value = inter / union + 1 - l1
+    assert box_reward(answer, QWEN_TRUTH, scheme=codec) == pytest.approx(value if lenient else 0.0, abs=1e-12)
+    assert box_reward(answer, QWEN_TRUTH, scheme=codec, strict=True) == pytest.approx(
+        value if strict else 0.0, abs=1e-12
+    )
+    from gtok_cli.rewards.grid_stage import box_reward_batch
+
+    assert box_reward_batch([answer], [QWEN_TRUTH], scheme=codec) == [
+        box_reward(answer, QWEN_TRUTH, scheme=codec)
+    ]

@@ -210,18 +210,21 @@ def _tokenizer(special: list[str], plain: list[str]) -> Any:
 
 
 SKIP_SPECIAL_CASES = [
-    # (scheme, tokens the model's tokenizer marks special, answer, text left by skip_special_tokens=True)
-    ("grid", [], "<box><grid_0_0><grid_15_15></box>", "<box><grid_0_0><grid_15_15></box>"),
-    ("grid", "vocab", "<box><grid_0_0><grid_15_15></box>", ""),
-    ("loc", "vocab", "dog<loc_15><loc_15><loc_484><loc_484>", "dog"),
+    # (scheme, tokens the model's tokenizer marks special, answer, text left by skip_special_tokens=True,
+    #  whether the reward still reads the box from that text)
+    ("grid", [], "<box><grid_0_0><grid_15_15></box>", "<box><grid_0_0><grid_15_15></box>", True),
+    ("grid", "vocab", "<box><grid_0_0><grid_15_15></box>", "", False),
+    ("loc", "vocab", "dog<loc_15><loc_15><loc_484><loc_484>", "dog", False),
     ("qwen2-vl", "vocab",
      "<|object_ref_start|>dog<|object_ref_end|><|box_start|>(16,16),(484,484)<|box_end|>",
-     "dog(16,16),(484,484)"),
+     "dog(16,16),(484,484)", True),  # the bare pair is put back between the box tags (scoring.stripped)
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("scheme", "special", "answer", "left"), SKIP_SPECIAL_CASES)
-def test_skip_special_tokens_and_rereading_the_ids(scheme: str, special: Any, answer: str, left: str) -> None:
+@pytest.mark.parametrize(("scheme", "special", "answer", "left", "survives"), SKIP_SPECIAL_CASES)
+def test_skip_special_tokens_and_rereading_the_ids(
+    scheme: str, special: Any, answer: str, left: str, survives: bool
+) -> None:
     codec = get_codec(scheme)
     vocab = codec.vocab()
     tok = _tokenizer(vocab if special == "vocab" else [], [] if special == "vocab" else vocab)
@@ -231,7 +234,7 @@ def test_skip_special_tokens_and_rereading_the_ids(scheme: str, special: Any, an
     want = box_reward(answer, META, scheme=scheme)
     assert want > 1.8
     plainly = trl_call(trl_rewards.make_reward("box_reward", scheme=scheme), ["q"], [decoded], meta=[META])
-    assert plainly == [want if left == answer else 0.0]
+    assert plainly == [want if survives else 0.0]
     fn = trl_rewards.make_reward("box_reward", scheme=scheme, tokenizer=tok)
     got = fn(prompts=["q"], completions=[decoded], completion_ids=[ids], meta=[META], trainer_state=None)
     assert got == [want]  # the scheme's tokens kept, the tokenizer's <eos> dropped

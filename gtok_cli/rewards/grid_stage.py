@@ -24,6 +24,7 @@ from gtok_cli.rewards.context import NotApplicable, SchemeSpec, as_meta, not_app
 from gtok_cli.rewards.history import offset_stage_format, read_history
 from gtok_cli.rewards.reading import Reading, check_codec_params, read_line
 from gtok_cli.scoring import anchors_mask, box_iou, corner_l1, first_boxes, mask_iou, point_hits
+from gtok_cli.scoring.stripped import rewrap
 
 POINT_SATURATION = 5.0
 """The ``5`` of ``1 − e^(−m/5)`` in :func:`point_reward`."""
@@ -151,6 +152,8 @@ def box_reward_batch(
         sizes = np.asarray([parsed[k]["image_size"] for k in rows], dtype=np.int64).reshape(-1, 2)
         truths = np.asarray([parsed[k]["regions"][0]["bbox"] for k in rows], dtype=np.float64).reshape(-1, 4)
         texts = [a if isinstance(a, str) else "" for a in (answers[k] for k in rows)]
+        if not strict:  # as read_line: the box tags a skip_special_tokens decode stripped, put back
+            texts = [rewrap(t, codec)[0] for t in texts]
         boxes = first_boxes(texts, codec, sizes, strict=strict).boxes
         read = ~np.isnan(boxes).any(axis=1)
         l1 = corner_l1(boxes, truths, sizes) / 2.0  # mean of the 4 coordinates

@@ -1,6 +1,8 @@
 """One answer read against one line: the codec, the line's truth and the answer's shapes, as every reward
 needs them. The reading itself is the scoring floor's (:func:`gtok_cli.scoring.read_answer`, lenient unless
-``strict``; :func:`gtok_cli.scoring.truth_of`): rewards and ``gtok eval`` read answers the same way."""
+``strict``; :func:`gtok_cli.scoring.truth_of`): rewards and ``gtok eval`` read answers the same way. Lenient
+reading also puts back the box tags a ``skip_special_tokens=True`` decode strips from the Qwen tag schemes
+(:func:`gtok_cli.scoring.stripped.rewrap`, counted as ``unwrapped``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from gtok_cli.codecs import Codec, Shape
 from gtok_cli.errors import UsageError
 from gtok_cli.rewards.context import CODEC_PARAMS, SchemeSpec, as_meta, resolve_codec
 from gtok_cli.scoring import Answer, Truth, read_answer, truth_of
+from gtok_cli.scoring.stripped import rewrap
 
 
 @dataclass
@@ -53,4 +56,12 @@ def read_line(
     truth = truth_of(m)
     codec = resolve_codec(m, scheme, **check_codec_params(name, codec_params))
     text = answer if isinstance(answer, str) else ""
-    return Reading(codec, truth, m, read_answer(text, codec, truth.size, strict=strict), strict)
+    unwrapped = 0
+    if (
+        not strict
+    ):  # the Qwen tag schemes after skip_special_tokens=True: bare corner pairs (scoring.stripped)
+        text, unwrapped = rewrap(text, codec)
+    read = read_answer(text, codec, truth.size, strict=strict)
+    if unwrapped:
+        read.lenient["unwrapped"] += unwrapped
+    return Reading(codec, truth, m, read, strict)
