@@ -151,3 +151,48 @@ def test_not_json_names_the_line(exports: dict[str, Path], tmp_path: Path) -> No
     preds.write_text('{"id": "ref-0", "text": "x"}\n{oops\n')
     res = gtok("reward", preds, "--against", exports["rec"], "--reward", "box", "--out", tmp_path / "r.jsonl")
     assert res.exit_code == 2 and "line 2" in res.output
+
+
+def test_mask_rewards_with_candidates_per_image(tmp_path: Path) -> None:
+    """`--mask-backend sam` hands each line's image to a candidate maker (here a stand-in for SAM's):
+    the rewards written equal the plain function given that image's candidates."""
+    import numpy as np
+
+    from gtok_cli.geometry.bits import pack_rows
+    from gtok_cli.geometry.candidates import Candidates
+    from gtok_cli.rewards import mask_iou_reward
+    from gtok_cli.rewards.offline import score_predictions
+
+    records = []
+    for k in range(3):
+        rec = referring(k, image_id=k, w=64, h=48)
+        rec["regions"][0]["bbox"] = [0.0, 0.0, 6.0, 3.0]
+        tokens = {"grid": 32, "anchors": [[0, 0], [1, 0], [2, 1]], "iou": 1.0, "backend": "cells", "tau": 0.9,
+                  "variant": "sorted"}  # fmt: skip
+        rec["regions"][0]["mask_tokens"] = tokens
+        records.append(rec)
+    src = write_records(tmp_path / "r.jsonl", records)
+    export = tmp_path / "masks"
+    res = gtok("export", src, "--scheme", "grid", "--task", "rec", "--shape", "mask", "--format", "llava",
+               "--out", export)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    asked: list[tuple[str, int, tuple[int, int]]] = []
+
+    def candidates_for(image: str, grid: int, size: tuple[int, int]) -> Candidates:
+        asked.append((image, grid, size))
+        dense = np.zeros((grid * grid, size[1], size[0]), dtype=bool)
+        dense[:, : 2 + int(image[4]), :] = True  # img-K.jpg: the first K + 2 pixel rows, whatever the anchor
+        return Candidates(grid, size[0], size[1], packed=pack_rows(dense))
+
+    preds = write_jsonl(
+        tmp_path / "s.jsonl", [{"id": f"ref-{k}", "text": "<seg><grid_0_0></seg>"} for k in range(3)]
+    )
+    out = tmp_path / "r.jsonl"
+    score_predictions(preds, export, "mask_iou", out, candidates_for=candidates_for)
+    assert asked == [(f"img-{k}.jpg", 32, (64, 48)) for k in range(3)]
+    got = [orjson.loads(x)["rewards"]["mask_iou_reward"] for x in out.read_bytes().splitlines()]
+    for k, (line, value) in enumerate(zip(lines(export), got, strict=True)):
+        want = mask_iou_reward(
+            "<seg><grid_0_0></seg>", line["meta"], candidates=candidates_for(f"img-{k}.jpg", 32, (64, 48))
+        )
+        assert value == want and 0 < value < 1
