@@ -16,6 +16,7 @@ from gtok_cli.errors import UsageError
 from gtok_cli.eval.report import EvalReport
 from gtok_cli.eval.scored import Inputs, Scored
 from gtok_cli.jsonio import iter_jsonl, open_output
+from gtok_cli.parallel import gc_paused
 from gtok_cli.scoring import LENIENCIES
 from gtok_cli.scoring.export_index import ExportIndex, SampleMeta, open_export
 from gtok_cli.scoring.matching import LISTED, Matched, match
@@ -23,6 +24,9 @@ from gtok_cli.scoring.predictions import Prediction, parse_prediction, read_pred
 from gtok_cli.shards.read import UNKNOWN, source_provenance
 
 MASK_BACKENDS = ("cells", "sam")
+PROVENANCE_MAX_BYTES = 64 << 20
+"""Datasets and splits come from the export's source records when these are at most this large in all
+(reading them would cost more than scoring a million answers); else from ``--records`` or the record id."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,13 @@ class EvalOptions:
     """SAM candidate rule when the truth's ``mask_tokens`` do not name one."""
     device: str = "cpu"
 
-    def check(self) -> None:
+    def check(self, sam_given: bool = False) -> None:
+        """Usage errors of the options (``sam_given``: a loaded SAM is handed in, no checkpoint needed)."""
         if self.mask_backend not in MASK_BACKENDS:
             raise UsageError(
                 f"--mask-backend must be one of {', '.join(MASK_BACKENDS)}, not {self.mask_backend!r}"
             )
-        if self.mask_backend == "sam" and not (self.sam_checkpoint and self.images):
+        if self.mask_backend == "sam" and not sam_given and not (self.sam_checkpoint and self.images):
             raise UsageError("--mask-backend sam needs --sam-checkpoint PATH and --images DIR")
 
 
@@ -78,6 +83,8 @@ def _scorer(index: ExportIndex, codec: Codec) -> str:
         if m.get("shape") == "polyline":
             raise UsageError("eval does not score polyline answers (rec --shape polyline)")
         kinds = {r["kind"] for k in index.metas for r in index.metas[k]["regions"]}
+        if not np.isnan(index.one_box).any(axis=1).all():
+            kinds.add("box")  # one-box lines are kept as columns, not metas
         return (
             "masks" if "mask" in kinds and kinds <= {"mask"} else "boxes" if "mask" not in kinds else "mixed"
         )
@@ -164,15 +171,21 @@ def _groups(
     index: ExportIndex, records: dict[str, dict[str, Any]] | None
 ) -> tuple[list[str], list[str], str]:
     """Per line its dataset and split, and where they came from."""
+    sources = index.manifest.get("sources", [])
     if records:
         prov = {
             rid: (str(r.get("dataset") or UNKNOWN), str(r.get("split") or UNKNOWN))
             for rid, r in records.items()
         }
-        source = "records"
-    else:
+        source = "--records"
+    elif sum(int(s.get("bytes", 0)) for s in sources) <= PROVENANCE_MAX_BYTES:
         prov = source_provenance(index.manifest)
-        source = "source records" if prov else "record id prefix"
+        source = "source records" if prov else "record id prefix (source records not found)"
+    else:
+        prov = {}
+        source = (
+            "record id prefix (the source records are too large to read for this: --records gives splits)"
+        )
     datasets, splits = [], []
     for rid in index.rids:
         got = prov.get(rid or "")
@@ -209,7 +222,20 @@ def evaluate(
     ``sample_meta``), real masks for mask and point truths, datasets and splits. ``per_sample``: write one
     JSON line per export line. ``sam``: a ready :class:`~gtok_cli.scoring.sam_masks.SamAnchorMasks`."""
     opts = options or EvalOptions()
-    opts.check()
+    opts.check(sam_given=sam is not None)
+    with gc_paused():  # millions of small objects, no cycles: the collector would only rescan them
+        return _evaluate(predictions, against, records, opts, rebuild, per_sample, sam)
+
+
+def _evaluate(
+    predictions: str | Path | Iterable[Prediction | dict[str, Any]],
+    against: str | Path,
+    records: list[str] | None,
+    opts: EvalOptions,
+    rebuild: SampleMeta | None,
+    per_sample: str | Path | None,
+    sam: Any,
+) -> EvalReport:
     index = open_export(against, records=records, rebuild=rebuild, keep_images=opts.mask_backend == "sam")
     source = str(predictions) if isinstance(predictions, str | Path) else "predictions"
     matched = match(_predictions(predictions), index.ids, source)
@@ -218,7 +244,7 @@ def evaluate(
     datasets, splits, prov = _groups(index, recs)
     report = _report(index, matched, scored, opts)
     report.breakdown = {"dataset": _breakdown(scored, datasets), "split": _breakdown(scored, splits)}
-    report.info["groups_from"] = prov
+    report.info["datasets_and_splits_from"] = prov
     if per_sample is not None:
         write_per_sample(per_sample, index, matched, scored)
     return report
