@@ -143,10 +143,10 @@ def _root(
 
 
 def _register_commands() -> None:
-    from gtok_cli.commands import codec, export, ingest, masks, show, stats, verify
+    from gtok_cli.commands import codec, export, ingest, masks, reward, show, stats, verify
     from gtok_cli.commands import eval as eval_
 
-    for module in (codec, ingest, masks, export, verify, show, stats, eval_):
+    for module in (codec, ingest, masks, export, verify, show, stats, eval_, reward):
         module.register(app)
 
 

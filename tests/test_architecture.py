@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gtok_cli"
 
-STAGES = ("ingest", "masks", "export", "verify", "show", "stats", "eval")
+STAGES = ("ingest", "masks", "export", "verify", "show", "stats", "eval", "rewards")
 """The stage packages: none of them imports another."""
 
 PENDING_R13B: set[tuple[str, str]] = set()

@@ -31,6 +31,7 @@ def test_every_command_is_discovered() -> None:
     names = {" ".join(p) for p in PATHS}
     expected = {"ingest", "ingest coco", "ingest refcoco", "ingest flickr30k", "masks", "export"}
     expected |= {"merge-manifests", "verify", "show", "stats", "encode", "decode", "vocab", "eval"}
+    expected |= {"reward"}
     assert names == expected
 
 

@@ -61,8 +61,8 @@ def eval_cmd(
     import orjson
 
     from gtok_cli.eval import EvalOptions, evaluate, parse_floors
-    from gtok_cli.eval.export_index import SampleMeta
     from gtok_cli.paths import refuse_overwrite
+    from gtok_cli.scoring.export_index import SampleMeta
 
     mins = parse_floors(floors)
     if per_sample is not None:

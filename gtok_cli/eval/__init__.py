@@ -22,11 +22,11 @@ Example:
     >>> report.metrics["acc@0.5"], report.counts["missing"]            # doctest: +SKIP
 """
 
-from gtok_cli.eval.export_index import ExportIndex, open_export
-from gtok_cli.eval.predictions import Prediction, read_predictions
 from gtok_cli.eval.report import EvalReport, parse_floors
 from gtok_cli.eval.run import EvalOptions, evaluate, score
 from gtok_cli.eval.truth_answers import ground_truth_predictions
+from gtok_cli.scoring.export_index import ExportIndex, open_export
+from gtok_cli.scoring.predictions import Prediction, read_predictions
 
 __all__ = [
     "EvalOptions",

@@ -12,15 +12,15 @@ import numpy as np
 import orjson
 
 from gtok_cli.codecs import Codec, codec_from_params
-from gtok_cli.errors import InputError, UsageError
-from gtok_cli.eval.export_index import ExportIndex, SampleMeta, open_export
-from gtok_cli.eval.matching import LISTED, Matched, match
-from gtok_cli.eval.predictions import Prediction, parse_prediction, read_predictions
+from gtok_cli.errors import UsageError
 from gtok_cli.eval.report import EvalReport
 from gtok_cli.eval.scored import Inputs, Scored
 from gtok_cli.jsonio import iter_jsonl, open_output
 from gtok_cli.parallel import gc_paused
 from gtok_cli.scoring import LENIENCIES
+from gtok_cli.scoring.export_index import ExportIndex, SampleMeta, open_export
+from gtok_cli.scoring.matching import LISTED, Matched, match
+from gtok_cli.scoring.predictions import Prediction, parse_prediction, read_predictions
 from gtok_cli.shards.read import UNKNOWN, source_provenance
 
 MASK_BACKENDS = ("cells", "sam")

@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gtok_cli.codecs import Codec, Shape
-from gtok_cli.eval.export_index import ExportIndex
 from gtok_cli.scoring import Answer, Truth, attach_record_masks, read_answer, truth_of
+from gtok_cli.scoring.export_index import ExportIndex
 
 Rows = npt.NDArray[np.int64]
 Aggregate = Callable[[Rows], dict[str, float | None]]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gtok_cli.eval.export_index import open_export
+from gtok_cli.scoring.export_index import open_export
 
 
 def ground_truth_predictions(export: str | Path) -> Iterator[dict[str, Any]]:

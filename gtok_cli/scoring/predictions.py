@@ -1,4 +1,4 @@
-"""The predictions file of ``gtok eval`` (docs/spec.md#eval): JSONL, one model answer per line.
+"""The predictions file of ``gtok eval`` and ``gtok reward`` (docs/spec.md#eval): JSONL, one answer a line.
 
 ``{"id": "<the export line's id>", "text": "<raw output>"}``; ``turns`` (a list of strings) instead of
 ``text`` carries a multi-turn answer (a propose-and-refine conversation: the proposal, then each offset

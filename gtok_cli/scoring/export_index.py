@@ -1,4 +1,5 @@
-"""The export side of ``gtok eval``: every line of an export in shard order with its id and its truth.
+"""The export side of ``gtok eval`` and ``gtok reward``: every line of an export, in shard order, with its id
+and its truth.
 
 A line's id is its ``id`` field (llava) or its ``meta.record_id`` (messages and conversations have no id
 field); its 0-based index over the whole export, in shard-name order, is what ``{"line": N}`` names. Truth is
