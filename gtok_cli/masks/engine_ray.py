@@ -45,22 +45,14 @@ def require_ray() -> Any:
 
 
 class SolverActor:
-    """One Ray actor: the solver it was given, built on first use on the actor's device.
+    """One Ray actor: the solver it was given (by value: small, or with an in-memory SAM model, shipped
+    once per actor), its backend built on first use on the actor's device."""
 
-    The solver comes as ``[ObjectRef]`` (a list, so Ray does not resolve it at construction): the driver
-    keeps the object alive for the whole run, and an actor Ray restarts fetches it again.
-    """
-
-    def __init__(self, solver_ref: list[Any]) -> None:
-        self.solver_ref = solver_ref
-        self.solver: ImageBatchSolver | None = None
+    def __init__(self, solver: ImageBatchSolver) -> None:
+        self.solver = solver
 
     def solve(self, job: ImageJob) -> BatchResult:
         _die_if_asked(job)
-        if self.solver is None:
-            import ray
-
-            self.solver = ray.get(self.solver_ref[0])
         return self.solver(job)
 
 
@@ -181,8 +173,7 @@ class RayEngine:
             max_restarts=-1,
             max_task_retries=self.max_task_retries,
         )
-        solver_ref = ray.put(solver)  # the SAM weights (when given as a model) are shipped once
-        actors: list[Any] = [remote.remote([solver_ref]) for _ in range(self.n_workers(device, len(jobs)))]
+        actors: list[Any] = [remote.remote(solver) for _ in range(self.n_workers(device, len(jobs)))]
         try:
             yield from _ordered(ray, actors, jobs, solver)
         finally:

@@ -114,11 +114,15 @@ class ImageBatchSolver:
                     failed[k] = exc
             tok.stats.seconds["load"] += time.perf_counter() - t0
         good = [k for k in range(len(job.images)) if k not in failed]
+        sam_before = (tok.sam.timings.encoder, tok.sam.timings.decoder) if tok.sam is not None else None
         cands = tok.candidates_for(
             [job.images[k][0] for k in good],
             file=self.file,
             images=[images[k] for k in good] if tok.sam is not None else None,
         )
+        if sam_before is not None:  # SAM's own share, for "solver time over encoder + decoder"
+            tok.stats.seconds["sam_encoder"] = tok.sam.timings.encoder - sam_before[0]
+            tok.stats.seconds["sam_decoder"] = tok.sam.timings.decoder - sam_before[1]
         cand_of = dict(zip(good, cands, strict=True))
         chunk = bytearray()
         for k, (ref, lines) in enumerate(job.images):
