@@ -163,10 +163,12 @@ def main() -> None:
         one.write_bytes(b"".join(x + b"\n" for x in src.read_bytes().splitlines() if first in x))
 
         rows: list[tuple[str, dict[str, Any]]] = []
+        print(f"{'engine':>16} | {'wall s':>8} {'images/s':>9} | wall·workers/(enc+dec) | GPU MiB peak")
         local = tmp / "local.jsonl"
         run_once(args, one, tmp / "warm.jsonl", model, config, None)  # imports, first-call allocations
         for _ in range(args.repeat):
             rows.append(("local", run_once(args, src, local, model, config, None)))
+            show(*rows[-1])
         local1 = run_once(args, one, tmp / "local1.jsonl", model, config, None)
 
         t0 = time.perf_counter()
@@ -185,15 +187,9 @@ def main() -> None:
                 res = run_once(args, src, out, model, config, RayEngine(workers=workers, **per_worker))
                 same &= out.read_bytes() == local.read_bytes()
                 rows.append((f"ray, {workers} worker{'s' * (workers > 1)}", res))
+                show(*rows[-1])
         ray.shutdown()
 
-        print(f"{'engine':>16} | {'wall s':>8} {'images/s':>9} | wall·workers/(enc+dec) | GPU MiB peak")
-        for name, r in rows:
-            k = 2 if "2 workers" in name else 1
-            ratio = f"{r['wall'] * k / r['sam']:.3f}" if r["sam"] else "-"
-            print(
-                f"{name:>16} | {r['wall']:8.2f} {r['images'] / r['wall']:9.3f} | {ratio:>22} | {r['gpu_mib']}"
-            )
         print(f"Ray output byte-identical to the local engine's: {same}")
 
         best = {name: min(r["wall"] for m, r in rows if m == name) for name, _ in rows}
@@ -209,6 +205,13 @@ def main() -> None:
         project(args, n, t_local, t_ray1, t_ray2, fixed, per_image, ray_start, gpus)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def show(name: str, r: dict[str, Any]) -> None:
+    k = 2 if "2 workers" in name else 1
+    ratio = f"{r['wall'] * k / r['sam']:.3f}" if r["sam"] else "-"
+    row = f"{name:>16} | {r['wall']:8.2f} {r['images'] / r['wall']:9.3f} | {ratio:>22} | {r['gpu_mib']}"
+    print(row, flush=True)
 
 
 def project(
