@@ -730,7 +730,8 @@ def test_skip_leaves_the_image_out_and_resumes_with_its_reject(
     clean = tmp_path / "clean.jsonl"
     result = masks_cli(src, clean, *GRID, "--on-error", "skip")
     assert result.exit_code == 0, result.output
-    assert f"1 images ({len(bad_records)} records) rejected, written to {clean}.rejects.jsonl" in result.output
+    said = f"1 images ({len(bad_records)} records) rejected, written to {clean}.rejects.jsonl"
+    assert said in result.output
     lines = clean.read_bytes().splitlines()
     assert len(lines) == sum(lines_per_image(src)) - len(bad_records)
     assert not any(bad_file.encode() in x for x in lines)
@@ -739,8 +740,8 @@ def test_skip_leaves_the_image_out_and_resumes_with_its_reject(
     assert (reject["file"], reject["record"], reject["field"]) == (str(src), bad["id"], "regions[0].mask")
 
     out = tmp_path / "out.jsonl"
-    killed_run(src, out, monkeypatch, 5, "--on-error", "skip")  # image 2 is the bad one: 4 solved + 1 left out
-    partial, progress = side_files(out)
+    killed_run(src, out, monkeypatch, 5, "--on-error", "skip")  # 5 images done, image 2 left out
+    _partial, progress = side_files(out)
     assert b'"rejected":[[1,' in progress.read_bytes()
     assert not Path(f"{out}.rejects.jsonl").exists()  # written whole at the end
     result = masks_cli(src, out, *GRID, "--on-error", "skip", "--resume")

@@ -74,7 +74,7 @@ def image_files(src: Path) -> list[str]:
     return list(seen)
 
 
-# -- cells backend through the CLI ----------------------------------------------------------------------------
+# -- cells backend through the CLI -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cells_local(sample_src: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     out = tmp_path_factory.mktemp("local") / "local.jsonl"
@@ -109,6 +109,30 @@ def test_killed_worker_is_restarted_and_its_images_redone(
     assert not cluster.exists() and cluster.with_name("fault.done").exists()  # the hook did fire
     cluster.with_name("fault.done").unlink()
     assert out.read_bytes() == cells_local
+
+
+def test_an_image_that_always_kills_its_worker_is_rejected_alone(
+    cluster: Path, sample_src: Path, cells_local: bytes, tmp_path: Path
+) -> None:
+    """Every worker that meets the 5th image dies (as out of memory would): after 1 retry its batch is
+    rejected with reason worker.died; the job queued behind it on the same worker is redone, not lost."""
+    victim = image_files(sample_src)[4]
+    cluster.write_text(f"always {victim}")
+    try:
+        out, rej = tmp_path / "ray.jsonl", tmp_path / "rejects.jsonl"
+        cfg = MaskSolverConfig(grid=8, tau=0.8, variant="best-gain")
+        stats = run_masks(
+            sample_src, out, cfg, batch_images=2, on_error="skip", rejects=rej,
+            engine=RayEngine(workers=1, retries=1),
+        )  # fmt: skip
+    finally:
+        cluster.unlink()
+    batch = image_files(sample_src)[4:6]  # --batch-images 2: the victim's job holds images 5 and 6
+    want = b"".join(x + b"\n" for x in cells_local.splitlines() if not any(f.encode() in x for f in batch))
+    assert out.read_bytes() == want
+    assert (stats.images, stats.rejected_images, stats.rejected_records) == (10, 2, 8)
+    got = [(r["image"], r["reason"]) for r in map(orjson.loads, rej.read_bytes().splitlines())]
+    assert got == [(batch[0], "worker.died"), (batch[1], "worker.died")]
 
 
 def test_resume_after_an_interrupted_ray_run(
@@ -170,10 +194,11 @@ def test_fail_is_one_line_exit_2_from_a_worker(cluster: Path, sample_src: Path, 
         said[engine] = result.output
         (tmp_path / "o.jsonl.partial").unlink()  # what it wrote before the bad image: kept for --resume
     assert said["ray"] == said["local"]
-    assert said["local"].startswith(f"gtok: error: {src}, record {records[5]['id']}, field regions[0].mask[0]")
+    where = f"{src}, record {records[5]['id']}, field regions[0].mask[0]"
+    assert said["local"].startswith(f"gtok: error: {where}")
 
 
-# -- the random-weight SAM through the library -----------------------------------------------------------------
+# -- the random-weight SAM through the library -------------------------------------------------------------
 @pytest.mark.sam
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sam_ray_is_byte_identical(cluster: Path, tmp_path: Path, workers: int) -> None:
@@ -205,7 +230,7 @@ def test_sam_ray_is_byte_identical(cluster: Path, tmp_path: Path, workers: int) 
     assert data.count(b"\n") == 24 - 1 - 4 and data.count(b'"backend":"sam"') > 0
 
 
-# -- without a cluster -----------------------------------------------------------------------------------------
+# -- without a cluster -------------------------------------------------------------------------------------
 def test_without_the_ray_extra_exit_2(
     sample_src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,7 +265,17 @@ def test_device_of_the_workers(kwargs: dict[str, Any], device: str, backend: str
             engine.resolve_device(device, backend)
 
 
-@pytest.mark.parametrize("args", [["--workers", "-1"], ["--cpus-per-worker", "0"], ["--engine", "spark"]])
-def test_bad_engine_options_exit_2(sample_src: Path, tmp_path: Path, args: list[str]) -> None:
-    result = masks_cli(sample_src, tmp_path / "o.jsonl", "--engine", "ray", *args)
-    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--engine", "ray", "--workers", "-1"], "--workers must be >= 0"),
+        (["--engine", "ray", "--cpus-per-worker", "0"], "--cpus-per-worker must be > 0"),
+        (["--engine", "spark"], "--engine must be one of local, ray"),
+        (["--workers", "2"], "--workers: only with --engine ray"),
+        (["--ray-address", "auto", "--gpus-per-worker", "1"], "--ray-address, --gpus-per-worker: only with"),
+    ],
+)
+def test_bad_engine_options_exit_2(sample_src: Path, tmp_path: Path, args: list[str], said: str) -> None:
+    result = masks_cli(sample_src, tmp_path / "o.jsonl", *args)
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert "Traceback" not in result.output

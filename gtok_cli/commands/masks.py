@@ -89,6 +89,15 @@ def masks(
     check_all({"grid": grid, "batch_images": batch_images})
     if engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    ray_only = {
+        "--ray-address": ray_address is not None,
+        "--workers": workers != 0,
+        "--gpus-per-worker": gpus_per_worker is not None,
+        "--cpus-per-worker": cpus_per_worker != 1.0,
+    }
+    if engine == "local" and any(ray_only.values()):
+        given = ", ".join(k for k, v in ray_only.items() if v)
+        raise UsageError(f"{given}: only with --engine ray")
     rejects = rejects_path(out, on_error, rejects)
     refuse_overwrite(
         {"RECORDS": records, "--images": images, "--sam-checkpoint": sam_checkpoint},

@@ -8,8 +8,8 @@ writes, marks progress and resumes exactly as with the local engine: the output 
 Why actors and an ordered window rather than Ray Data (docs/scale.md): the writer must see results in input
 order and mark progress per batch for ``--resume``; with actors the driver holds that order itself (a
 bounded reorder window), a job is a plain actor call, and a worker that dies is restarted by Ray
-(``max_restarts=-1``) with its calls retried (``max_task_retries``), so its images are redone — nothing
-here schedules. Ray is imported only in this module, lazily, behind the ``[ray]`` extra.
+(``max_restarts=-1``) while the driver runs its unfinished jobs again, so their images are redone. Ray is
+imported only in this module, lazily, behind the ``[ray]`` extra.
 
 Library use::
 
@@ -20,6 +20,7 @@ Library use::
 from __future__ import annotations
 
 import os
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,8 @@ INSTALL_FEATURE = "--engine ray"
 WINDOW_PER_WORKER = 2
 """Jobs queued per actor: one running, one waiting, so an actor never idles while the driver writes."""
 FAULT_ENV = "GTOK_MASKS_RAY_FAULT_FILE"
-"""Test hook: a file naming one image; the actor that meets it takes the file and exits (a killed worker)."""
+"""Test hook: a file naming one image; the actor that meets it takes the file and exits (a killed worker);
+``always IMAGE``: every actor that meets it exits (an image that always runs its worker out of memory)."""
 
 
 def require_ray() -> Any:
@@ -64,10 +66,11 @@ def _die_if_asked(job: ImageJob) -> None:
     try:
         with open(path, encoding="utf-8") as fh:
             target = fh.read().strip()
-        if any(ref.file == target for ref, _ in job.images):
-            os.rename(path, path + ".done")  # one worker claims it, once
-        else:
+        always, _, target = target.rpartition(" ")
+        if not any(ref.file == target for ref, _ in job.images):
             return
+        if always != "always":
+            os.rename(path, path + ".done")  # one worker claims it, once
     except OSError:  # no fault asked for, or another worker took it
         return
     os._exit(1)
@@ -87,8 +90,8 @@ class RayEngine:
     gpus_per_worker: float | None = None
     """None: 1 when the cluster has GPUs and the device asks for one (auto / cuda), else 0"""
     cpus_per_worker: float = 1.0
-    max_task_retries: int = 3
-    """retries of one job whose worker died (its actor is restarted each time)"""
+    retries: int = 3
+    """times a job whose worker died is run again (alone on a worker; Ray restarts the dead one)"""
     init_kwargs: dict[str, Any] | None = None
     """extra ``ray.init`` arguments (tests: num_cpus, object_store_memory, _temp_dir)"""
 
@@ -97,6 +100,8 @@ class RayEngine:
             raise UsageError(f"--workers must be >= 0, got {self.workers}")
         if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
             raise UsageError(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
+        if self.retries < 0:
+            raise UsageError(f"retries must be >= 0, got {self.retries}")
         if self.cpus_per_worker <= 0:
             raise UsageError(f"--cpus-per-worker must be > 0, got {self.cpus_per_worker}")
         self._owns_connection = False
@@ -171,31 +176,48 @@ class RayEngine:
             num_cpus=self.cpus_per_worker,
             num_gpus=self.gpus(device) if device.startswith("cuda") else 0,
             max_restarts=-1,
-            max_task_retries=self.max_task_retries,
+            max_task_retries=0,  # the driver runs a job again itself, alone (see _ordered)
         )
         actors: list[Any] = [remote.remote(solver) for _ in range(self.n_workers(device, len(jobs)))]
         try:
-            yield from _ordered(ray, actors, jobs, solver)
+            yield from _ordered(ray, actors, jobs, solver, self.retries)
         finally:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
 
 
 def _ordered(
-    ray: Any, actors: list[Any], jobs: list[ImageJob], solver: ImageBatchSolver
+    ray: Any, actors: list[Any], jobs: list[ImageJob], solver: ImageBatchSolver, retries: int
 ) -> Iterator[BatchResult]:
     """Results in job order; at most WINDOW_PER_WORKER jobs per actor in flight, and at most that many
-    per actor done but not yet written (a slow job at the head holds the window, not memory)."""
-    window = WINDOW_PER_WORKER * len(actors)
-    load = [0] * len(actors)
+    per actor done but not yet written (a slow job at the head holds the window, not memory).
+
+    A job whose worker died is run again (up to ``retries`` times) alone on an idle worker, so a job that
+    kills its worker (an image that runs it out of memory) takes no other job down with it.
+    """
+    n = len(actors)
+    load = [0] * n
+    alone = [False] * n
     pending: dict[Any, tuple[int, int]] = {}  # ObjectRef -> (job index, actor index)
     ready: dict[int, BatchResult] = {}
+    again: deque[int] = deque()
+    deaths: Counter[int] = Counter()
     submitted = written = 0
+
+    def submit(k: int, a: int) -> None:
+        pending[actors[a].solve.remote(jobs[k])] = (k, a)
+        load[a] += 1
+
     while written < len(jobs):
-        while submitted < len(jobs) and submitted - written < window and min(load) < WINDOW_PER_WORKER:
-            a = load.index(min(load))
-            pending[actors[a].solve.remote(jobs[submitted])] = (submitted, a)
-            load[a] += 1
+        while again and 0 in load:
+            a = load.index(0)
+            submit(again.popleft(), a)
+            alone[a] = True
+        while not again and submitted < len(jobs) and submitted - written < WINDOW_PER_WORKER * n:
+            free = [a for a in range(n) if not alone[a] and load[a] < WINDOW_PER_WORKER]
+            if not free:
+                break
+            submit(submitted, min(free, key=load.__getitem__))
             submitted += 1
         if written in ready:
             yield ready.pop(written)
@@ -205,12 +227,20 @@ def _ordered(
         for ref in done:
             k, a = pending.pop(ref)
             load[a] -= 1
-            ready[k] = _result(ray, ref, jobs[k], solver)
+            alone[a] = False
+            result = _result(ray, ref, jobs[k], solver, last_try=deaths[k] >= retries)
+            if result is None:  # its worker died: Ray restarts it; the job goes again
+                deaths[k] += 1
+                again.append(k)
+            else:
+                ready[k] = result
 
 
-def _result(ray: Any, ref: Any, job: ImageJob, solver: ImageBatchSolver) -> BatchResult:
-    """The job's result; a gtok error raised in the worker as itself; a worker that kept dying on this job
-    as an error of its images (rejected under ``--on-error skip``, like an image that cannot be read)."""
+def _result(
+    ray: Any, ref: Any, job: ImageJob, solver: ImageBatchSolver, *, last_try: bool
+) -> BatchResult | None:
+    """The job's result; a gtok error raised in the worker as itself; None when its worker died, unless
+    ``last_try``: then an error of its images (rejected under ``--on-error skip``, like an unreadable one)."""
     from ray.exceptions import RayActorError, RayTaskError
 
     try:
@@ -221,10 +251,12 @@ def _result(ray: Any, ref: Any, job: ImageJob, solver: ImageBatchSolver) -> Batc
             raise exc.cause from None
         raise
     except RayActorError as exc:
+        if not last_try:
+            return None
         first, last = job.images[0][0].file, job.images[-1][0].file
         names = first if first == last else f"{first} .. {last}"
         error = InputError(
-            f"the Ray worker solving {names} died on every retry (out of memory?): "
+            f"the Ray worker solving {names} died on every try (out of memory?): "
             f"{str(exc).splitlines()[0][:200]}",
             file=solver.file,
             field="image",

@@ -1,4 +1,11 @@
-"""File-level driver of ``gtok masks``: group records by image, solve image by image, write, resume.
+"""File-level driver of ``gtok masks``: group records by image, hand batches of images to an engine, write
+what comes back (in input order), resume.
+
+The engine runs :class:`~gtok_cli.masks.work.ImageBatchSolver` on every batch: in this process (the local
+engine) or in Ray actors (:mod:`gtok_cli.masks.engine_ray`); this module is the one writer, so the output does
+not depend on the engine. Under ``--on-error skip`` the images left out are listed in their batch's progress
+mark (``"rejected"``) and the rejects file is written from them at the end, so a resumed run writes the same
+rejects too.
 
 Output order: images in the order of their first record in the input; within an image, input order. (When
 the input is already grouped by image — ingest writes it so — that is exactly the input order.)
