@@ -227,10 +227,10 @@ def _ordered(
         for ref in done:
             k, a = pending.pop(ref)
             load[a] -= 1
-            alone[a] = False
-            result = _result(ray, ref, jobs[k], solver, last_try=deaths[k] >= retries)
-            if result is None:  # its worker died: Ray restarts it; the job goes again
-                deaths[k] += 1
+            ran_alone, alone[a] = alone[a], False
+            result = _result(ray, ref, jobs[k], solver, last_try=ran_alone and deaths[k] >= retries)
+            if result is None:  # its worker died: Ray restarts it; the job goes again, alone
+                deaths[k] += ran_alone  # only a death alone is this job's doing (Ray says the same for all)
                 again.append(k)
             else:
                 ready[k] = result
