@@ -2,7 +2,7 @@
 solver time over SAM encoder + decoder, GPU memory (on a GPU), and a projection of COCO train (118,287
 images) on 8 GPUs from the measured figures, with what it assumes.
 
-    python benchmarks/bench_masks_ray.py                       # CPU: tiny random SAM, grid 32, 12 images
+    python benchmarks/bench_masks_ray.py                       # CPU: tiny random SAM, grid 16, 6 images
     python benchmarks/bench_masks_ray.py --model vit_b --device cuda --dtype bf16 --gpus-per-worker 0.5
     python benchmarks/bench_masks_ray.py --model vit_h --device cuda --dtype fp32 --gpus-per-worker 1 \\
         --coco-annotations ../shared/fixtures/coco/annotations/instances_val2017.json \\
@@ -126,16 +126,19 @@ def main() -> None:
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     ap.add_argument("--gpus-per-worker", type=float, default=None, help="default: 1 on cuda, else 0")
     ap.add_argument("--cpus-per-worker", type=float, default=1.0)
-    ap.add_argument("--grid", type=int, default=32)
+    ap.add_argument("--grid", type=int, default=None, help="default: 32 on cuda, 16 on cpu")
     ap.add_argument("--tau", type=float, default=0.9)
     ap.add_argument("--prompt-chunk", type=int, default=64)
     ap.add_argument("--batch-images", type=int, default=1)
-    ap.add_argument("--images", type=int, default=12)
+    ap.add_argument("--images", type=int, default=None, help="default: 12 on cuda, 6 on cpu")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--coco-annotations", type=Path, default=None)
     ap.add_argument("--coco-images", type=Path, default=REPO / "sample_data/coco/val2017")
     ap.add_argument("--gpu-image-s", type=float, default=None, help="assumed GPU s/image for the projection")
     args, _ = ap.parse_known_args()  # run_all passes its own flags through
+    on_gpu = args.device == "cuda"
+    args.grid = args.grid or (32 if on_gpu else 16)  # on the 2-core VM, grid 32 x 12 images takes ~15 min
+    args.images = args.images or (12 if on_gpu else 6)
     if args.coco_annotations is None:
         args.coco_annotations = REPO / "sample_data/coco/annotations/instances_val2017_sample.json"
     gpus = (
