@@ -710,3 +710,53 @@ def test_rerun_without_resume_replaces_what_cannot_be_resumed(
         assert lines.pop(0) == "gtok: warning: " + warning.replace("PARTIAL", str(partial))
     assert len(lines) == 1 and lines[0].startswith("gtok masks: 12 images, ")
     assert out.read_bytes() == sample_clean.read_bytes()
+
+
+# -- issue 18: --on-error skip (both engines share the worker and the writer; Ray in test_masks_ray) ---------
+def _one_bad_mask(src: Path, tmp_path: Path, line: int) -> tuple[Path, dict[str, Any]]:
+    records = read_jsonl(src)
+    records[line]["regions"][0]["mask"] = {"size": [1, 1], "counts": [1]}  # not the image's size
+    return write_jsonl(tmp_path / "bad.jsonl", records), records[line]
+
+
+def test_skip_leaves_the_image_out_and_resumes_with_its_reject(
+    sample_src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Image 3 has a bad mask: its records go to the rejects file; a run killed at image 6 and resumed
+    writes the same output and the same rejects as an uninterrupted one."""
+    src, bad = _one_bad_mask(sample_src, tmp_path, lines_per_image(sample_src)[0] + 1)
+    bad_file = bad["image"]["file"]
+    bad_records = [r["id"] for r in read_jsonl(src) if r["image"]["file"] == bad_file]
+    clean = tmp_path / "clean.jsonl"
+    result = masks_cli(src, clean, *GRID, "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    said = f"1 images ({len(bad_records)} records) rejected, written to {clean}.rejects.jsonl"
+    assert said in result.output
+    lines = clean.read_bytes().splitlines()
+    assert len(lines) == sum(lines_per_image(src)) - len(bad_records)
+    assert not any(bad_file.encode() in x for x in lines)
+    (reject,) = read_jsonl(Path(f"{clean}.rejects.jsonl"))
+    assert (reject["item"], reject["image"], reject["record_ids"]) == ("image", bad_file, bad_records)
+    assert (reject["file"], reject["record"], reject["field"]) == (str(src), bad["id"], "regions[0].mask")
+
+    out = tmp_path / "out.jsonl"
+    killed_run(src, out, monkeypatch, 5, "--on-error", "skip")  # 5 images done, image 2 left out
+    _partial, progress = side_files(out)
+    assert b'"rejected":[[1,' in progress.read_bytes()
+    assert not Path(f"{out}.rejects.jsonl").exists()  # written whole at the end
+    result = masks_cli(src, out, *GRID, "--on-error", "skip", "--resume")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == clean.read_bytes()
+    assert Path(f"{out}.rejects.jsonl").read_bytes() == Path(f"{clean}.rejects.jsonl").read_bytes()
+
+
+def test_a_skip_partial_is_not_resumed_under_fail(
+    sample_src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partial that left images out is no prefix of a run that stops at them: it starts over."""
+    out = tmp_path / "out.jsonl"
+    killed_run(sample_src, out, monkeypatch, 3, "--on-error", "skip")
+    result = masks_cli(sample_src, out, *GRID, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "it was written with --on-error skip; starting over" in result.output
+    assert "12 images" in result.output

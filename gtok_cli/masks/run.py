@@ -1,4 +1,11 @@
-"""File-level driver of ``gtok masks``: group records by image, solve image by image, write, resume.
+"""File-level driver of ``gtok masks``: group records by image, hand batches of images to an engine, write
+what comes back (in input order), resume.
+
+The engine runs :class:`~gtok_cli.masks.work.ImageBatchSolver` on every batch: in this process (the local
+engine) or in Ray actors (:mod:`gtok_cli.masks.engine_ray`); this module is the one writer, so the output does
+not depend on the engine. Under ``--on-error skip`` the images left out are listed in their batch's progress
+mark (``"rejected"``) and the rejects file is written from them at the end, so a resumed run writes the same
+rejects too.
 
 Output order: images in the order of their first record in the input; within an image, input order. (When
 the input is already grouped by image — ingest writes it so — that is exactly the input order.)
@@ -25,7 +32,6 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +40,8 @@ import orjson
 
 from gtok_cli.errors import UsageError
 from gtok_cli.jsonio import STDIO, dumps_line, iter_jsonl, open_output, sha256_file
-from gtok_cli.masks.solver import ImageRef, MaskSolverConfig, MaskTokenizer, SolveStats
+from gtok_cli.masks.solver import ImageRef, MaskSolverConfig, SolveStats
+from gtok_cli.masks.work import Engine, ImageBatchSolver, ImageJob, OnError, local_engine
 from gtok_cli.record_entry import RecordEntry
 
 PROGRESS_VERSION = 2  # 2: each progress mark carries the sha256 of its batch
@@ -54,7 +61,10 @@ def group_by_image(records_path: str | Path) -> list[tuple[ImageRef, list[bytes]
 
 
 def _fingerprint(
-    records_path: str | Path, config: MaskSolverConfig, groups: list[tuple[ImageRef, list[bytes]]]
+    records_path: str | Path,
+    config: MaskSolverConfig,
+    groups: list[tuple[ImageRef, list[bytes]]],
+    on_error: OnError = "fail",
 ) -> dict[str, Any]:
     params = asdict(config)  # all of them: even device and dtype change SAM's masks slightly
     if str(records_path) == STDIO:  # never resumed (--resume needs a file); a header all the same
@@ -65,12 +75,15 @@ def _fingerprint(
         digest = h.hexdigest()
     else:
         digest = sha256_file(records_path)
-    return {
+    header = {
         "gtok_masks_progress": PROGRESS_VERSION,
         "input_sha256": digest,
         "images": len(groups),
         "params": params,
     }
+    if on_error == "skip":  # a partial that skipped images is no prefix of a run that stops at them
+        header["on_error"] = on_error
+    return header
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,8 @@ class ResumePoint:
     """bytes of the progress file that hold its header and the marks that check"""
     problem: str | None = None
     """why what follows cannot be used (None: nothing there, or the torn tail of a killed run)"""
+    rejected: tuple[tuple[int, dict[str, Any]], ...] = ()
+    """the images left out (``--on-error skip``) among the ``done``, with their rejects-file objects"""
 
 
 def _header_problem(raw: bytes, header: dict[str, Any], name: str) -> str | None:
@@ -98,6 +113,8 @@ def _header_problem(raw: bytes, header: dict[str, Any], name: str) -> str | None
     if found.get("input_sha256") != header["input_sha256"] or found.get("images") != header["images"]:
         return "it was written from another input (sha256 differs)"
     theirs = found.get("params")
+    if found.get("on_error", "fail") != header.get("on_error", "fail"):
+        return f"it was written with --on-error {found.get('on_error', 'fail')}"
     if theirs != header["params"]:
         other = theirs if isinstance(theirs, dict) else {}
         keys = [k for k, v in header["params"].items() if other.get(k, object()) != v]
@@ -105,7 +122,11 @@ def _header_problem(raw: bytes, header: dict[str, Any], name: str) -> str | None
     return None
 
 
-def _parse_mark(raw: bytes) -> tuple[int, int, str] | None:
+Mark = tuple[int, int, str, list[tuple[int, dict[str, Any]]]]
+
+
+def _parse_mark(raw: bytes) -> Mark | None:
+    """``(done, end, sha256, rejected)`` of a progress line, None when it is not one."""
     try:
         mark = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -115,7 +136,12 @@ def _parse_mark(raw: bytes) -> tuple[int, int, str] | None:
     done, end, digest = mark.get("done"), mark.get("end"), mark.get("sha256")
     if type(done) is not int or type(end) is not int or not isinstance(digest, str):
         return None
-    return done, end, digest
+    rejected = mark.get("rejected", [])
+    if not isinstance(rejected, list) or not all(
+        isinstance(r, list) and len(r) == 2 and type(r[0]) is int and isinstance(r[1], dict) for r in rejected
+    ):
+        return None
+    return done, end, digest, [(r[0], r[1]) for r in rejected]
 
 
 def _chunk_problem(chunk: bytes, expected_bytes: int, first_line: int, name: str) -> str:
@@ -150,19 +176,34 @@ def resume_point(
     with open(partial, "rb") as fh:
         for k, raw in enumerate(lines[1:-1], 2):
             mark = _parse_mark(raw)
-            if mark is None or not (point.done < mark[0] <= len(groups) and mark[1] > point.end):
+            if mark is None or not (
+                point.done < mark[0] <= len(groups)
+                and mark[1] >= point.end
+                and all(point.done <= i < mark[0] for i, _ in mark[3])
+            ):
                 return replace(point, problem=f"{progress.name} line {k} is damaged")
-            done, end, digest = mark
+            done, end, digest, rejected = mark
             chunk = fh.read(end - point.end)
-            n_lines = sum(len(recs) for _ref, recs in groups[point.done : done])
+            left_out = {i for i, _ in rejected}
+            n_lines = sum(
+                len(recs)
+                for i, (_ref, recs) in enumerate(groups[point.done : done], point.done)
+                if i not in left_out
+            )
             if (
                 hashlib.sha256(chunk).hexdigest() != digest
                 or chunk.count(b"\n") != n_lines
-                or not chunk.endswith(b"\n")
+                or not (chunk.endswith(b"\n") or (not chunk and not n_lines))
             ):
                 problem = _chunk_problem(chunk, end - point.end, point.lines + 1, partial.name)
                 return replace(point, problem=problem)
-            point = ResumePoint(done, end, point.lines + n_lines, point.marks_end + len(raw) + 1)
+            point = ResumePoint(
+                done,
+                end,
+                point.lines + n_lines,
+                point.marks_end + len(raw) + 1,
+                rejected=(*point.rejected, *rejected),
+            )
     return point
 
 
@@ -173,13 +214,23 @@ class _Appender:
         self.data_fh, self.prog_fh, self.sync_every = data_fh, prog_fh, sync_every
         self.last_sync = time.monotonic()
 
-    def __call__(self, images_done: int, data: bytes) -> None:
+    def __call__(
+        self, images_done: int, data: bytes, rejected: list[tuple[int, dict[str, Any]]] | None = None
+    ) -> None:
         self.data_fh.write(data)
         self.data_fh.flush()
         if time.monotonic() - self.last_sync >= self.sync_every:
             os.fsync(self.data_fh.fileno())  # data reaches the disk before the progress line that counts it
             self.last_sync = time.monotonic()
-        mark = {"done": images_done, "end": self.data_fh.tell(), "sha256": hashlib.sha256(data).hexdigest()}
+        mark: dict[str, Any] = {
+            "done": images_done,
+            "end": self.data_fh.tell(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        if (
+            rejected
+        ):  # the batch's images left out under --on-error skip: the rejects file is built from these
+            mark["rejected"] = [[i, obj] for i, obj in rejected]
         self.prog_fh.write(orjson.dumps(mark) + b"\n")
         self.prog_fh.flush()
 
@@ -187,9 +238,8 @@ class _Appender:
         os.fsync(self.data_fh.fileno())
 
 
-def _batches(items: list[Any], size: int, start: int) -> Iterator[tuple[int, list[Any]]]:
-    for s in range(start, len(items), size):
-        yield s, items[s : s + size]
+def _jobs(groups: list[tuple[ImageRef, list[bytes]]], size: int, start: int) -> list[ImageJob]:
+    return [ImageJob(s, groups[s : s + size]) for s in range(start, len(groups), size)]
 
 
 def _warn(text: str) -> None:
@@ -248,10 +298,22 @@ def run_masks(
     resume: bool = False,
     sam_model: Any = None,
     progress_bar: bool | None = None,
+    on_error: OnError = "fail",
+    rejects: str | Path | None = None,
+    engine: Engine | None = None,
 ) -> SolveStats:
-    """Tokenise every masked region of ``records_path`` into ``out`` (JSONL, ``.gz`` ok, ``-`` = stdout)."""
+    """Tokenise every masked region of ``records_path`` into ``out`` (JSONL, ``.gz`` ok, ``-`` = stdout).
+
+    ``engine`` runs the jobs (batches of ``batch_images`` images) and yields their results in order: the
+    local engine (default) or :class:`gtok_cli.masks.engine_ray.RayEngine`; this function is the one writer.
+    ``on_error="skip"``: images that cannot be solved go to ``rejects`` (one line each, with the reason).
+    """
     if batch_images < 1:
         raise UsageError(f"--batch-images must be >= 1, got {batch_images}")
+    if on_error not in ("fail", "skip"):
+        raise UsageError(f"--on-error must be fail or skip, not {on_error!r}")
+    if on_error == "skip" and rejects is None:
+        raise UsageError("--on-error skip needs a rejects file")
     to_stdout = str(out) == STDIO
     if resume and (to_stdout or str(records_path) == STDIO):
         raise UsageError("--resume needs a records file and an --out file (not -)")
@@ -265,29 +327,35 @@ def run_masks(
     groups = group_by_image(records_path)
     point = ResumePoint()
     if not to_stdout:
-        header = _fingerprint(records_path, config, groups)
+        header = _fingerprint(records_path, config, groups, on_error)
         point = _decide_resume(partial, progress, header, groups, resume)
-    tokenizer = MaskTokenizer(config, sam_model=sam_model, images_root=images_root)
     name = str(records_path)
+    solver = ImageBatchSolver(
+        config, file=name, images_root=images_root, sam_model=sam_model, on_error=on_error
+    )
+    run = engine if engine is not None else local_engine
+    stats = SolveStats()
+    rejected: list[tuple[int, dict[str, Any]]] = list(point.rejected)
     show = sys.stderr.isatty() if progress_bar is None else progress_bar
 
     from tqdm import tqdm
 
     def process(start: int, emit: Any) -> None:
+        jobs = _jobs(groups, batch_images, start)
         with tqdm(total=len(groups), initial=start, disable=not show, unit="img", desc="masks") as bar:
-            for s, batch in _batches(groups, batch_images, start):
-                cands = tokenizer.candidates_for([ref for ref, _ in batch], file=name)
-                chunk = bytearray()
-                for (_ref, lines), cand in zip(batch, cands, strict=True):
-                    for record in tokenizer.tokenize_image([orjson.loads(x) for x in lines], cand, file=name):
-                        chunk += dumps_line(record)
-                emit(s + len(batch), bytes(chunk))
-                bar.update(len(batch))
+            for res in run(solver, jobs):
+                if res.error is not None:
+                    raise res.error
+                stats.add(res.stats)
+                rejected.extend(res.rejected)
+                emit(res.start + res.count, res.data, res.rejected)
+                bar.update(res.count)
 
     if to_stdout:
         with open_output(STDIO) as fh:
-            process(0, lambda _done, data: fh.write(data))
-        return tokenizer.stats
+            process(0, lambda _done, data, _rejected: fh.write(data))
+        _write_rejects(rejects, rejected)
+        return stats
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     done, end = point.done, point.end
@@ -303,6 +371,7 @@ def run_masks(
         emit = _Appender(data_fh, prog_fh)
         process(done, emit)
         emit.close()
+    _write_rejects(rejects, rejected)  # before the rename: a run killed here resumes at its end
     if str(out_path).endswith(".gz"):
         with open_output(out_path) as fh, open(partial, "rb") as src:
             shutil.copyfileobj(src, fh)
@@ -310,4 +379,13 @@ def run_masks(
     else:
         os.replace(partial, out_path)
     progress.unlink()
-    return tokenizer.stats
+    return stats
+
+
+def _write_rejects(path: str | Path | None, rejected: list[tuple[int, dict[str, Any]]]) -> None:
+    """The rejects file, in input order (written whole at the end, from the progress marks when resumed)."""
+    if path is None:
+        return
+    with open_output(path) as fh:
+        for _index, obj in sorted(rejected, key=lambda r: r[0]):
+            fh.write(dumps_line(obj))

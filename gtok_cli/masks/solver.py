@@ -110,7 +110,19 @@ class SolveStats:
     reached_tau: int = 0
     iou_sum: float = 0.0
     tokens_sum: int = 0
+    rejected_images: int = 0
+    """images left out under ``--on-error skip`` (their records are in the rejects file, not the output)"""
+    rejected_records: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"load": 0.0, "candidates": 0.0, "greedy": 0.0})
+
+    def add(self, other: SolveStats) -> None:
+        """Add another batch's counts (engines solve batches apart; the writer adds them up)."""
+        for name, value in asdict(other).items():
+            if name == "seconds":
+                for stage, t in value.items():
+                    self.seconds[stage] = self.seconds.get(stage, 0.0) + t
+            else:
+                setattr(self, name, getattr(self, name) + value)
 
     def summary(self) -> dict[str, Any]:
         d = asdict(self)
@@ -194,13 +206,18 @@ class MaskTokenizer:
             )
         return image
 
-    def candidates_for(self, refs: list[ImageRef], *, file: str | None = None) -> list[Candidates]:
-        """Candidates of several images (SAM encodes them in one batch)."""
+    def candidates_for(
+        self, refs: list[ImageRef], *, file: str | None = None, images: list[Any] | None = None
+    ) -> list[Candidates]:
+        """Candidates of several images (SAM encodes them in one batch); ``images``: already loaded."""
         t0 = time.perf_counter()
+        if not refs:
+            return []
         if self.sam is None:
             out = [cell_candidates(self.config.grid, r.width, r.height) for r in refs]
         else:
-            images = [self.load_image(r, file=file) for r in refs]
+            if images is None:
+                images = [self.load_image(r, file=file) for r in refs]
             t1 = time.perf_counter()
             self.stats.seconds["load"] += t1 - t0
             t0 = t1
