@@ -15,6 +15,7 @@ EXTRA_OF: dict[str, str] = {
     "torch": "sam",
     "torchvision": "sam",
     "segment_anything": "sam",
+    "pyarrow": "parquet",
 }
 """Optional top-level module → the extra that installs it (``pip install -e '.[EXTRA]'``)."""
 
