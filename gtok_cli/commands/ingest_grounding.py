@@ -113,7 +113,8 @@ def refcoco_hf(
     images: str | None = typer.Option(
         None,
         "--images",
-        help="COCO train2014 folder: check each image's size (lmms-lab rows without bytes: read it).",
+        help="COCO train2014 folder. jxu124: check each image's size; lmms-lab: read the size of rows "
+        "that embed no image.",
     ),
     extract_images: str | None = typer.Option(None, "--extract-images", help=EXTRACT_HELP),
     out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),

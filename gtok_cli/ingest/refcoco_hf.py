@@ -10,7 +10,8 @@ Two published layouts (``--layout``), read with pyarrow a batch of rows at a tim
   expressions, a list of strings), ``segmentation`` (one polygon, flat ``list<float32>``), ``bbox`` (COCO
   ``[x, y, w, h]``, ``list<float32>``), ``iscrowd`` (int8), ``file_name``. There is no width or height:
   lmms-eval takes them from the decoded image, so does this reader (header only), or from
-  ``--images DIR/<file_name>`` when a row has no bytes. float32 values are read back as their shortest
+  ``--images DIR/<file_name>`` when a row has no bytes (only then is
+  ``--images`` read). float32 values are read back as their shortest
   decimal (``103.93``, what the COCO annotation said, not ``103.93000030517578``); the polygon is kept as
   ``[polygon]`` (COCO's list-of-parts form). One record per answer: ``<dataset>:lmms-lab:<split>:
   <question_id>:<k>``; ``split`` from the file name (or ``--split``); ``image.id`` is the COCO id in
@@ -237,10 +238,6 @@ class _Reader:
         crowd = row.get("iscrowd", 0)
         if crowd not in (0, 1, None) or type(crowd) is bool:
             raise field_error(file, record, "iscrowd", "0 or 1", crowd)
-        if self.images_dir is not None and data is not None:
-            from gtok_cli.images import check_image_size
-
-            check_image_size(self.images_dir, file_name, width, height, **where)
         image_id = coco_image_id(file_name)
         question = row.get("question")
         base = {
