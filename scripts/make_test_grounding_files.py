@@ -331,7 +331,7 @@ def grit() -> None:
         "caption": "a wire hanger with a paper cover that reads we heart our customers",
         "width": 1024,
         "height": 693,
-        "noun_chunks": [  # noqa: E501
+        "noun_chunks": [
             [19, 32, 0.019644069503434333, 0.31054004033406574, 0.9622142865754519, 0.9603442351023356, 0.79298526],  # noqa: E501
             [0, 13, 0.019422357885505368, 0.027634161214033764, 0.9593302408854166, 0.969467560450236, 0.67520964],  # noqa: E501
         ],

@@ -200,7 +200,8 @@ def test_jxu124_rows_match_raw_anns(tmp_path: Path) -> None:
         assert rec["text"] == sent["sent"] and rec["source"]["raw"] == sent["raw"]
     # --split keeps one refer split
     val, _ = ingest(
-        tmp_path, "refcoco-hf", "--layout", "jxu124", "--dataset", "refcoco", "--parquet", JXU, "--split", "val",
+        tmp_path, "refcoco-hf", "--layout", "jxu124", "--dataset", "refcoco", "--parquet", JXU,
+        "--split", "val",
         name="val.jsonl",
     )  # fmt: skip
     assert {r["split"] for r in val} == {"val"} and len(val) == 5
@@ -238,7 +239,7 @@ def test_grit_min_conf_and_both_span_lists(tmp_path: Path) -> None:
     assert flickr["regions"][0]["bbox"] == pytest.approx([106.0, 154.0, 287.0, 376.0])
 
 
-# ---------------------------------------------------------------------------------------------- export + verify
+# ------------------------------------------------------------------------------------------ export + verify
 
 
 @pytest.mark.parametrize(
@@ -249,7 +250,8 @@ def test_grit_min_conf_and_both_span_lists(tmp_path: Path) -> None:
          ("kosmos2", "loc")),
         (["refcoco-hf", "--layout", "lmms-lab", "--dataset", "refcoco", "--parquet",
           LMMS / "testA-00000-of-00001.parquet"], "rec", ("bins", "shikra")),
-        (["refcoco-hf", "--layout", "jxu124", "--dataset", "refcoco", "--parquet", JXU], "reg", ("grid", "ferret")),
+        (["refcoco-hf", "--layout", "jxu124", "--dataset", "refcoco", "--parquet", JXU], "reg",
+         ("grid", "ferret")),
         (["grit", "--parquet", GRIT], "grounded-caption", ("kosmos2", "qwen-vl")),
     ],
 )  # fmt: skip
