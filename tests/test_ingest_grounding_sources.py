@@ -269,3 +269,52 @@ def test_records_export_and_verify(
         res = gtok("verify", out, "--json")
         assert res.exit_code == 0, res.output
         assert orjson.loads(res.output)["ok"]
+
+
+# ------------------------------------------------------------------------------------------ reading paths
+
+
+def test_mdetr_sliced_reading_equals_the_whole_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slices of a few hundred bytes (many per file) give exactly what one parse of the file gives."""
+    import gtok_cli.ingest.json_chunks as json_chunks
+    from gtok_cli.ingest import mdetr
+
+    path = MDETR / "final_flickr_separateGT_val.json"
+    whole = list(mdetr.iter_mdetr(path))
+    monkeypatch.setattr(json_chunks, "CHUNK_BYTES", 300)
+    monkeypatch.setattr(json_chunks, "WINDOW_BYTES", 200)
+    doc = json_chunks.split_array(path.read_bytes(), "annotations")
+    assert len(doc.bounds) > 3  # really sliced
+    assert list(mdetr.iter_mdetr(path)) == whole
+    monkeypatch.setattr(mdetr, "split_array", lambda *a: (_ for _ in ()).throw(json_chunks.NotChunkable("x")))
+    assert list(mdetr.iter_mdetr(path)) == whole
+
+
+def test_parquet_sources_without_pyarrow_name_the_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    for args in (["grit", "--parquet", GRIT], ["refcoco-hf", "--layout", "jxu124", "--dataset", "refcoco",
+                                                "--parquet", JXU]):  # fmt: skip
+        res = gtok("ingest", *args, "--out", tmp_path / "o.jsonl")
+        assert res.exit_code == 2, res.output
+        line = res.stderr.strip()
+        assert line.startswith(f"gtok: error: gtok ingest {args[0]} ") and "\n" not in line
+        assert line.endswith("needs the [parquet] extra (cannot import pyarrow): pip install -e '.[parquet]'")
+        assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_extract_images_never_replaces_a_different_file(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "COCO_train2014_000000311002.jpg").write_bytes(b"another image")
+    res = gtok(
+        "ingest", "refcoco-hf", "--layout", "lmms-lab", "--dataset", "refcoco", "--parquet",
+        LMMS / "testA-00000-of-00001.parquet", "--extract-images", folder, "--out", tmp_path / "o.jsonl",
+    )  # fmt: skip
+    assert res.exit_code == 2
+    assert "a different image of this name is already in --extract-images" in res.stderr
+    assert (folder / "COCO_train2014_000000311002.jpg").read_bytes() == b"another image"
