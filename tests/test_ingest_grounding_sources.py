@@ -318,3 +318,42 @@ def test_extract_images_never_replaces_a_different_file(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "a different image of this name is already in --extract-images" in res.stderr
     assert (folder / "COCO_train2014_000000311002.jpg").read_bytes() == b"another image"
+
+
+EDGE_ANNOTATIONS = [
+    {
+        "id": 7,
+        "category_id": 1,
+        "bbox": [-0.5, 0, 10, 10],
+        "tokens_positive": [[0, 3]],
+    },  # clamped by the check
+    {"id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "tokens_positive": [(0, 3)]},
+    {"id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "tokens_positive": [[0, 3]], "segmentation": []},
+    {"id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "tokens_positive": [], "iscrowd": True},
+    {"id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "tokens_positive": [[0, 3]], "original_id": 9},
+]
+
+
+def test_mdetr_fast_annotation_agrees_with_the_field_by_field_check() -> None:
+    from gtok_cli.errors import InputError
+    from gtok_cli.ingest.mdetr import check_annotation, check_entry, fast_annotation
+
+    pairs = []
+    for path in sorted(MDETR.glob("*.json")):
+        doc = json.loads(path.read_text())
+        entries = {img["id"]: check_entry(img, k, str(path)) for k, img in enumerate(doc["images"])}
+        pairs += [(ann, entries[ann["image_id"]]) for ann in doc["annotations"]]
+    entry = next(iter(entries.values()))
+    pairs += [(ann, entry) for ann in EDGE_ANNOTATIONS]
+    fast_taken = 0
+    for ann, entry in pairs:
+        fast = fast_annotation(ann, entry)
+        try:
+            checked = check_annotation(ann, entry, "f")
+        except InputError:
+            assert fast is None
+            continue
+        if fast is not None:
+            fast_taken += 1
+            assert fast == checked
+    assert fast_taken >= len(pairs) - len(EDGE_ANNOTATIONS)  # every genuine-layout annotation took it
