@@ -357,3 +357,14 @@ def test_mdetr_fast_annotation_agrees_with_the_field_by_field_check() -> None:
             fast_taken += 1
             assert fast == checked
     assert fast_taken >= len(pairs) - len(EDGE_ANNOTATIONS)  # every genuine-layout annotation took it
+
+
+def test_lmms_lab_split_comes_from_the_shard_name_or_split(tmp_path: Path) -> None:
+    renamed = tmp_path / "refcoco.parquet"
+    renamed.write_bytes((LMMS / "testA-00000-of-00001.parquet").read_bytes())
+    args = ["refcoco-hf", "--layout", "lmms-lab", "--dataset", "refcoco", "--parquet", renamed]
+    res = gtok("ingest", *args, "--out", tmp_path / "o.jsonl")
+    assert res.exit_code == 2 and "cannot tell the split from the name 'refcoco.parquet'" in res.stderr
+    records, _ = ingest(tmp_path, *args, "--split", "testA")
+    assert {r["split"] for r in records} == {"testA"}
+    assert records[0]["id"] == "refcoco:lmms-lab:testA:450473:0"

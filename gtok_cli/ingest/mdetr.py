@@ -32,6 +32,9 @@ Records: one per ``images`` entry, in file order, id ``mdetr:<file stem>:<entry 
   phrase is followed by its box(es) (``label`` = ``phrase``); an annotation without spans is
   ``Excluded("no_span")``.
 
+``--images`` checks each image's size in one folder by ``file_name``: the mixed files name COCO 2014 images
+(``COCO_train2014_….jpg``) and Visual Genome ones (``<id>.jpg``), so their folder holds both.
+
 ``source`` keeps ``mdetr_image_id``, ``image_id`` (original), ``ann_ids`` (MDETR's), ``original_ann_ids``
 (when the file has them), ``sentence_id``, ``dataset_name``, ``data_source`` and ``tokens_positive_eval``.
 

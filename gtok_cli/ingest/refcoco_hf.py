@@ -131,6 +131,8 @@ class _Reader:
             if self.writer is not None and "image" not in columns:
                 raise UsageError(f"--extract-images: {file} has no embedded image column")
             split = self.split or split_from_shard_name(file)
+            if split is None:
+                raise UsageError(f"cannot tell the split from the name {Path(file).name!r}; pass --split")
             make = self._lmms_row
         else:
             if self.writer is not None:
