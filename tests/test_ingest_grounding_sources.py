@@ -368,3 +368,19 @@ def test_lmms_lab_split_comes_from_the_shard_name_or_split(tmp_path: Path) -> No
     records, _ = ingest(tmp_path, *args, "--split", "testA")
     assert {r["split"] for r in records} == {"testA"}
     assert records[0]["id"] == "refcoco:lmms-lab:testA:450473:0"
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from gtok_cli.ingest.progress import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, drawn in ((io.StringIO(), False), (Terminal(), True)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert list(progress(iter(range(5)), total=5, desc="rows", unit=" rows")) == [0, 1, 2, 3, 4]
+        assert ("rows" in stream.getvalue()) is drawn
