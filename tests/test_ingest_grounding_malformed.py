@@ -94,12 +94,14 @@ def parquet(
         change(rows)
         new_schema = schema(table.schema)
         rows = [{k: v for k, v in row.items() if k in new_schema.names} for row in rows]
-        bad = tmp / f"bad-{source.name}"
+        bad = tmp / "bad" / source.name  # the source's own name: lmms-lab's split comes from it
+        bad.parent.mkdir()
         pq.write_table(pa.Table.from_pylist(rows, schema=new_schema), bad)
         if truncate:
             data = bad.read_bytes()
             bad.write_bytes(data[: len(data) // 2])
-        good = tmp / f"good-{source.name}"
+        good = tmp / "good" / source.name
+        good.parent.mkdir()
         good_rows = table.to_pylist()
         _renamed(good_rows)
         pq.write_table(pa.Table.from_pylist(good_rows, schema=table.schema), good)
@@ -252,7 +254,7 @@ def test_fail_is_one_line_naming_file_record_field(tmp_path: Path, name: str) ->
     args = case.build(tmp_path)
     out = tmp_path / "out.jsonl"
     line = one_error_line(gtok("ingest", *args, "--out", out))
-    bad_file = next(str(a) for a in args if isinstance(a, Path) and "good-" not in a.name)
+    bad_file = next(str(a) for a in args if isinstance(a, Path) and a.parent.name != "good")
     assert line.startswith(f"gtok: error: {bad_file}"), line
     assert case.message in line, line
     if case.field is not None:

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 from gtok_cli.errors import InputError
 from gtok_cli.ingest.coco_validate import MISSING, field_error
 
-__all__ = ["MISSING", "Where", "int_of", "number_list", "size_of", "span_of", "text_of"]
+__all__ = ["MISSING", "Where", "int_of", "number_list", "plain_span", "size_of", "span_of", "text_of"]
 
 
 class Where(TypedDict):
@@ -73,6 +73,18 @@ def number_list(value: Any, n: int, *, file: str, record: str, field: str, what:
     ):
         raise field_error(file, record, field, what, value)
     return [float(v) for v in value]
+
+
+def plain_span(span: Any, n: int) -> bool:
+    """``span`` is a list ``[start, end]`` of ints with ``0 <= start < end <= n`` (the fast yes; a no goes
+    to :func:`span_of` for its error)."""
+    return (
+        type(span) is list
+        and len(span) == 2
+        and type(span[0]) is int
+        and type(span[1]) is int
+        and 0 <= span[0] < span[1] <= n
+    )
 
 
 def span_of(

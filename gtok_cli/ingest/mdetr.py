@@ -65,13 +65,23 @@ from gtok_cli.ingest.coco_validate import (
     type_name,
 )
 from gtok_cli.ingest.common import Excluded, IngestItem, Rejected, Tally
-from gtok_cli.ingest.fields import MISSING, Where, int_of, number_list, size_of, span_of, text_of
+from gtok_cli.ingest.fields import (
+    MISSING,
+    Where,
+    int_of,
+    number_list,
+    plain_span,
+    size_of,
+    span_of,
+    text_of,
+)
 from gtok_cli.ingest.json_chunks import NotChunkable, split_array
 from gtok_cli.ingest.progress import progress
 from gtok_cli.jsonio import read_input_bytes
 from gtok_cli.parallel import gc_paused
 from gtok_cli.records import check_box_xyxy, make_record, make_region
 
+_NUMBER = (int, float)
 REFERRING_DATASETS = frozenset({"refcoco", "refcoco+", "refcocog"})
 SPLITS = ("train", "val", "test", "testA", "testB", "minival")
 
@@ -82,7 +92,7 @@ def split_from_filename(path: str | Path) -> str | None:
     return next((part for part in stem.split("_") if part in SPLITS), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One checked ``images`` entry (one caption)."""
 
@@ -98,7 +108,7 @@ class Entry:
     data_source: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Annotation:
     """One checked annotation of an entry."""
 
@@ -255,7 +265,8 @@ def check_entry(img: Any, index: int, file: str) -> Entry:
             if type(spans) is not list:
                 raise field_error(file, record, f"tokens_positive_eval[{k}]", "a list of spans", spans)
             for j, span in enumerate(spans):
-                span_of(span, caption, field=f"tokens_positive_eval[{k}][{j}]", **where)
+                if not plain_span(span, len(caption)):
+                    span_of(span, caption, field=f"tokens_positive_eval[{k}][{j}]", **where)
     source = img.get("data_source")
     if source is not None and type(source) is not str:
         raise field_error(file, record, "data_source", "a string (coco or vg)", source)
@@ -301,18 +312,18 @@ def fast_annotation(ann: dict[str, Any], entry: Entry) -> Annotation | None:
             and (original is None or type(original) is int)
             and (seg is None or seg == [])
             and type(tokens) is list
-            and all(type(v) in (int, float) for v in (x, y, w, h))
+            and type(x) in _NUMBER
+            and type(y) in _NUMBER
+            and type(w) in _NUMBER
+            and type(h) in _NUMBER
             and 0 <= x < x2 <= entry.width
             and 0 <= y < y2 <= entry.height
         ):
             return None
         n = len(entry.caption)
-        spans = []
-        for span in tokens:
-            start, end = span
-            if type(start) is not int or type(end) is not int or not 0 <= start < end <= n:
-                return None
-            spans.append((start, end))
+        if not all(plain_span(span, n) for span in tokens):
+            return None
+        spans = [(span[0], span[1]) for span in tokens]
     except (KeyError, TypeError, ValueError):
         return None
     return Annotation(aid, [float(x), float(y), float(x2), float(y2)], spans, cid, crowd == 1, original, None)
