@@ -384,3 +384,11 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setattr(sys, "stderr", stream)
         assert list(progress(iter(range(5)), total=5, desc="rows", unit=" rows")) == [0, 1, 2, 3, 4]
         assert ("rows" in stream.getvalue()) is drawn
+
+
+def test_extract_images_needs_embedded_images(tmp_path: Path) -> None:
+    for args in (["grit", "--parquet", GRIT], ["refcoco-hf", "--layout", "jxu124", "--dataset", "refcoco",
+                                                "--parquet", JXU]):  # fmt: skip
+        res = gtok("ingest", *args, "--extract-images", tmp_path / "imgs", "--out", tmp_path / "o.jsonl")
+        assert res.exit_code == 2 and "--extract-images:" in res.stderr, res.output
+        assert not (tmp_path / "imgs").exists()

@@ -96,7 +96,9 @@ class _Reader:
         except InputError as err:
             yield Rejected(err, "file", {"file": file})
             return
-        columns = [*REQUIRED, *self.kinds, *columns_present(pf, OPTIONAL)]
+        # embedded images (derived copies) are read only when they are to be written out
+        optional = OPTIONAL if self.writer is not None else tuple(c for c in OPTIONAL if c != "image")
+        columns = [*REQUIRED, *self.kinds, *columns_present(pf, optional)]
         if "key" not in columns and "id" not in columns:
             yield Rejected(
                 InputError(
