@@ -16,6 +16,7 @@ EXTRA_OF: dict[str, str] = {
     "torchvision": "sam",
     "segment_anything": "sam",
     "ray": "ray",
+    "pyarrow": "parquet",
 }
 """Optional top-level module → the extra that installs it (``pip install -e '.[EXTRA]'``)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import IO
 
 from PIL import Image, ImageFont, ImageOps
 
@@ -49,8 +50,9 @@ def safe_image_path(root: str | Path, file_name: str, *, file: str | None, recor
     return path
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` as a viewer shows the image: EXIF orientation 5–8 swaps the axes.
+def image_size(path: str | Path | IO[bytes]) -> tuple[int, int]:
+    """``(width, height)`` as a viewer shows the image (a path, or an open binary file): EXIF orientation 5–8
+    swaps the axes.
 
     Reads only the header and EXIF, not the pixels.
     """

@@ -32,6 +32,7 @@ def test_every_command_is_discovered() -> None:
     expected = {"ingest", "ingest coco", "ingest refcoco", "ingest flickr30k", "masks", "export"}
     expected |= {"merge-manifests", "verify", "show", "stats", "encode", "decode", "vocab", "eval"}
     expected |= {"reward"}
+    expected |= {"ingest mdetr", "ingest refcoco-hf", "ingest grit"}
     assert names == expected
 
 

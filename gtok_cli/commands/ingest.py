@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from gtok_cli.commands import ingest_refs
+from gtok_cli.commands import ingest_grounding, ingest_refs
 from gtok_cli.commands.ingest_run import (
     ALLOW_EMPTY_HELP,
     JSON_HELP,
@@ -112,4 +112,5 @@ def _coco_hint(stats: IngestStats) -> str:
 def register(app: typer.Typer) -> None:
     """Add the `ingest` group (coco here; refcoco and flickr30k from ``ingest_refs``)."""
     ingest_refs.register(ingest_app)
+    ingest_grounding.register(ingest_app)  # mdetr, refcoco-hf, grit
     app.add_typer(ingest_app, name="ingest")

@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -77,12 +78,14 @@ def run_and_report(
     what: str,
     allow_empty: bool = False,
     empty_hint: EmptyHint | None = None,
+    extra: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     """Write ``items`` to ``out`` and print the summary.
 
     The summary goes to stderr as text, or as one JSON object with ``json_summary`` (to stdout, or to stderr
     when the records themselves go to stdout). Bad input under ``fail`` raises InputError (exit 2); so does
-    an output with no record, unless ``allow_empty`` (``what`` names the input in that error).
+    an output with no record, unless ``allow_empty`` (``what`` names the input in that error). ``extra``: more
+    summary figures, asked for once the records are written (e.g. images extracted).
     """
     rejects = rejects_path(out, on_error, rejects)
     stats = run_ingest(
@@ -94,6 +97,8 @@ def run_and_report(
     )
     if on_error == "skip":
         stats.extra["rejects_file"] = rejects
+    if extra is not None:
+        stats.extra.update(extra())
     if json_summary:
         stream = sys.stderr if out == STDIO else sys.stdout
         stream.write(dumps(stats.to_json()).decode() + "\n")
@@ -102,4 +107,7 @@ def run_and_report(
         text = f"gtok ingest: {stats.human()}"
         if stats.rejected:
             text += f"\n  rejects written to {rejects}"
+        text += "".join(
+            f"\n  {key}: {value}" for key, value in (extra() if extra is not None else {}).items()
+        )
         typer.echo(text, err=True)
