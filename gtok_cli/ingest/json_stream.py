@@ -31,6 +31,7 @@ BLOCK_BYTES = 8 << 20
 MAX_ELEMENT_CHARS = 256 << 20
 """No VG element comes near this (the largest image's regions are ~100 kB); past it the file is broken."""
 _WS = " \t\n\r"
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
 _DECODER = json.JSONDecoder()
 
 
@@ -136,10 +137,15 @@ class _Reader:
                         record=f"[{index}]", reason=reason,
                     ) from None  # fmt: skip
                 continue
-            # a number or literal that ends exactly at the buffer's end may continue in the next block
-            if end >= len(self.buf) and not self.eof and type(value) not in (dict, list, str):
-                if self.more():
-                    continue
+            # a number read up to the buffer's end (or to a "." / "e" whose digits are in the next block) may
+            # continue there
+            if (
+                not self.eof
+                and type(value) in (int, float)
+                and (end >= len(self.buf) or self.buf[end] in _NUMBER_CHARS)
+            ):
+                self.more()
+                continue
             self.pos = end
             return value
 
