@@ -1,5 +1,5 @@
-"""Write tests/data/{lvis,objects365,odvg,vg,sa1b}: real COCO val2017 records (boxes, masks) re-expressed in each
-source's published layout (see tests/data/README.md). Run from the repository root; deterministic."""
+"""Write tests/data/{lvis,objects365,odvg,vg,sa1b}: real COCO val2017 records (boxes, masks) re-expressed in
+each source's published layout (see tests/data/README.md). Run from the repository root; deterministic."""
 
 from __future__ import annotations
 
@@ -38,32 +38,75 @@ def write_lvis(images: dict, anns: list, cats: list) -> None:
     all_ids = [c["id"] for c in cats]
     out_images = []
     for iid, im in sorted(images.items()):
-        out_images.append({
-            "id": iid, "width": im["width"], "height": im["height"], "license": im["license"],
-            "flickr_url": im["flickr_url"], "coco_url": im["coco_url"], "date_captured": im["date_captured"],
-            # first present category marked non-exhaustive; an absent one verified negative
-            "not_exhaustive_category_ids": present[iid][:1],
-            "neg_category_ids": [c for c in all_ids if c not in present[iid]][:2],
-        })
-    out_anns = [{k: a[k] for k in ("id", "image_id", "category_id", "segmentation", "area", "bbox")}
-                for a in anns if not a["iscrowd"]]
-    out_cats = [{"id": c["id"], "name": c["name"], "synset": f"{c['name'].replace(' ', '_')}.n.01",
-                 "synonyms": [c["name"]], "def": c["name"], "frequency": "f", "image_count": 1,
-                 "instance_count": 1} for c in cats]
-    dump(Path("tests/data/lvis/lvis_v1_val_sample.json"),
-         {"info": {}, "licenses": [], "images": out_images, "annotations": out_anns, "categories": out_cats})
+        out_images.append(
+            {
+                "id": iid,
+                "width": im["width"],
+                "height": im["height"],
+                "license": im["license"],
+                "flickr_url": im["flickr_url"],
+                "coco_url": im["coco_url"],
+                "date_captured": im["date_captured"],
+                # first present category marked non-exhaustive; an absent one verified negative
+                "not_exhaustive_category_ids": present[iid][:1],
+                "neg_category_ids": [c for c in all_ids if c not in present[iid]][:2],
+            }
+        )
+    out_anns = [
+        {k: a[k] for k in ("id", "image_id", "category_id", "segmentation", "area", "bbox")}
+        for a in anns
+        if not a["iscrowd"]
+    ]
+    out_cats = [
+        {
+            "id": c["id"],
+            "name": c["name"],
+            "synset": f"{c['name'].replace(' ', '_')}.n.01",
+            "synonyms": [c["name"]],
+            "def": c["name"],
+            "frequency": "f",
+            "image_count": 1,
+            "instance_count": 1,
+        }
+        for c in cats
+    ]
+    dump(
+        Path("tests/data/lvis/lvis_v1_val_sample.json"),
+        {"info": {}, "licenses": [], "images": out_images, "annotations": out_anns, "categories": out_cats},
+    )
 
 
 def write_objects365(images: dict, anns: list, cats: list) -> None:
-    out_images = [{"id": iid, "width": im["width"], "height": im["height"], "license": 5, "url": "",
-                   "file_name": f"images/v2/patch{k}/objects365_v2_{iid:08d}.jpg"}
-                  for k, (iid, im) in enumerate(sorted(images.items()))]
-    out_anns = [{"id": a["id"], "iscrowd": 0, "isfake": 0, "area": a["area"], "isreflected": 0,
-                 "bbox": a["bbox"], "image_id": a["image_id"], "category_id": a["category_id"]}
-                for a in anns if not a["iscrowd"]]
+    out_images = [
+        {
+            "id": iid,
+            "width": im["width"],
+            "height": im["height"],
+            "license": 5,
+            "url": "",
+            "file_name": f"images/v2/patch{k}/objects365_v2_{iid:08d}.jpg",
+        }
+        for k, (iid, im) in enumerate(sorted(images.items()))
+    ]
+    out_anns = [
+        {
+            "id": a["id"],
+            "iscrowd": 0,
+            "isfake": 0,
+            "area": a["area"],
+            "isreflected": 0,
+            "bbox": a["bbox"],
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+        }
+        for a in anns
+        if not a["iscrowd"]
+    ]
     out_cats = [{"id": c["id"], "name": c["name"]} for c in cats]
-    dump(Path("tests/data/objects365/zhiyuan_objv2_val_sample.json"),
-         {"images": out_images, "annotations": out_anns, "categories": out_cats, "licenses": []})
+    dump(
+        Path("tests/data/objects365/zhiyuan_objv2_val_sample.json"),
+        {"images": out_images, "annotations": out_anns, "categories": out_cats, "licenses": []},
+    )
 
 
 def xyxy(b: list) -> list:
@@ -74,10 +117,23 @@ def write_odvg(images: dict, anns: list, names: dict, caps: dict) -> None:
     label_of = {cid: k for k, cid in enumerate(sorted(names))}
     lines = []
     for iid, im in sorted(images.items()):
-        inst = [{"bbox": xyxy(a["bbox"]), "label": label_of[a["category_id"]], "category": names[a["category_id"]]}
-                for a in anns if a["image_id"] == iid and not a["iscrowd"]]
-        lines.append({"filename": im["file_name"], "height": im["height"], "width": im["width"],
-                      "detection": {"instances": inst}})
+        inst = [
+            {
+                "bbox": xyxy(a["bbox"]),
+                "label": label_of[a["category_id"]],
+                "category": names[a["category_id"]],
+            }
+            for a in anns
+            if a["image_id"] == iid and not a["iscrowd"]
+        ]
+        lines.append(
+            {
+                "filename": im["file_name"],
+                "height": im["height"],
+                "width": im["width"],
+                "detection": {"instances": inst},
+            }
+        )
     # grounding lines: a COCO caption of the image, each phrase a category name found in it (real boxes)
     for iid, im in sorted(images.items()):
         for cap in sorted((c for c in caps["annotations"] if c["image_id"] == iid), key=lambda c: c["id"]):
@@ -85,15 +141,29 @@ def write_odvg(images: dict, anns: list, names: dict, caps: dict) -> None:
             regions = []
             for cid in sorted(names):
                 at = text.lower().find(names[cid])
-                boxes = [xyxy(a["bbox"]) for a in anns if a["image_id"] == iid and a["category_id"] == cid
-                         and not a["iscrowd"]]
+                boxes = [
+                    xyxy(a["bbox"])
+                    for a in anns
+                    if a["image_id"] == iid and a["category_id"] == cid and not a["iscrowd"]
+                ]
                 if at >= 0 and boxes:
                     end = at + len(names[cid])
-                    regions.append({"bbox": boxes if len(boxes) > 1 else boxes[0], "phrase": text[at:end],
-                                    "tokens_positive": [[at, end]]})
+                    regions.append(
+                        {
+                            "bbox": boxes if len(boxes) > 1 else boxes[0],
+                            "phrase": text[at:end],
+                            "tokens_positive": [[at, end]],
+                        }
+                    )
             if regions:
-                lines.append({"filename": im["file_name"], "height": im["height"], "width": im["width"],
-                              "grounding": {"caption": text, "regions": regions}})
+                lines.append(
+                    {
+                        "filename": im["file_name"],
+                        "height": im["height"],
+                        "width": im["width"],
+                        "grounding": {"caption": text, "regions": regions},
+                    }
+                )
                 break
     path = Path("tests/data/odvg/coco_val_sample_odvg.jsonl")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,9 +178,17 @@ def ixywh(b: list) -> tuple[int, int, int, int]:
 
 def write_vg(images: dict, anns: list, names: dict, caps: dict) -> None:
     vg_ids = {iid: 2400000 + k for k, iid in enumerate(sorted(images))}
-    image_data = [{"image_id": vg_ids[iid], "url": f"https://cs.stanford.edu/people/rak248/VG_100K_2/{vg_ids[iid]}.jpg",
-                   "width": im["width"], "height": im["height"], "coco_id": iid, "flickr_id": None}
-                  for iid, im in sorted(images.items())]
+    image_data = [
+        {
+            "image_id": vg_ids[iid],
+            "url": f"https://cs.stanford.edu/people/rak248/VG_100K_2/{vg_ids[iid]}.jpg",
+            "width": im["width"],
+            "height": im["height"],
+            "coco_id": iid,
+            "flickr_id": None,
+        }
+        for iid, im in sorted(images.items())
+    ]
     regions, objects, relationships = [], [], []
     rid = oid = relid = 0
     for iid in sorted(images):
@@ -121,19 +199,43 @@ def write_vg(images: dict, anns: list, names: dict, caps: dict) -> None:
         for k, a in enumerate(mine):
             x, y, w, h = ixywh(a["bbox"])
             rid += 1
-            regs.append({"region_id": 5000000 + rid, "width": w, "height": h, "image_id": vid,
-                         "phrase": f"{names[a['category_id']]} in the picture" if k else caps_i[0],
-                         "y": y, "x": x})
+            regs.append(
+                {
+                    "region_id": 5000000 + rid,
+                    "width": w,
+                    "height": h,
+                    "image_id": vid,
+                    "phrase": f"{names[a['category_id']]} in the picture" if k else caps_i[0],
+                    "y": y,
+                    "x": x,
+                }
+            )
             oid += 1
-            objs.append({"synsets": [], "h": h, "object_id": 1000000 + oid, "names": [names[a["category_id"]]],
-                         "w": w, "y": y, "x": x})
+            objs.append(
+                {
+                    "synsets": [],
+                    "h": h,
+                    "object_id": 1000000 + oid,
+                    "names": [names[a["category_id"]]],
+                    "w": w,
+                    "y": y,
+                    "x": x,
+                }
+            )
         regions.append({"regions": regs, "id": vid})
         objects.append({"image_id": vid, "objects": objs, "image_url": image_data[len(objects)]["url"]})
         rels = []
-        for s, o in zip(objs, objs[1:]):
+        for s, o in zip(objs, objs[1:], strict=False):  # noqa: RUF007
             relid += 1
-            rels.append({"predicate": "near", "object": {**o}, "relationship_id": 3000000 + relid,
-                         "synsets": ["near.r.01"], "subject": {**s}})
+            rels.append(
+                {
+                    "predicate": "near",
+                    "object": {**o},
+                    "relationship_id": 3000000 + relid,
+                    "synsets": ["near.r.01"],
+                    "subject": {**s},
+                }
+            )
         relationships.append({"relationships": rels, "image_id": vid})
     base = Path("tests/data/vg")
     dump(base / "image_data.json", image_data)
@@ -150,14 +252,25 @@ def write_sa1b(images: dict, anns: list) -> None:
             rle = mask_utils.merge(mask_utils.frPyObjects(a["segmentation"], h, w))
             bbox = [float(v) for v in mask_utils.toBbox(rle)]
             px, py = a["segmentation"][0][0], a["segmentation"][0][1]
-            out.append({"id": 900000 + a["id"] % 100000,
-                        "segmentation": {"size": [h, w], "counts": rle["counts"].decode("ascii")},
-                        "area": int(mask_utils.area(rle)), "bbox": bbox,
-                        "predicted_iou": round(0.80 + (a["id"] % 19) / 100, 4), "point_coords": [[px, py]],
-                        "crop_box": [0.0, 0.0, float(w), float(h)],
-                        "stability_score": round(0.90 + (a["id"] % 7) / 100, 4)})
-        dump(Path(f"tests/data/sa1b/sa_{n}.json"),
-             {"image": {"image_id": n, "width": w, "height": h, "file_name": f"sa_{n}.jpg"}, "annotations": out})
+            out.append(
+                {
+                    "id": 900000 + a["id"] % 100000,
+                    "segmentation": {"size": [h, w], "counts": rle["counts"].decode("ascii")},
+                    "area": int(mask_utils.area(rle)),
+                    "bbox": bbox,
+                    "predicted_iou": round(0.80 + (a["id"] % 19) / 100, 4),
+                    "point_coords": [[px, py]],
+                    "crop_box": [0.0, 0.0, float(w), float(h)],
+                    "stability_score": round(0.90 + (a["id"] % 7) / 100, 4),
+                }
+            )
+        dump(
+            Path(f"tests/data/sa1b/sa_{n}.json"),
+            {
+                "image": {"image_id": n, "width": w, "height": h, "file_name": f"sa_{n}.jpg"},
+                "annotations": out,
+            },
+        )
 
 
 if __name__ == "__main__":

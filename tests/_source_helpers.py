@@ -27,7 +27,9 @@ def ingest(*args: Any) -> tuple[int, str, list[dict[str, Any]], dict[str, Any] |
 
 def reconciles(summary: dict[str, Any]) -> bool:
     units = summary["units"].values()
-    return all(u["read"] == u["kept"] + u["excluded"] + u["rejected"] for u in units) and summary["reconciles"]
+    return (
+        all(u["read"] == u["kept"] + u["excluded"] + u["rejected"] for u in units) and summary["reconciles"]
+    )
 
 
 def rejects(path: Path) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""gtok ingest coco --flavor lvis|objects365 on files in those layouts (tests/data/lvis, tests/data/objects365:
-COCO val2017 records re-expressed, see tests/data/README.md)."""
+"""gtok ingest coco --flavor lvis|objects365 on files in those layouts (tests/data/lvis,
+tests/data/objects365: COCO val2017 records re-expressed, see tests/data/README.md)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ O365 = DATA / "objects365" / "zhiyuan_objv2_val_sample.json"
 
 
 def test_lvis_records_equal_an_independent_reading(tmp_path: Path) -> None:
-    code, output, records, summary = ingest("coco", "--flavor", "lvis", "--instances", LVIS,
-                                            "--out", tmp_path / "o.jsonl")  # fmt: skip
+    code, output, records, summary = ingest(
+        "coco", "--flavor", "lvis", "--instances", LVIS, "--out", tmp_path / "o.jsonl"
+    )
     assert code == 0, output
     assert summary is not None and reconciles(summary)
     doc = json.loads(LVIS.read_text())
@@ -32,10 +33,15 @@ def test_lvis_records_equal_an_independent_reading(tmp_path: Path) -> None:
         anns = sorted((a for a in doc["annotations"] if a["image_id"] == img["id"]), key=lambda a: a["id"])
         assert "iscrowd" not in anns[0]
         assert [(r["ann_id"], r["bbox"], r["mask"], r["label"], r["iscrowd"]) for r in rec["regions"]] == [
-            (a["id"], [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]],
-             a["segmentation"], names[a["category_id"]], False)
+            (
+                a["id"],
+                [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]],
+                a["segmentation"],
+                names[a["category_id"]],
+                False,
+            )
             for a in anns
-        ]  # fmt: skip
+        ]
 
 
 def _images_as_lvis_expects(tmp_path: Path, coco_fixtures: Path) -> Path:
@@ -49,8 +55,9 @@ def _images_as_lvis_expects(tmp_path: Path, coco_fixtures: Path) -> Path:
 def test_lvis_images_resolve_and_exports_honour_exhaustiveness(tmp_path: Path, coco_fixtures: Path) -> None:
     out = tmp_path / "lvis.jsonl"
     root = _images_as_lvis_expects(tmp_path, coco_fixtures)
-    code, output, records, _ = ingest("coco", "--flavor", "lvis", "--instances", LVIS, "--images", root,
-                                      "--out", out)  # fmt: skip
+    code, output, records, _ = ingest(
+        "coco", "--flavor", "lvis", "--instances", LVIS, "--images", root, "--out", out
+    )
     assert code == 0, output
     export_and_verify(out, tmp_path, "multi", ("bins", "grid"))
     # multi leaves each image's non-exhaustive category out; detect skips every record holding one
@@ -59,13 +66,17 @@ def test_lvis_images_resolve_and_exports_honour_exhaustiveness(tmp_path: Path, c
     labels_asked = set()
     for shard in (tmp_path / "m").glob("*.jsonl"):
         for line in shard.read_text().splitlines():
-            labels_asked |= {(json.loads(line)["meta"]["record_id"], g["label"])
-                             for g in json.loads(line)["meta"]["regions"]}  # fmt: skip
+            labels_asked |= {
+                (json.loads(line)["meta"]["record_id"], g["label"])
+                for g in json.loads(line)["meta"]["regions"]
+            }
     for rec in records:
         partial = set(rec["not_exhaustive_category_ids"])
         for r in rec["regions"]:
             assert ((rec["id"], r["label"]) in labels_asked) == (r["category_id"] not in partial)
-    res = gtok("export", out, "--scheme", "bins", "--task", "detect", "--out", tmp_path / "d", "--allow-empty")
+    res = gtok(
+        "export", out, "--scheme", "bins", "--task", "detect", "--out", tmp_path / "d", "--allow-empty"
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
     assert manifest["counts"]["skipped"] == {"record.not_exhaustive": len(records)}
@@ -79,8 +90,9 @@ def test_objects365_patch_folders_and_boxes_only(tmp_path: Path, coco_fixtures: 
         (images / patch).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(coco_fixtures / "val2017" / f"{img['id']:012d}.jpg", images / patch / name)
     out = tmp_path / "o365.jsonl"
-    code, output, records, summary = ingest("coco", "--flavor", "objects365", "--instances", O365,
-                                            "--images", images, "--out", out)  # fmt: skip
+    code, output, records, summary = ingest(
+        "coco", "--flavor", "objects365", "--instances", O365, "--images", images, "--out", out
+    )
     assert code == 0, output
     assert summary is not None and reconciles(summary)
     assert [r["image"]["file"] for r in records] == [
@@ -105,18 +117,40 @@ def _bad(src: Path, tmp_path: Path, change: Any) -> Path:
 
 BAD = [
     ("lvis", "no coco_url", lambda d: d["images"][0].pop("coco_url"), "image", "coco_url"),
-    ("lvis", "wrong type", lambda d: d["images"][0].__setitem__("neg_category_ids", "1,2"), "image",
-     "neg_category_ids"),
-    ("lvis", "missing key", lambda d: d["images"][0].pop("not_exhaustive_category_ids"), "image",
-     "not_exhaustive_category_ids"),
-    ("lvis", "box outside", lambda d: d["annotations"][0].__setitem__("bbox", [0, 0, 9000, 4]), "annotation",
-     "bbox"),
-    ("objects365", "duplicate id", lambda d: d["annotations"][1].__setitem__("id", d["annotations"][0]["id"]),
-     "annotation", "field id"),
-]  # fmt: skip
+    (
+        "lvis",
+        "wrong type",
+        lambda d: d["images"][0].__setitem__("neg_category_ids", "1,2"),
+        "image",
+        "neg_category_ids",
+    ),
+    (
+        "lvis",
+        "missing key",
+        lambda d: d["images"][0].pop("not_exhaustive_category_ids"),
+        "image",
+        "not_exhaustive_category_ids",
+    ),
+    (
+        "lvis",
+        "box outside",
+        lambda d: d["annotations"][0].__setitem__("bbox", [0, 0, 9000, 4]),
+        "annotation",
+        "bbox",
+    ),
+    (
+        "objects365",
+        "duplicate id",
+        lambda d: d["annotations"][1].__setitem__("id", d["annotations"][0]["id"]),
+        "annotation",
+        "field id",
+    ),
+]
 
 
-@pytest.mark.parametrize(("flavor", "case", "change", "unit", "named"), BAD, ids=[f"{b[0]}-{b[1]}" for b in BAD])
+@pytest.mark.parametrize(
+    ("flavor", "case", "change", "unit", "named"), BAD, ids=[f"{b[0]}-{b[1]}" for b in BAD]
+)
 def test_bad_input_fails_or_is_a_counted_reject(
     tmp_path: Path, flavor: str, case: str, change: Any, unit: str, named: str
 ) -> None:
@@ -134,6 +168,7 @@ def test_truncated_file(tmp_path: Path) -> None:
     path = tmp_path / "lvis_v1_val.json"
     text = LVIS.read_text()
     path.write_text(text[: len(text) // 2])
-    code, output, _, _ = ingest("coco", "--flavor", "lvis", "--instances", path, "--out", tmp_path / "o.jsonl",
-                                "--on-error", "skip")  # fmt: skip
+    code, output, _, _ = ingest(
+        "coco", "--flavor", "lvis", "--instances", path, "--out", tmp_path / "o.jsonl", "--on-error", "skip"
+    )
     assert code == 2 and "not valid JSON" in output and path.name in output

@@ -1,5 +1,5 @@
-"""gtok ingest odvg on a file in the ODVG layout (tests/data/odvg: COCO val2017 boxes and captions re-expressed
-as ODVG detection and grounding lines, see tests/data/README.md)."""
+"""gtok ingest odvg on a file in the ODVG layout (tests/data/odvg: COCO val2017 boxes and captions
+re-expressed as ODVG detection and grounding lines, see tests/data/README.md)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ def lines() -> list[dict[str, Any]]:
 
 
 def test_records_equal_an_independent_reading(tmp_path: Path) -> None:
-    code, output, records, summary = ingest("odvg", "--annotations", ANN, "--label-map", LABELS,
-                                            "--out", tmp_path / "o.jsonl")  # fmt: skip
+    code, output, records, summary = ingest(
+        "odvg", "--annotations", ANN, "--label-map", LABELS, "--out", tmp_path / "o.jsonl"
+    )
     assert code == 0, output
     assert summary is not None and reconciles(summary)
     names = json.loads(LABELS.read_text())
@@ -55,9 +56,18 @@ def test_category_names_without_label_map(tmp_path: Path) -> None:
 
 
 def test_span_found_when_tokens_positive_is_absent(tmp_path: Path) -> None:
-    line = {"filename": "a.jpg", "height": 100, "width": 100,
-            "grounding": {"caption": "a dog and a cat", "regions": [
-                {"bbox": [1, 2, 30, 40], "phrase": "a cat"}, {"bbox": [5, 5, 9, 9], "phrase": "a bird"}]}}  # fmt: skip
+    line = {
+        "filename": "a.jpg",
+        "height": 100,
+        "width": 100,
+        "grounding": {
+            "caption": "a dog and a cat",
+            "regions": [
+                {"bbox": [1, 2, 30, 40], "phrase": "a cat"},
+                {"bbox": [5, 5, 9, 9], "phrase": "a bird"},
+            ],
+        },
+    }
     path = tmp_path / "g.jsonl"
     path.write_text(json.dumps(line) + "\n")
     code, _, [rec], _ = ingest("odvg", "--annotations", path, "--out", tmp_path / "o.jsonl")
@@ -81,15 +91,37 @@ def _edit(n: int, change: Any) -> Any:
 
 BAD = [
     ("wrong type", _edit(0, lambda d: d.__setitem__("width", "640")), "field.type", "width"),
-    ("missing key", _edit(0, lambda d: d["detection"]["instances"][0].pop("label")), "field.missing", "label"),
-    ("span outside", _edit(3, lambda d: d["grounding"]["regions"][0].__setitem__("tokens_positive", [[40, 400]])),
-     "span.outside", "tokens_positive"),
-    ("box outside", _edit(0, lambda d: d["detection"]["instances"][0].__setitem__("bbox", [0, 0, 900, 10])),
-     "bbox.outside", "bbox"),
-    ("duplicate id", _edit(1, lambda d: d.__setitem__("filename", "000000000139.jpg")), "id.duplicate", "filename"),
-    ("unknown label", _edit(0, lambda d: d["detection"]["instances"][0].__setitem__("label", 999)),
-     "label.unknown", "label"),
-]  # fmt: skip
+    (
+        "missing key",
+        _edit(0, lambda d: d["detection"]["instances"][0].pop("label")),
+        "field.missing",
+        "label",
+    ),
+    (
+        "span outside",
+        _edit(3, lambda d: d["grounding"]["regions"][0].__setitem__("tokens_positive", [[40, 400]])),
+        "span.outside",
+        "tokens_positive",
+    ),
+    (
+        "box outside",
+        _edit(0, lambda d: d["detection"]["instances"][0].__setitem__("bbox", [0, 0, 900, 10])),
+        "bbox.outside",
+        "bbox",
+    ),
+    (
+        "duplicate id",
+        _edit(1, lambda d: d.__setitem__("filename", "000000000139.jpg")),
+        "id.duplicate",
+        "filename",
+    ),
+    (
+        "unknown label",
+        _edit(0, lambda d: d["detection"]["instances"][0].__setitem__("label", 999)),
+        "label.unknown",
+        "label",
+    ),
+]
 
 
 @pytest.mark.parametrize(("case", "change", "reason", "named"), BAD, ids=[b[0] for b in BAD])
@@ -119,8 +151,9 @@ def test_truncated_file(tmp_path: Path) -> None:
     path.write_text(text[: len(text) - 40])
     code, output, _, _ = ingest("odvg", "--annotations", path, "--out", tmp_path / "f.jsonl")
     assert code == 2 and "ends inside this line" in output
-    code, _, records, summary = ingest("odvg", "--annotations", path, "--out", tmp_path / "s.jsonl",
-                                       "--on-error", "skip")  # fmt: skip
+    code, _, records, summary = ingest(
+        "odvg", "--annotations", path, "--out", tmp_path / "s.jsonl", "--on-error", "skip"
+    )
     assert code == 0 and summary is not None and reconciles(summary)
     assert summary["units"]["lines"]["rejected_by_reason"] == {"json.truncated": 1}
     assert len(records) == len(text.splitlines()) - 1
@@ -129,5 +162,7 @@ def test_truncated_file(tmp_path: Path) -> None:
 def test_bad_label_map(tmp_path: Path) -> None:
     path = tmp_path / "labels.json"
     path.write_text(json.dumps({"zero": "person"}))
-    code, output, _, _ = ingest("odvg", "--annotations", ANN, "--label-map", path, "--out", tmp_path / "o.jsonl")
+    code, output, _, _ = ingest(
+        "odvg", "--annotations", ANN, "--label-map", path, "--out", tmp_path / "o.jsonl"
+    )
     assert code == 2 and "labels.json" in output

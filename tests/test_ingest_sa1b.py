@@ -41,11 +41,24 @@ def test_records_equal_an_independent_reading(tmp_path: Path) -> None:
 def test_filters_are_counted(tmp_path: Path) -> None:
     anns = [a for doc in files() for a in doc["annotations"]]
     low = sum(a["predicted_iou"] < 0.9 for a in anns)
-    code, _, records, summary = ingest("sa1b", "--annotations", SA, "--min-predicted-iou", "0.9",
-                                       "--max-masks-per-image", "3", "--out", tmp_path / "o.jsonl")  # fmt: skip
+    code, _, records, summary = ingest(
+        "sa1b",
+        "--annotations",
+        SA,
+        "--min-predicted-iou",
+        "0.9",
+        "--max-masks-per-image",
+        "3",
+        "--out",
+        tmp_path / "o.jsonl",
+    )
     assert code == 0 and summary is not None and reconciles(summary)
-    by_doc = [sorted((a for a in doc["annotations"] if a["predicted_iou"] >= 0.9),
-                     key=lambda a: -a["predicted_iou"])[:3] for doc in files()]  # fmt: skip
+    by_doc = [
+        sorted(
+            (a for a in doc["annotations"] if a["predicted_iou"] >= 0.9), key=lambda a: -a["predicted_iou"]
+        )[:3]
+        for doc in files()
+    ]
     kept = sum(len(b) for b in by_doc)
     excluded = summary["units"]["annotations"]["excluded_by_reason"]
     assert excluded["predicted_iou"] == low
@@ -78,11 +91,19 @@ BAD = [
     ("wrong type", _ann("predicted_iou", "high"), "field.type", "predicted_iou"),
     ("missing key", lambda d: d["annotations"][0].pop("segmentation"), "field.missing", "segmentation"),
     ("box outside", _ann("bbox", [10, 10, 5000, 5]), "bbox.outside", "bbox"),
-    ("rle size", lambda d: d["annotations"][0]["segmentation"].__setitem__("size", [1, 1]), "rle.size_mismatch",
-     "segmentation.size"),
-    ("duplicate id", lambda d: d["annotations"][1].__setitem__("id", d["annotations"][0]["id"]), "id.duplicate",
-     "field id"),
-]  # fmt: skip
+    (
+        "rle size",
+        lambda d: d["annotations"][0]["segmentation"].__setitem__("size", [1, 1]),
+        "rle.size_mismatch",
+        "segmentation.size",
+    ),
+    (
+        "duplicate id",
+        lambda d: d["annotations"][1].__setitem__("id", d["annotations"][0]["id"]),
+        "id.duplicate",
+        "field id",
+    ),
+]
 
 
 @pytest.mark.parametrize(("case", "change", "reason", "named"), BAD, ids=[b[0] for b in BAD])
@@ -92,8 +113,9 @@ def test_bad_annotation_fails_or_is_a_counted_reject(
     folder = _copy(tmp_path, change)
     code, output, _, _ = ingest("sa1b", "--annotations", folder, "--out", tmp_path / "f.jsonl")
     assert code == 2 and named in output and "sa_2.json" in output and "Traceback" not in output
-    code, output, records, summary = ingest("sa1b", "--annotations", folder, "--out", tmp_path / "s.jsonl",
-                                            "--on-error", "skip")  # fmt: skip
+    code, output, records, summary = ingest(
+        "sa1b", "--annotations", folder, "--out", tmp_path / "s.jsonl", "--on-error", "skip"
+    )
     assert code == 0, output
     assert summary is not None and reconciles(summary)
     assert summary["units"]["annotations"]["rejected_by_reason"] == {reason: 1}
@@ -108,8 +130,9 @@ def test_truncated_file_and_duplicate_image(tmp_path: Path) -> None:
     (folder / "sa_9.json").write_text((folder / "sa_1.json").read_text())  # image_id 1 again, ann ids again
     code, output, _, _ = ingest("sa1b", "--annotations", folder, "--out", tmp_path / "f.jsonl")
     assert code == 2 and "sa_2.json" in output and "ends early" in output
-    code, output, records, summary = ingest("sa1b", "--annotations", folder, "--out", tmp_path / "s.jsonl",
-                                            "--on-error", "skip")  # fmt: skip
+    code, output, records, summary = ingest(
+        "sa1b", "--annotations", folder, "--out", tmp_path / "s.jsonl", "--on-error", "skip"
+    )
     assert code == 0, output
     assert summary is not None and reconciles(summary)
     assert summary["units"]["files"]["rejected_by_reason"] == {"json.truncated": 1, "id.duplicate": 1}

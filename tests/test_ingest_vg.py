@@ -12,8 +12,16 @@ import pytest
 from tests._source_helpers import DATA, export_and_verify, ingest, reconciles, rejects
 
 VG = DATA / "vg"
-FILES = ("--image-data", VG / "image_data.json", "--regions", VG / "region_descriptions.json",
-         "--objects", VG / "objects.json", "--relationships", VG / "relationships.json")  # fmt: skip
+FILES = (
+    "--image-data",
+    VG / "image_data.json",
+    "--regions",
+    VG / "region_descriptions.json",
+    "--objects",
+    VG / "objects.json",
+    "--relationships",
+    VG / "relationships.json",
+)
 
 
 def load(name: str) -> Any:
@@ -30,7 +38,9 @@ def test_records_equal_an_independent_reading(tmp_path: Path) -> None:
     for entry in load("region_descriptions.json"):
         for r in entry["regions"]:
             want[f"vg:{entry['id']}:region{r['region_id']}"] = (
-                r["phrase"], [r["x"], r["y"], r["x"] + r["width"], r["y"] + r["height"]], entry["id"]
+                r["phrase"],
+                [r["x"], r["y"], r["x"] + r["width"], r["y"] + r["height"]],
+                entry["id"],
             )
     got = {rec["id"]: rec for rec in records if rec["task"] == "referring"}
     assert set(got) == set(want)
@@ -38,8 +48,12 @@ def test_records_equal_an_independent_reading(tmp_path: Path) -> None:
         rec = got[rid]
         assert rec["text"] == phrase and rec["regions"][0]["bbox"] == box
         url = images[iid]["url"]
-        assert rec["image"] == {"file": "/".join(url.split("/")[-2:]), "width": images[iid]["width"],
-                                "height": images[iid]["height"], "id": iid}  # fmt: skip
+        assert rec["image"] == {
+            "file": "/".join(url.split("/")[-2:]),
+            "width": images[iid]["width"],
+            "height": images[iid]["height"],
+            "id": iid,
+        }
         assert rec["source"]["coco_id"] == images[iid]["coco_id"]
     # objects + relationships on one instances record per image
     objs = {rec["image"]["id"]: rec for rec in records if rec["task"] == "instances"}
@@ -52,13 +66,23 @@ def test_records_equal_an_independent_reading(tmp_path: Path) -> None:
         ]
     for entry in load("relationships.json"):
         rels = objs[entry["image_id"]]["relations"]
-        assert [(r["relationship_id"], r["predicate"], r["subject"]["object_id"], r["object"]["bbox"])
-                for r in rels] == [
-            (r["relationship_id"], r["predicate"], r["subject"]["object_id"],
-             [r["object"]["x"], r["object"]["y"], r["object"]["x"] + r["object"]["w"],
-              r["object"]["y"] + r["object"]["h"]])
+        assert [
+            (r["relationship_id"], r["predicate"], r["subject"]["object_id"], r["object"]["bbox"])
+            for r in rels
+        ] == [
+            (
+                r["relationship_id"],
+                r["predicate"],
+                r["subject"]["object_id"],
+                [
+                    r["object"]["x"],
+                    r["object"]["y"],
+                    r["object"]["x"] + r["object"]["w"],
+                    r["object"]["y"] + r["object"]["h"],
+                ],
+            )
             for r in entry["relationships"]
-        ]  # fmt: skip
+        ]
     n_regions = sum(len(e["regions"]) for e in load("region_descriptions.json"))
     assert summary["units"]["regions"]["kept"] == n_regions == len(got)
 
@@ -73,8 +97,15 @@ def test_image_key_id_or_image_id(tmp_path: Path) -> None:
     for entry in regions:
         entry["image_id"] = entry.pop("id")
     (tmp_path / "regions.json").write_text(json.dumps(regions))
-    a = ingest("vg", "--image-data", tmp_path / "image_data.json", "--regions", tmp_path / "regions.json",
-               "--out", tmp_path / "a.jsonl")  # fmt: skip
+    a = ingest(
+        "vg",
+        "--image-data",
+        tmp_path / "image_data.json",
+        "--regions",
+        tmp_path / "regions.json",
+        "--out",
+        tmp_path / "a.jsonl",
+    )
     b = ingest("vg", *FILES[:4], "--out", tmp_path / "b.jsonl")
     assert a[0] == b[0] == 0
     assert a[2] == b[2]
@@ -91,7 +122,9 @@ def test_objects_never_claim_every_instance(tmp_path: Path) -> None:
     assert ingest("vg", *FILES[:2], *FILES[4:], "--out", out)[0] == 0
     from tests._export_helpers import gtok
 
-    res = gtok("export", out, "--scheme", "bins", "--task", "detect", "--out", tmp_path / "d", "--allow-empty")
+    res = gtok(
+        "export", out, "--scheme", "bins", "--task", "detect", "--out", tmp_path / "d", "--allow-empty"
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
     assert manifest["counts"]["written"] == 0
@@ -110,10 +143,14 @@ BAD = [
     ("wrong type", lambda d: d[0]["regions"][0].__setitem__("x", "12"), "field.type", "field x"),
     ("missing key", lambda d: d[0]["regions"][0].pop("phrase"), "field.missing", "field phrase"),
     ("box outside", lambda d: d[0]["regions"][0].__setitem__("width", 5000), "bbox.outside", "x,y,w,h"),
-    ("duplicate id", lambda d: d[1]["regions"][0].__setitem__("region_id", d[0]["regions"][0]["region_id"]),
-     "id.duplicate", "region_id"),
+    (
+        "duplicate id",
+        lambda d: d[1]["regions"][0].__setitem__("region_id", d[0]["regions"][0]["region_id"]),
+        "id.duplicate",
+        "region_id",
+    ),
     ("other image", lambda d: d[0]["regions"][0].__setitem__("image_id", 7), "image.mismatch", "image_id"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("case", "change", "reason", "named"), BAD, ids=[b[0] for b in BAD])
@@ -150,7 +187,15 @@ def test_bad_entry_and_bad_image_are_counted(tmp_path: Path) -> None:
     images = _mutate(tmp_path, "image_data.json", lambda d: d[0].__setitem__("width", "640"))
     regions = _mutate(tmp_path, "region_descriptions.json", lambda d: d[1].__setitem__("regions", None))
     code, output, records, summary = ingest(
-        "vg", "--image-data", images, "--regions", regions, "--out", tmp_path / "o.jsonl", "--on-error", "skip"
+        "vg",
+        "--image-data",
+        images,
+        "--regions",
+        regions,
+        "--out",
+        tmp_path / "o.jsonl",
+        "--on-error",
+        "skip",
     )
     assert code == 0, output
     assert summary is not None and reconciles(summary)

@@ -24,7 +24,9 @@ VALUES = st.recursive(
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(VALUES, max_size=8), st.integers(1, 17), st.sampled_from([None, 1]))
-def test_elements_equal_json_loads(tmp_path_factory: Any, items: list[Any], block: int, indent: int | None) -> None:
+def test_elements_equal_json_loads(
+    tmp_path_factory: Any, items: list[Any], block: int, indent: int | None
+) -> None:
     path = tmp_path_factory.mktemp("s") / "a.json"
     path.write_text(json.dumps(items, indent=indent, ensure_ascii=False), encoding="utf-8")
     got = [v for _, v in iter_json_array(path, block_bytes=block)]
@@ -43,7 +45,9 @@ def test_gzip_and_progress(tmp_path: Path) -> None:
     data = json.dumps([{"id": k} for k in range(100)]).encode()
     path.write_bytes(gzip.compress(data))
     seen: list[int] = []
-    assert [v["id"] for _, v in iter_json_array(path, block_bytes=64, on_bytes=seen.append)] == list(range(100))
+    assert [v["id"] for _, v in iter_json_array(path, block_bytes=64, on_bytes=seen.append)] == list(
+        range(100)
+    )
     assert sum(seen) == len(data)
 
 

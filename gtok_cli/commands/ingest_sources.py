@@ -1,7 +1,8 @@
 """`gtok ingest odvg`, `gtok ingest vg` and `gtok ingest sa1b`: thin wrappers over the library readers.
 
-The readers live in :mod:`gtok_cli.ingest.odvg`, :mod:`gtok_cli.ingest.vg` and :mod:`gtok_cli.ingest.sa1b`;
-writing, rejects and the reconciling summary are the shared :func:`~gtok_cli.commands.ingest_run.run_and_report`.
+The readers live in :mod:`gtok_cli.ingest.odvg`, :mod:`gtok_cli.ingest.vg` and
+:mod:`gtok_cli.ingest.sa1b`; writing, rejects and the reconciling summary are the shared
+:func:`~gtok_cli.commands.ingest_run.run_and_report`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import typer
 
 from gtok_cli.commands.ingest_run import (
     ALLOW_EMPTY_HELP,
-    EmptyHint,
     JSON_HELP,
     ON_ERROR_HELP,
     REJECTS_HELP,
+    EmptyHint,
     rejects_path,
     run_and_report,
 )
@@ -28,7 +29,8 @@ ODVG_EPILOG = (
 )
 VG_EPILOG = (
     "Examples:\n\n"
-    "  gtok ingest vg --image-data image_data.json --regions region_descriptions.json --out vg_regions.jsonl\n\n"
+    "  gtok ingest vg --image-data image_data.json --regions region_descriptions.json "
+    "--out vg_regions.jsonl\n\n"
     "  gtok ingest vg --image-data image_data.json --objects objects.json --relationships relationships.json "
     "--images VG --out vg_objects.jsonl"
 )
@@ -82,7 +84,9 @@ def vg(
     regions: str | None = typer.Option(
         None, "--regions", help="region_descriptions.json: one referring record per region."
     ),
-    objects: str | None = typer.Option(None, "--objects", help="objects.json: one instances record per image."),
+    objects: str | None = typer.Option(
+        None, "--objects", help="objects.json: one instances record per image."
+    ),
     relationships: str | None = typer.Option(
         None, "--relationships", help="relationships.json: kept as `relations` on the objects records."
     ),

@@ -52,7 +52,9 @@ def last_parts(path: str, n: int = 2) -> str:
     return "/".join(path.rstrip("/").split("/")[-n:])
 
 
-def flavored_image(img: dict[str, Any], flavor: str, file: str, record: str) -> tuple[Any, dict[str, Any] | None]:
+def flavored_image(
+    img: dict[str, Any], flavor: str, file: str, record: str
+) -> tuple[Any, dict[str, Any] | None]:
     """The image's file name and its extra record fields, as the flavor defines them (see the module doc)."""
     if flavor == "objects365":
         name = img.get("file_name")

@@ -147,33 +147,33 @@ class _Reader:
         base = {"file": filename, "width": width, "height": height, "lineno": lineno, "where": where}
         if detection is not None:
             regions = self._instances(detection, base)
-            key = _digest(filename)
-            if key in self.detection_files:
+            claim = _digest(filename)
+            if claim in self.detection_files:
                 raise InputError(
                     "a second detection line for this image", file=file, record=where, field="filename",
                     expected="one detection line per image", found=filename, reason="id.duplicate",
                 )  # fmt: skip
-            claims.append((self.detection_files, key))
+            claims.append((self.detection_files, claim))
             if regions:
                 out.append(self._record("detection", "instances", None, regions, base))
         if grounding is not None:
             caption, regions = self._grounding(grounding, base)
-            key = _digest(filename, caption)
-            if key in self.grounding_lines:
+            claim = _digest(filename, caption)
+            if claim in self.grounding_lines:
                 raise InputError(
                     "a repeated grounding line (same image and caption)", file=file, record=where,
                     field="grounding.caption", expected="each caption once per image", found=caption,
                     reason="id.duplicate",
                 )  # fmt: skip
-            claims.append((self.grounding_lines, key))
+            claims.append((self.grounding_lines, claim))
             if regions:
                 out.append(self._record("grounding", "grounded_caption", caption, regions, base))
         if self.images_dir is not None:
             from gtok_cli.images import check_image_size  # PIL only when images are checked
 
             check_image_size(self.images_dir, filename, width, height, file=file, record=where)
-        for seen, key in claims:  # only a line that passed every check claims its image / caption
-            seen.add(key)
+        for seen, claim in claims:  # only a line that passed every check claims its image / caption
+            seen.add(claim)
         return out
 
     def _record(
@@ -258,15 +258,21 @@ class _Reader:
                 regions.append(make_region(box, ann_id=f"{k}.{j}", phrase=phrase, span=span))
         return caption, regions
 
-    def _span(self, tokens: Any, caption: str, phrase: str, base: dict[str, Any], at: str) -> list[int] | None:
+    def _span(
+        self, tokens: Any, caption: str, phrase: str, base: dict[str, Any], at: str
+    ) -> list[int] | None:
         if tokens is MISSING or tokens is None:
             start = caption.find(phrase)
             return [start, start + len(phrase)] if start >= 0 else None
-        ok = type(tokens) is list and tokens and all(
-            type(t) is list and len(t) == 2 and all(type(v) is int for v in t) for t in tokens
+        ok = (
+            type(tokens) is list
+            and tokens
+            and all(type(t) is list and len(t) == 2 and all(type(v) is int for v in t) for t in tokens)
         )
         if not ok:
-            raise field_error(self.file, base["where"], f"{at}.tokens_positive", "[[start, end], …] integers", tokens)
+            raise field_error(
+                self.file, base["where"], f"{at}.tokens_positive", "[[start, end], …] integers", tokens
+            )
         for start, end in tokens:
             if not 0 <= start < end <= len(caption):
                 raise InputError(

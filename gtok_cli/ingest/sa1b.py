@@ -58,7 +58,9 @@ def annotation_files(folder: str | Path) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise InputError("not a folder", file=str(root), reason="file.unreadable")
-    return sorted((p for p in root.iterdir() if p.suffix == ".json" and p.is_file()), key=lambda p: natural_key(p.name))
+    return sorted(
+        (p for p in root.iterdir() if p.suffix == ".json" and p.is_file()), key=lambda p: natural_key(p.name)
+    )
 
 
 def iter_sa1b(
@@ -105,7 +107,11 @@ class _Reader:
             except InputError as err:
                 rejected += 1
                 aid = ann.get("id") if type(ann) is dict else None
-                ids = {"file": path.name, "image_id": image.id, **({"ann_id": aid} if type(aid) is int else {})}
+                ids = {
+                    "file": path.name,
+                    "image_id": image.id,
+                    **({"ann_id": aid} if type(aid) is int else {}),
+                }
                 yield Rejected(err, "annotation", ids)
         if self.min_predicted_iou is not None:
             kept = [(k, r) for k, r in regions if r["predicted_iou"] >= self.min_predicted_iou]
@@ -150,7 +156,9 @@ class _Reader:
                 reason="json.truncated" if truncated else "json.invalid",
             ) from None  # fmt: skip
         if type(doc) is not dict:
-            raise field_error(file, "(file)", "(top level)", "an object with image and annotations", type(doc).__name__)
+            raise field_error(
+                file, "(file)", "(top level)", "an object with image and annotations", type(doc).__name__
+            )
         img = doc.get("image", MISSING)
         if type(img) is not dict:
             raise field_error(file, "(file)", "image", "an object", img)
@@ -192,7 +200,9 @@ class _Reader:
         if type(bbox) is not list or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
             raise field_error(file, record, "bbox", "[x, y, w, h] numbers", bbox)
         x, y, w, h = bbox
-        box = check_box_xyxy([x, y, x + w, y + h], image.width, image.height, file=file, record=record, field="bbox")
+        box = check_box_xyxy(
+            [x, y, x + w, y + h], image.width, image.height, file=file, record=record, field="bbox"
+        )
         seg = ann.get("segmentation", MISSING)
         if type(seg) is not dict:
             raise field_error(file, record, "segmentation", "COCO RLE {size, counts}", seg)

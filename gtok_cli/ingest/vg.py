@@ -107,8 +107,8 @@ def _image_key(entry: dict[str, Any], file: str, record: str) -> int:
         iid = alt
     elif alt is not MISSING and alt != iid:
         raise InputError(
-            "id and image_id disagree", file=file, record=record, field="image_id", expected=f"{iid} (the id)",
-            found=alt, reason="image.mismatch",
+            "id and image_id disagree", file=file, record=record, field="image_id",
+            expected=f"{iid} (the id)", found=alt, reason="image.mismatch",
         )  # fmt: skip
     if type(iid) is not int:
         raise field_error(file, record, "id", "an integer (id or image_id)", iid)
@@ -214,9 +214,7 @@ class _Reader:
             check_image_size(self.images_dir, image.file, image.width, image.height, file=file, record=record)
         return image
 
-    def _entry(
-        self, entry: Any, index: int, file: str, key: str
-    ) -> tuple[int, list[Any]] | InputError:
+    def _entry(self, entry: Any, index: int, file: str, key: str) -> tuple[int, list[Any]] | InputError:
         """``(image id, entry[key])`` of a per-image entry, or the error that rejects it whole."""
         record = f"[{index}]"
         if type(entry) is not dict:
@@ -268,15 +266,15 @@ class _Reader:
                     record = self._region_record(region, k, image, file, seen)
                 except InputError as err:
                     rid = region.get("region_id", region.get("id")) if type(region) is dict else None
-                    yield Rejected(err, "region", {"image_id": iid, **({"region_id": rid} if type(rid) is int else {})})
+                    yield Rejected(
+                        err, "region", {"image_id": iid, **({"region_id": rid} if type(rid) is int else {})}
+                    )
                     continue
                 kept += 1
                 yield record
             yield Tally("region", kept=kept)
 
-    def _region_record(
-        self, region: Any, k: int, image: VgImage, file: str, seen: SeenIds
-    ) -> dict[str, Any]:
+    def _region_record(self, region: Any, k: int, image: VgImage, file: str, seen: SeenIds) -> dict[str, Any]:
         record = f"image {image.id} regions[{k}]"
         if type(region) is not dict:
             raise field_error(file, record, "(region)", "an object", type(region).__name__)
@@ -286,7 +284,7 @@ class _Reader:
         if owner != image.id:
             raise InputError(
                 "region names another image than its entry", file=file, record=record, field="image_id",
-                expected=image.id, found=owner, reason="image.mismatch",
+                expected=f"{image.id} (the entry's id)", found=owner, reason="image.mismatch",
             )  # fmt: skip
         phrase = region.get("phrase", MISSING)
         if type(phrase) is not str or not phrase.strip():
@@ -302,9 +300,17 @@ class _Reader:
             "text": phrase,
             "image": {"file": image.file, "width": image.width, "height": image.height, "id": image.id},
             "regions": [
-                {"bbox": box, "mask": None, "label": None, "category_id": None, "iscrowd": False,
-                 "ann_id": rid, "phrase": None, "span": None}
-            ],  # fmt: skip
+                {
+                    "bbox": box,
+                    "mask": None,
+                    "label": None,
+                    "category_id": None,
+                    "iscrowd": False,
+                    "ann_id": rid,
+                    "phrase": None,
+                    "span": None,
+                }
+            ],
             "source": {
                 "image_id": image.id,
                 "region_id": rid,
@@ -342,7 +348,9 @@ class _Reader:
                 except InputError as err:
                     rejected += 1
                     oid = obj.get("object_id") if type(obj) is dict else None
-                    yield Rejected(err, "object", {"image_id": iid, **({"object_id": oid} if type(oid) is int else {})})
+                    yield Rejected(
+                        err, "object", {"image_id": iid, **({"object_id": oid} if type(oid) is int else {})}
+                    )
             if not regions:
                 if rels:
                     yield Excluded("no_objects_record", "relationship", len(rels))
@@ -374,9 +382,7 @@ class _Reader:
         if relations is not None:
             yield from relations.leftover()
 
-    def _object_region(
-        self, obj: Any, k: int, image: VgImage, file: str, seen: SeenIds
-    ) -> dict[str, Any]:
+    def _object_region(self, obj: Any, k: int, image: VgImage, file: str, seen: SeenIds) -> dict[str, Any]:
         record = f"image {image.id} objects[{k}]"
         if type(obj) is not dict:
             raise field_error(file, record, "(object)", "an object", type(obj).__name__)
@@ -437,7 +443,11 @@ class _Relations:
                 checked.append(self._relation(rel, k, image))
             except InputError as err:
                 rid = rel.get("relationship_id") if type(rel) is dict else None
-                yield Rejected(err, "relationship", {"image_id": iid, **({"relationship_id": rid} if type(rid) is int else {})})
+                yield Rejected(
+                    err,
+                    "relationship",
+                    {"image_id": iid, **({"relationship_id": rid} if type(rid) is int else {})},
+                )
 
     def _relation(self, rel: Any, k: int, image: VgImage) -> dict[str, Any]:
         file = self.file
