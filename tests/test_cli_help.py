@@ -30,6 +30,7 @@ PATHS = command_paths(typer.main.get_command(app))
 def test_every_command_is_discovered() -> None:
     names = {" ".join(p) for p in PATHS}
     expected = {"ingest", "ingest coco", "ingest refcoco", "ingest flickr30k", "masks", "export"}
+    expected |= {"ingest odvg", "ingest vg", "ingest sa1b"}
     expected |= {"merge-manifests", "verify", "show", "stats", "encode", "decode", "vocab"}
     assert names == expected
 
