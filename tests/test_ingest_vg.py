@@ -211,3 +211,41 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert code == 2 and "--regions" in output
     code, output, _, _ = ingest("vg", *FILES[:2], *FILES[6:], "--out", tmp_path / "o.jsonl")
     assert code == 2 and "--objects" in output
+
+
+def test_images_checked_on_disk(tmp_path: Path) -> None:
+    """--images: an image missing from the folder rejects its image entry; its regions go with it."""
+    folder = tmp_path / "VG"
+    (folder / "VG_100K_2").mkdir(parents=True)
+    args = ("vg", *FILES[:4], "--images", folder)
+    code, output, _, _ = ingest(*args, "--out", tmp_path / "f.jsonl")
+    assert code == 2 and "image file not found" in output
+    code, output, records, summary = ingest(*args, "--out", tmp_path / "s.jsonl", "--on-error", "skip")
+    assert code == 2 and "no records written" in output  # every image is missing
+
+
+def test_seen_ids_bitmap_and_fallback() -> None:
+    from gtok_cli.ingest.seen_ids import SeenIds
+
+    seen = SeenIds()
+    keys = [0, 7, 8, 2**32 - 1, 2**32, -1, "7", True, 10**20]
+    assert [seen.add(k) for k in keys] == [False] * len(keys)
+    assert [seen.add(k) for k in keys] == [True] * len(keys)
+    assert seen.add(9) is False and seen.add(6) is False
+
+
+def test_images_resolve_under_their_url_folder(tmp_path: Path, coco_fixtures: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "VG"
+    for im in load("image_data.json"):
+        sub, name = im["url"].split("/")[-2:]
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(coco_fixtures / "val2017" / f"{im['coco_id']:012d}.jpg", folder / sub / name)
+    code, output, records, _ = ingest("vg", *FILES[:4], "--images", folder, "--out", tmp_path / "o.jsonl")
+    assert code == 0, output
+    assert {r["image"]["file"] for r in records} == {
+        "VG_100K_2/2400000.jpg",
+        "VG_100K_2/2400001.jpg",
+        "VG_100K_2/2400002.jpg",
+    }

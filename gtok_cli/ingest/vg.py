@@ -90,7 +90,8 @@ def iter_vg(
 
 
 def _entries(path: str, desc: str) -> Iterator[tuple[int, Any]]:
-    size = Path(path).stat().st_size if Path(path).is_file() else None
+    # the bar counts bytes read as decompressed: a .gz file's size is no total for it
+    size = Path(path).stat().st_size if Path(path).is_file() and not path.endswith(".gz") else None
     with read_progress(size, desc) as update:
         yield from iter_json_array(path, on_bytes=update)
 
