@@ -249,3 +249,35 @@ def test_images_resolve_under_their_url_folder(tmp_path: Path, coco_fixtures: Pa
         "VG_100K_2/2400001.jpg",
         "VG_100K_2/2400002.jpg",
     }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"x": 1.5},  # float coordinates: the checked path only
+        {"region_id": None, "id": 77},  # "id" for "region_id" (the driver accepts both)
+        {"width": 0},
+        {"phrase": "  "},
+        {"image_id": 5},
+    ],
+)
+def test_fast_and_checked_region_paths_agree(change: dict[str, Any]) -> None:
+    from gtok_cli.errors import InputError
+    from gtok_cli.ingest.seen_ids import SeenIds
+    from gtok_cli.ingest.vg import VgImage, _fast_region_record, _Reader
+
+    image = VgImage(2400000, "VG_100K_2/2400000.jpg", 640, 426, 139, None)
+    reader = _Reader("image_data.json", None)
+    for region in load("region_descriptions.json")[0]["regions"]:
+        region = {**region, **change}
+        if region.get("region_id") is None:
+            region.pop("region_id")
+        fast = _fast_region_record(region, image, SeenIds())
+        try:
+            checked: Any = reader._region_record(region, 0, image, "r.json", SeenIds())
+        except InputError:
+            checked = None
+        if fast is not None:
+            assert fast == checked
+        assert (fast is None) == (change != {})

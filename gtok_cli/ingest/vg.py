@@ -263,6 +263,11 @@ class _Reader:
                 continue
             kept = 0
             for k, region in enumerate(regions):
+                fast = _fast_region_record(region, image, seen)
+                if fast is not None:
+                    kept += 1
+                    yield fast
+                    continue
                 try:
                     record = self._region_record(region, k, image, file, seen)
                 except InputError as err:
@@ -293,32 +298,7 @@ class _Reader:
         box = xywh_box(region, image, file, record)
         if seen.add(rid):
             raise _duplicate(file, record, "region_id", rid)
-        return {
-            "id": f"{DATASET}:{image.id}:region{rid}",
-            "dataset": DATASET,
-            "split": None,
-            "task": "referring",
-            "text": phrase,
-            "image": {"file": image.file, "width": image.width, "height": image.height, "id": image.id},
-            "regions": [
-                {
-                    "bbox": box,
-                    "mask": None,
-                    "label": None,
-                    "category_id": None,
-                    "iscrowd": False,
-                    "ann_id": rid,
-                    "phrase": None,
-                    "span": None,
-                }
-            ],
-            "source": {
-                "image_id": image.id,
-                "region_id": rid,
-                "coco_id": image.coco_id,
-                "flickr_id": image.flickr_id,
-            },
-        }
+        return _region_dict(image, rid, phrase, box)
 
     # ------------------------------------------------------------------------------------------ objects
 
@@ -395,6 +375,71 @@ class _Reader:
             raise _duplicate(file, record, "object_id", oid)
         return {"bbox": box, "mask": None, "label": label, "category_id": None, "iscrowd": False,
                 "ann_id": oid, "phrase": None, "span": None}  # fmt: skip
+
+
+def _region_dict(image: VgImage, rid: int, phrase: str, box: list[float]) -> dict[str, Any]:
+    """A region description's referring record (see the module doc)."""
+    return {
+        "id": f"{DATASET}:{image.id}:region{rid}",
+        "dataset": DATASET,
+        "split": None,
+        "task": "referring",
+        "text": phrase,
+        "image": {"file": image.file, "width": image.width, "height": image.height, "id": image.id},
+        "regions": [
+            {
+                "bbox": box,
+                "mask": None,
+                "label": None,
+                "category_id": None,
+                "iscrowd": False,
+                "ann_id": rid,
+                "phrase": None,
+                "span": None,
+            }
+        ],
+        "source": {
+            "image_id": image.id,
+            "region_id": rid,
+            "coco_id": image.coco_id,
+            "flickr_id": image.flickr_id,
+        },
+    }
+
+
+def _fast_region_record(region: Any, image: VgImage, seen: SeenIds) -> dict[str, Any] | None:
+    """The record of a plainly valid region (int ids, a box inside the image, a phrase), else None (then
+    :meth:`_Reader._region_record` decides, with a precise error). Runs 5.4M times on VG; a test checks both
+    paths give the same records."""
+    try:
+        rid = region["region_id"]
+        phrase = region["phrase"]
+        x = region["x"]
+        y = region["y"]
+        w = region["width"]
+        h = region["height"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    if not (
+        type(rid) is int
+        and type(phrase) is str
+        and type(x) is int
+        and type(y) is int
+        and type(w) is int
+        and type(h) is int
+        and x >= 0
+        and y >= 0
+        and w > 0
+        and h > 0
+        and x + w <= image.width
+        and y + h <= image.height
+        and region.get("image_id", image.id) == image.id
+        and phrase.strip()
+    ):
+        return None
+    if seen.add(rid):  # a duplicate: the checked path reports it
+        return None
+    return _region_dict(image, rid, phrase, [float(x), float(y), float(x + w), float(y + h)])
 
 
 @dataclass
