@@ -137,3 +137,21 @@ def test_truncated_file_and_duplicate_image(tmp_path: Path) -> None:
     assert summary is not None and reconciles(summary)
     assert summary["units"]["files"]["rejected_by_reason"] == {"json.truncated": 1, "id.duplicate": 1}
     assert [r["id"] for r in records] == ["sa1b:1", "sa1b:3"]
+
+
+def test_masks_then_grid_mask_export_verifies(tmp_path: Path) -> None:
+    """SA-1B's RLE masks through the rest of the pipeline: mask tokens (cells backend), grid mask answers."""
+    from tests._export_helpers import gtok
+
+    records = tmp_path / "sa.jsonl"
+    assert ingest("sa1b", "--annotations", SA, "--max-masks-per-image", "2", "--out", records)[0] == 0
+    masked = tmp_path / "sa.masks.jsonl"
+    res = gtok("masks", records, "--out", masked)
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "ex"
+    res = gtok("export", masked, "--scheme", "grid", "--task", "detect", "--shape", "mask", "--out", out)
+    assert res.exit_code == 0, res.output
+    res = gtok("verify", out)
+    assert res.exit_code == 0, res.output
+    kept = [json.loads(line) for line in masked.read_text().splitlines()]
+    assert all(r["mask_tokens"] and r["predicted_iou"] for rec in kept for r in rec["regions"])
