@@ -220,7 +220,7 @@ def test_images_checked_on_disk(tmp_path: Path) -> None:
     args = ("vg", *FILES[:4], "--images", folder)
     code, output, _, _ = ingest(*args, "--out", tmp_path / "f.jsonl")
     assert code == 2 and "image file not found" in output
-    code, output, records, summary = ingest(*args, "--out", tmp_path / "s.jsonl", "--on-error", "skip")
+    code, output, _, _ = ingest(*args, "--out", tmp_path / "s.jsonl", "--on-error", "skip")
     assert code == 2 and "no records written" in output  # every image is missing
 
 
