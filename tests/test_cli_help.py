@@ -33,6 +33,7 @@ def test_every_command_is_discovered() -> None:
     expected |= {"merge-manifests", "verify", "show", "stats", "encode", "decode", "vocab", "eval"}
     expected |= {"reward"}
     expected |= {"ingest mdetr", "ingest refcoco-hf", "ingest grit"}
+    expected |= {"ingest odvg", "ingest vg", "ingest sa1b"}
     assert names == expected
 
 

@@ -290,10 +290,17 @@ def test_cli_writes_records_and_json_summary(
     result = CliRunner().invoke(
         app,
         [
-            "ingest", "coco", "--instances", str(instances_path), "--captions", str(captions_path),
-            "--out", str(out), "--json",
+            "ingest",
+            "coco",
+            "--instances",
+            str(instances_path),
+            "--captions",
+            str(captions_path),
+            "--out",
+            str(out),
+            "--json",
         ],
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     lines = out.read_bytes().splitlines()
@@ -334,11 +341,19 @@ def test_sample_data_ingests(sample_data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
         [
-            "ingest", "coco", "--instances", str(coco / "annotations" / "instances_val2017_sample.json"),
-            "--captions", str(coco / "annotations" / "captions_val2017_sample.json"),
-            "--images", str(coco / "val2017"), "--out", str(out), "--json",
+            "ingest",
+            "coco",
+            "--instances",
+            str(coco / "annotations" / "instances_val2017_sample.json"),
+            "--captions",
+            str(coco / "annotations" / "captions_val2017_sample.json"),
+            "--images",
+            str(coco / "val2017"),
+            "--out",
+            str(out),
+            "--json",
         ],
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     records = [json.loads(line) for line in out.read_bytes().splitlines()]
@@ -450,9 +465,14 @@ def test_forked_read_is_byte_identical(
 
 def _small_ann(image_id: int, ann_id: int, bbox: list[float] | None = None) -> dict[str, Any]:
     return {
-        "segmentation": [[10.0, 10.0, 20.0, 10.0, 20.0, 20.0]], "area": 50.0, "iscrowd": 0,
-        "image_id": image_id, "bbox": bbox or [10.0, 10.0, 10.0, 10.0], "category_id": 1, "id": ann_id,
-    }  # fmt: skip
+        "segmentation": [[10.0, 10.0, 20.0, 10.0, 20.0, 20.0]],
+        "area": 50.0,
+        "iscrowd": 0,
+        "image_id": image_id,
+        "bbox": bbox or [10.0, 10.0, 10.0, 10.0],
+        "category_id": 1,
+        "id": ann_id,
+    }
 
 
 @pytest.mark.parametrize(

@@ -179,8 +179,11 @@ def test_sample_records_and_exclusions(tmp_path: Path) -> None:
     assert stats.written == 5 and stats.reconciles
     # 1 image, 5 captions, 7 <object>s, 18 phrases (11 boxed + 7 no_box), counted by hand from the files
     assert counts(stats) == {
-        "images": (1, 1, 0, 0), "captions": (5, 5, 0, 0), "objects": (7, 7, 0, 0), "phrases": (18, 11, 7, 0)
-    }  # fmt: skip
+        "images": (1, 1, 0, 0),
+        "captions": (5, 5, 0, 0),
+        "objects": (7, 7, 0, 0),
+        "phrases": (18, 11, 7, 0),
+    }
 
 
 MULTI_XML = """<annotation>
@@ -240,8 +243,11 @@ def test_not_visual_no_box_and_unannotated_are_counted(multi: tuple[Path, Path],
     assert stats.written == 1 and stats.reconciles
     # captions: 1 written, 1 without a boxed phrase; phrases: 5 + 1, of which 2 (chains 5, 6) kept
     assert counts(stats) == {
-        "images": (1, 1, 0, 0), "captions": (2, 1, 1, 0), "objects": (5, 5, 0, 0), "phrases": (6, 2, 4, 0)
-    }  # fmt: skip
+        "images": (1, 1, 0, 0),
+        "captions": (2, 1, 1, 0),
+        "objects": (5, 5, 0, 0),
+        "phrases": (6, 2, 4, 0),
+    }
 
 
 def test_split_file_restricts_images(tmp_path: Path) -> None:
@@ -270,11 +276,23 @@ def test_cli(tmp_path: Path, boxes: str, regions: int) -> None:
     result = runner.invoke(
         app,
         [
-            "ingest", "flickr30k", "--annotations", str(ANNOTATIONS), "--sentences", str(SENTENCES),
-            "--split-file", str(TRAIN_SPLIT), "--boxes", boxes,
-            "--images", str(IMAGES), "--out", str(out), "--json",
+            "ingest",
+            "flickr30k",
+            "--annotations",
+            str(ANNOTATIONS),
+            "--sentences",
+            str(SENTENCES),
+            "--split-file",
+            str(TRAIN_SPLIT),
+            "--boxes",
+            boxes,
+            "--images",
+            str(IMAGES),
+            "--out",
+            str(out),
+            "--json",
         ],
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["written"], summary["rejected"], summary["reconciles"]) == (5, 0, True)

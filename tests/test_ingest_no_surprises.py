@@ -362,9 +362,14 @@ def test_skip_flickr_bad_box_rejects_that_object_only(tmp_path: Path) -> None:
     assert phrases["excluded_by_reason"] == {"box.rejected": girl_phrases, "no_box": 7}
     assert summary["units"]["captions"]["excluded_by_reason"] == {"no_grounded_phrase": 1}
     assert summary["units"]["objects"] == {
-        "read": 7, "kept": 6, "excluded": 0, "rejected": 1, "excluded_by_reason": {},
-        "rejected_by_reason": {"bbox.nonpositive": 1}, "reconciles": True,
-    }  # fmt: skip
+        "read": 7,
+        "kept": 6,
+        "excluded": 0,
+        "rejected": 1,
+        "excluded_by_reason": {},
+        "rejected_by_reason": {"bbox.nonpositive": 1},
+        "reconciles": True,
+    }
 
 
 def test_skip_refcoco_bad_ref_is_one_line(tmp_path: Path) -> None:

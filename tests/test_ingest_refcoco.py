@@ -360,9 +360,14 @@ def test_run_ingest_reconciles_with_a_bad_sentence(tmp_path: Path) -> None:
     assert (stats.written, stats.rejected) == (2, 1)
     # 2 refs (2 + 1 sentences): ref 0 keeps its good sentence, the bad one is rejected alone
     assert stats.units["refs"].to_json() == {
-        "read": 2, "kept": 2, "excluded": 0, "rejected": 0,
-        "excluded_by_reason": {}, "rejected_by_reason": {}, "reconciles": True,
-    }  # fmt: skip
+        "read": 2,
+        "kept": 2,
+        "excluded": 0,
+        "rejected": 0,
+        "excluded_by_reason": {},
+        "rejected_by_reason": {},
+        "reconciles": True,
+    }
     sentences = stats.units["sentences"]
     assert (sentences.read, sentences.kept, sentences.rejected, sentences.excluded) == (3, 2, 1, 0)
 
@@ -375,11 +380,23 @@ def test_cli_on_the_sample(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
-            "ingest", "refcoco", "--dataset", "refcoco", "--refs", str(SAMPLE / "refs(unc).p"),
-            "--instances", str(INSTANCES), "--images", str(COCO_IMAGES), "--exclusions", str(excl),
-            "--out", str(out), "--json",
+            "ingest",
+            "refcoco",
+            "--dataset",
+            "refcoco",
+            "--refs",
+            str(SAMPLE / "refs(unc).p"),
+            "--instances",
+            str(INSTANCES),
+            "--images",
+            str(COCO_IMAGES),
+            "--exclusions",
+            str(excl),
+            "--out",
+            str(out),
+            "--json",
         ],
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     # sample: 12 refs with 3+2+1 (train) + 2+2+1 (val) + 2+2+2 (testA) + 2+1+2 (testB) = 22 sentences
@@ -398,10 +415,20 @@ def test_cli_split_filter(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
-            "ingest", "refcoco", "--dataset", "refcoco", "--refs", str(SAMPLE / "refs(unc).p"),
-            "--instances", str(INSTANCES), "--split", "val", "--out", str(out),
+            "ingest",
+            "refcoco",
+            "--dataset",
+            "refcoco",
+            "--refs",
+            str(SAMPLE / "refs(unc).p"),
+            "--instances",
+            str(INSTANCES),
+            "--split",
+            "val",
+            "--out",
+            str(out),
         ],
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     # val refs of the sample: ref 3 (sents 6, 7), ref 4 (8, 9), ref 5 (10)

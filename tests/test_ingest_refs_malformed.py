@@ -404,8 +404,10 @@ def test_refcoco_skip_reconciles(tmp_path: Path) -> None:
     assert summary["units"]["sentences"]["excluded_by_reason"] == {"ref.rejected": 3}
     rejected = [json.loads(line) for line in (tmp_path / "rej.jsonl").read_text().splitlines()]
     assert sorted((r["item"], r["reason"]) for r in rejected) == [
-        ("ref", "ref.unknown_ann"), ("sentence", "sentence.duplicate"), ("sentence", "sentence.empty")
-    ]  # fmt: skip
+        ("ref", "ref.unknown_ann"),
+        ("sentence", "sentence.duplicate"),
+        ("sentence", "sentence.empty"),
+    ]
     assert all(r["file"] and r["record"] and r["field"] and "ref_id" in r for r in rejected)
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 17
 
@@ -431,8 +433,11 @@ def test_flickr30k_skip_reconciles(tmp_path: Path) -> None:
     assert summary["rejected_by_reason"] == {"sentence.brackets": 1, "xml.entity": 1}
     units = {k: (u["read"], u["kept"], u["excluded"], u["rejected"]) for k, u in summary["units"].items()}
     assert units == {
-        "images": (3, 2, 0, 1), "captions": (9, 6, 2, 1), "objects": (8, 8, 0, 0), "phrases": (19, 12, 7, 0)
-    }  # fmt: skip
+        "images": (3, 2, 0, 1),
+        "captions": (9, 6, 2, 1),
+        "objects": (8, 8, 0, 0),
+        "phrases": (19, 12, 7, 0),
+    }
     rejects_file = tmp_path / "out.jsonl.rejects.jsonl"
     assert len(rejects_file.read_text().splitlines()) == 2
 

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from gtok_cli.commands import ingest_grounding, ingest_refs
+from gtok_cli.commands import ingest_grounding, ingest_refs, ingest_sources
 from gtok_cli.commands.ingest_run import (
     ALLOW_EMPTY_HELP,
     JSON_HELP,
@@ -36,7 +36,9 @@ COCO_EPILOG = (
     "annotations/captions_val2017.json --images val2017 --out coco.jsonl\n\n"
     "  gtok ingest coco --instances instances_train2017.json --tasks instances,category "
     "--on-error skip --out coco.jsonl.gz\n\n"
-    "  gtok ingest coco --instances instances_val2017.json --out - | gtok masks - --out coco.masks.jsonl"
+    "  gtok ingest coco --instances instances_val2017.json --out - | gtok masks - --out coco.masks.jsonl\n\n"
+    "  gtok ingest coco --flavor lvis --instances lvis_v1_val.json --images coco2017 --out lvis.jsonl\n\n"
+    "  gtok ingest coco --flavor objects365 --instances zhiyuan_objv2_val.json --images val --out o365.jsonl"
 )
 
 ingest_app = typer.Typer(
@@ -70,6 +72,12 @@ def coco(
         help="Record kinds, comma-separated: instances (one per image), category (one per image and "
         "category present; repeats every mask, so opt-in).",
     ),
+    flavor: str = typer.Option(
+        "coco",
+        "--flavor",
+        help="coco; lvis (LVIS v1: file from coco_url, no iscrowd, exhaustiveness lists kept); objects365 "
+        "(Objects365 v2: patch folders, boxes only).",
+    ),
     out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz ok), or - for stdout."),
     on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
     rejects: Optional[str] = typer.Option(None, "--rejects", help=REJECTS_HELP),  # noqa: UP045
@@ -78,6 +86,7 @@ def coco(
 ) -> None:
     """COCO instances (+ captions): per image an `instances` record (+ `category` records with --tasks)."""
     from gtok_cli.ingest.coco import TASKS, iter_coco
+    from gtok_cli.ingest.coco_flavors import FLAVORS
     from gtok_cli.paths import refuse_overwrite
 
     refuse_overwrite(
@@ -87,6 +96,8 @@ def coco(
     chosen = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
     if not chosen or set(chosen) - set(TASKS):
         raise UsageError(f"--tasks must be a comma-separated subset of {', '.join(TASKS)}, not {tasks!r}")
+    if flavor not in FLAVORS:
+        raise UsageError(f"--flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
     items = iter_coco(
         instances,
         captions_path=captions,
@@ -95,6 +106,7 @@ def coco(
         tasks=chosen,
         split=split,
         as_bytes=True,
+        flavor=flavor,
     )
     run_and_report(
         items, out, on_error, rejects, json_summary, what=str(instances), allow_empty=allow_empty,
@@ -113,4 +125,5 @@ def register(app: typer.Typer) -> None:
     """Add the `ingest` group (coco here; refcoco and flickr30k from ``ingest_refs``)."""
     ingest_refs.register(ingest_app)
     ingest_grounding.register(ingest_app)  # mdetr, refcoco-hf, grit
+    ingest_sources.register(ingest_app)
     app.add_typer(ingest_app, name="ingest")

@@ -37,6 +37,8 @@ HINTS: dict[str, str] = {
     "region.no_mask": "refining masks needs regions with a segmentation mask: use --shape box",
     "record.incomplete": "ingest left out bad annotations of these images and detection needs every "
     "object: fix the annotations, or use --task multi or --task point",
+    "record.not_exhaustive": "the source did not box every instance (Visual Genome objects, LVIS "
+    "not_exhaustive_category_ids): use --task rec, grounded-caption or multi on exhaustive categories",
     "record.no_text": "the records have no text",
     "record.no_regions": "the records have no regions",
     "record.no_label": "the regions have no label",

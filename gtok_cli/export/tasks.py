@@ -292,11 +292,35 @@ def _category_label(record: dict[str, Any], regions: Sequence[dict[str, Any]]) -
     raise Skip("record.no_label")
 
 
+def _not_exhaustive(record: dict[str, Any]) -> frozenset[int] | None:
+    """The category ids whose instances the record does not list in full: None = the record claims nothing
+    complete (``exhaustive: false``, e.g. Visual Genome objects); else LVIS's ``not_exhaustive_category_ids``
+    (empty: every category present is complete). docs/spec.md#records."""
+    if record.get("exhaustive") is False:
+        return None
+    return frozenset(record.get("not_exhaustive_category_ids") or ())
+
+
+def _check_exhaustive(record: dict[str, Any], regions: Sequence[dict[str, Any]]) -> None:
+    """Skip a record whose answer would claim "every instance" of a category the source did not exhaust."""
+    partial = _not_exhaustive(record)
+    if partial is None or (partial and any(r.get("category_id") in partial for r in regions)):
+        raise Skip("record.not_exhaustive")
+
+
 def build_multi(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -> Sample:
     _expect(record, "category", "instances")
     regions = _regions(record)
     if record["task"] == "instances":
+        partial = _not_exhaustive(record)
+        if partial is None:
+            raise Skip("record.not_exhaustive")
+        if partial:  # "locate every X" only for the categories the source exhausted
+            regions = [r for r in regions if r.get("category_id") not in partial]
+            if not regions:
+                raise Skip("record.not_exhaustive")
         return _multi_per_category(record, regions, size, ctx)
+    _check_exhaustive(record, regions)
     label = _category_label(record, regions)
     shapes, truths = [], []
     for r in regions:
@@ -343,6 +367,7 @@ def build_point(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext)
         shapes, truths = zip(*(point_shape(r, size, text) for r in regions), strict=True)
         prompt = ctx.templates.choose("point", ctx.seed, record["id"]).format(expression=text)
         return _sample(record, size, [prompt], [0], [[Grounding(text, tuple(shapes))]], list(truths))
+    _check_exhaustive(record, regions)  # "every object"
     groundings, truths_l = [], []
     for r in regions:
         s, t = point_shape(r, size, r.get("label"))
@@ -357,8 +382,10 @@ def build_detect(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext
     _expect(record, "instances")
     if record.get("incomplete"):  # ingest left out bad annotations: a detection target must list them all
         raise Skip("record.incomplete")
+    regions = _regions(record)
+    _check_exhaustive(record, regions)
     groundings, truths = [], []
-    for r in _regions(record):
+    for r in regions:
         s, t = region_shape(r, size, ctx, r.get("label"))
         groundings.append(Grounding(r.get("label"), (s,)))
         truths.append(t)

@@ -55,6 +55,7 @@ from typing import Any
 import orjson
 
 from gtok_cli.errors import InputError
+from gtok_cli.ingest.coco_flavors import FLAVORS, fill_missing, split_pattern
 from gtok_cli.ingest.coco_scan import Entry, Scan, ScanContext, scan, scan_forked
 from gtok_cli.ingest.coco_validate import (
     MISSING,
@@ -84,9 +85,10 @@ PARALLEL_MIN_BYTES = 64 << 20
 _REGIONS_SLOT = b'"regions":['
 
 
-def split_from_filename(path: str | Path) -> str | None:
-    """``instances_val2017.json`` → ``"val2017"``; ``instances_val2017_sample.json`` → ``"val2017"``."""
-    match = re.match(r"(?:instances|captions)_([A-Za-z]+\d*)", Path(path).name)
+def split_from_filename(path: str | Path, flavor: str = "coco") -> str | None:
+    """``instances_val2017.json`` → ``"val2017"``; ``instances_val2017_sample.json`` → ``"val2017"``;
+    ``lvis_v1_val.json`` → ``"val"`` (flavor lvis); ``zhiyuan_objv2_val.json`` → ``"val"`` (objects365)."""
+    match = re.match(split_pattern(flavor), Path(path).name)
     return match.group(1) if match else None
 
 
@@ -98,24 +100,30 @@ def iter_coco(
     tasks: Iterable[str] = DEFAULT_TASKS,
     split: str | None = None,
     as_bytes: bool = False,
+    flavor: str = "coco",
 ) -> Iterator[IngestItem]:
     """Records (and Rejected / Excluded items) of a COCO instances file; see the module doc.
+
+    ``flavor``: ``coco``, or ``lvis`` / ``objects365`` for those datasets' COCO-layout files (their quirks:
+    :mod:`gtok_cli.ingest.coco_flavors`; records are then ``lvis:…`` / ``objects365:…``).
 
     ``tasks``: the record kinds to write, from :data:`TASKS` (default: ``instances`` only). With
     ``as_bytes``, records come as JSONL lines (``bytes``, byte-identical to ``jsonio.dumps_line`` of the dict
     record): the fast, compact path the CLI uses.
     """
     tasks = tuple(tasks)
+    if flavor not in FLAVORS:
+        raise ValueError(f"flavor must be one of {FLAVORS}, got {flavor!r}")
     if not tasks or set(tasks) - set(TASKS):
         raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {tasks}")
     file = str(instances_path)
     with gc_paused():
         try:
-            state = _read_instances(file, include_crowd, as_bytes, chunked=True)
+            state = _read_instances(file, include_crowd, as_bytes, chunked=True, flavor=flavor)
         except (NotChunkable, InputError):
             # the whole-document parse gives the one canonical first error (a bad slice guess can make the
             # head look wrong before the slices prove it)
-            state = _read_instances(file, include_crowd, as_bytes, chunked=False)
+            state = _read_instances(file, include_crowd, as_bytes, chunked=False, flavor=flavor)
         yield Tally("image", read=state.image_entries)
         yield Tally("annotation", read=state.annotations)
         if captions_path is not None:
@@ -128,12 +136,13 @@ def iter_coco(
         state.early.clear()
         emitter = _Emitter(
             file=file,
-            split=split if split is not None else split_from_filename(file),
+            split=split if split is not None else split_from_filename(file, flavor),
             images_dir=images_dir,
             include_crowd=include_crowd,
             tasks=tasks,
             as_bytes=as_bytes,
             names=state.names,
+            dataset=flavor,
         )
         yield from emitter.emit(state, captions)
 
@@ -163,7 +172,9 @@ class _State:
     """Rejections found while reading, yielded before any record."""
 
 
-def _read_instances(file: str, include_crowd: bool, as_bytes: bool, *, chunked: bool) -> _State:
+def _read_instances(
+    file: str, include_crowd: bool, as_bytes: bool, *, chunked: bool, flavor: str = "coco"
+) -> _State:
     data = _read_bytes(file)
     bounds: list[tuple[int, int]] = []
     if chunked:
@@ -175,7 +186,7 @@ def _read_instances(file: str, include_crowd: bool, as_bytes: bool, *, chunked: 
         head = _parse_whole(data, file)
         _check_top(head, file, annotations_known=False)
     state = _State(names=load_categories(head["categories"], file))
-    _add_images(head["images"], file, state)
+    _add_images(head["images"], file, state, flavor)
     state.image_entries = len(head["images"])
     ctx = ScanContext(
         file=file,
@@ -185,6 +196,7 @@ def _read_instances(file: str, include_crowd: bool, as_bytes: bool, *, chunked: 
         bad_before=frozenset(state.bad_images),
         include_crowd=include_crowd,
         as_bytes=as_bytes,
+        fill_missing=fill_missing(flavor),
     )
     processes = min(MAX_PROCESSES, usable_cpus())
     if not chunked:
@@ -261,7 +273,7 @@ def _check_top(head: Any, file: str, *, annotations_known: bool) -> None:
             raise field_error(file, "(file)", key, "a list", value if value is MISSING else type_name(value))
 
 
-def _add_images(images: list[Any], file: str, state: _State) -> None:
+def _add_images(images: list[Any], file: str, state: _State, flavor: str = "coco") -> None:
     for index, img in enumerate(images):
         iid = img.get("id") if type(img) is dict else None
         if type(iid) is int and iid in state.groups:
@@ -274,7 +286,7 @@ def _add_images(images: list[Any], file: str, state: _State) -> None:
             state.early.append(Rejected(err, "image", {"image_id": iid}))
             continue
         try:
-            entry = check_image_entry(img, index, file)
+            entry = check_image_entry(img, index, file, flavor)
         except InputError as err:
             if type(iid) is int:
                 state.bad_images[iid] = err  # its annotations go with it, not as orphans
@@ -367,6 +379,7 @@ class _Emitter:
     tasks: tuple[str, ...]
     as_bytes: bool
     names: dict[int, str]
+    dataset: str = DATASET
 
     def emit(self, state: _State, captions: dict[int, list[tuple[int, str]]]) -> Iterator[IngestItem]:
         groups = state.groups
@@ -440,7 +453,9 @@ class _Emitter:
 
     def _record_id(self, image: CocoImage, suffix: str) -> str:
         return (
-            f"{DATASET}:{self.split}:{image.id}:{suffix}" if self.split else f"{DATASET}:{image.id}:{suffix}"
+            f"{self.dataset}:{self.split}:{image.id}:{suffix}"
+            if self.split
+            else f"{self.dataset}:{image.id}:{suffix}"
         )
 
     def _record(
@@ -452,9 +467,9 @@ class _Emitter:
         entries: list[Entry],
         source: dict[str, Any],
     ) -> dict[str, Any]:
-        return make_record(
+        record = make_record(
             record_id=record_id,
-            dataset=DATASET,
+            dataset=self.dataset,
             split=self.split,
             task=task,
             text=text,
@@ -465,6 +480,9 @@ class _Emitter:
             regions=[] if self.as_bytes else [e[2] for e in entries],
             source=source,
         )
+        if image.extra:
+            record.update(image.extra)
+        return record
 
     def _finish(self, record: dict[str, Any], entries: list[Entry]) -> IngestItem:
         """The dict record, or (as_bytes) its JSONL line with the pre-serialised regions spliced in."""

@@ -43,6 +43,8 @@ class ScanContext:
     """Images already rejected by their own entry: their annotations are skipped."""
     include_crowd: bool
     as_bytes: bool
+    fill_missing: tuple[tuple[str, Any], ...] = ()
+    """Annotation keys the file's flavor leaves out, with the value they mean (LVIS: no ``iscrowd``)."""
 
 
 @dataclass
@@ -79,6 +81,7 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
     sizes = {iid: (image.width, image.height) for iid, image in images.items()}
     checking = AnnotationContext(ctx.file, names)
     keep_crowd, as_bytes = ctx.include_crowd, ctx.as_bytes
+    fill = ctx.fill_missing
     base = 0
     for anns in chunks:
         for index, ann in enumerate(anns, base):
@@ -92,6 +95,8 @@ def scan(chunks: Iterable[list[Any]], ctx: ScanContext) -> Scan:
             if iid in skip:
                 skipped[iid] = skipped.get(iid, 0) + 1
                 continue
+            for key, value in fill:
+                ann.setdefault(key, value)
             width, height = sizes[iid]
             region = fast_region(ann, width, height, names)
             if region is None:

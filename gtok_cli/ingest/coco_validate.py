@@ -80,24 +80,31 @@ class CocoImage:
     file_name: str
     width: int
     height: int
+    extra: dict[str, Any] | None = None
+    """Record fields the image carries (LVIS: ``neg_category_ids``, ``not_exhaustive_category_ids``)."""
 
 
-def check_image_entry(img: Any, index: int, file: str) -> CocoImage:
-    """One ``images[]`` entry, validated."""
+def check_image_entry(img: Any, index: int, file: str, flavor: str = "coco") -> CocoImage:
+    """One ``images[]`` entry, validated (``flavor``: see :mod:`gtok_cli.ingest.coco_flavors`)."""
     if type(img) is not dict:
         raise field_error(file, f"images[{index}]", "(image)", "an object", type_name(img))
     iid = img.get("id", MISSING)
     if type(iid) is not int:
         raise field_error(file, f"images[{index}]", "id", "an integer", iid)
     record = f"image {iid}"
-    file_name = img.get("file_name", MISSING)
+    if flavor != "coco":
+        from gtok_cli.ingest.coco_flavors import flavored_image
+
+        file_name, extra = flavored_image(img, flavor, file, record)
+    else:
+        file_name, extra = img.get("file_name", MISSING), None
     if type(file_name) is not str or not file_name:
         raise field_error(file, record, "file_name", "a non-empty string", file_name)
     for key in ("width", "height"):
         value = img.get(key, MISSING)
         if type(value) is not int or value < 1:
             raise field_error(file, record, key, "a positive integer", value)
-    return CocoImage(iid, file_name, img["width"], img["height"])
+    return CocoImage(iid, file_name, img["width"], img["height"], extra)
 
 
 # ---------------------------------------------------------------------------------------------- annotations
@@ -214,7 +221,7 @@ def _checked_mask(seg: Any, image: CocoImage, file: str, record: str) -> Any:
     if type(seg) is list:
         return _checked_polygons(seg, file, record) if seg else None  # [] = no mask
     if type(seg) is dict:
-        return _checked_rle(seg, image, file, record)
+        return checked_rle(seg, image, file, record)
     raise field_error(file, record, "segmentation", "polygons (a list) or RLE (an object)", seg)
 
 
@@ -237,7 +244,7 @@ def _checked_polygons(seg: list[Any], file: str, record: str) -> list[Any]:
     return seg
 
 
-def _checked_rle(seg: dict[str, Any], image: CocoImage, file: str, record: str) -> dict[str, Any]:
+def checked_rle(seg: dict[str, Any], image: CocoImage, file: str, record: str) -> dict[str, Any]:
     size = seg.get("size", MISSING)
     if type(size) is not list or len(size) != 2 or not all(type(v) is int for v in size):
         raise field_error(file, record, "segmentation.size", "[height, width] integers", size)
