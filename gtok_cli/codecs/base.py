@@ -133,6 +133,11 @@ class Codec(ABC):
     def bound(self, size: Size) -> ErrorBound:
         """Worst-case |decode(encode(x)) − x| of one coordinate for this image size."""
 
+    def shape_order(self, shapes: Sequence[Shape], size: Size) -> list[int]:
+        """The order :meth:`encode` writes one grounding's ``shapes`` in, as indices into ``shapes``: the
+        identity, except for formats that sort a phrase's shapes (``molmo``). Export keeps its truth in it."""
+        return list(range(len(shapes)))
+
     def describe(self) -> dict[str, Any]:
         return {"scheme": self.name, "params": self.params()}
 
