@@ -10,7 +10,8 @@ Conventions, from InternVL's own code (OpenGVLab/InternVL):
 - several boxes of one phrase share one ``<box>``: ``[[…], […]]``, ``", "`` between boxes and numbers.
 
 Quantisation: ``q = round_half_even(v·1000)`` clamped to ``0..1000`` (Python ``round``, as gtok's other
-1000-scale schemes); decode ``q/1000``. Bound ``0.5/1000`` per axis. Boxes only (InternVL has no point syntax).
+1000-scale schemes); decode ``q/1000``. Bound ``0.5/1000`` per axis. Boxes only (InternVL has no point
+syntax).
 """
 
 from __future__ import annotations

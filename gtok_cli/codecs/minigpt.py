@@ -91,7 +91,8 @@ class MiniGPTv2Codec(Codec):
             if not g.shapes:
                 continue
             coords = np.concatenate([shape_coords(s, self.name, self.kinds) for s in g.shapes])
-            boxes = DELIM.join("{<%d><%d><%d><%d>}" % tuple(q) for q in self._quantise(coords, w, h).tolist())
+            q = self._quantise(coords, w, h).tolist()
+            boxes = DELIM.join(f"{{<{a}><{b}><{c}><{d}>}}" for a, b, c, d in q)
             parts.append(self._head(g.label) + boxes)
         return " ".join(parts)
 

@@ -7,8 +7,8 @@ Conventions, from Molmo's own code (allenai/molmo; read in its forks, e.g. Benno
   ``<point x="…" y="…" alt="{alt}">{label}</point>``, several ``<points x1="…" y1="…" x2="…" y2="…" …
   alt="{alt}">{label}</points>`` (numbered from 1);
 - ``olmo/util.py`` ``extract_points`` reads them back with
-  ``x\\d*="\\s*([0-9]+(?:\\.[0-9]+)?)"\\s+y\\d*="\\s*([0-9]+(?:\\.[0-9]+)?)"``, drops a point above 100 and maps
-  ``/ 100 * (W, H)``.
+  ``x\\d*="\\s*([0-9]+(?:\\.[0-9]+)?)"\\s+y\\d*="\\s*([0-9]+(?:\\.[0-9]+)?)"``, drops a point above 100
+  and maps ``/ 100 * (W, H)``.
 
 Quantisation: ``p = x·100/W`` (``quantize.ratio``), Python's ``round(p, 1)`` reproduced exactly by
 ``quantize.round_decimals`` → tenths of a percent ``0..1000``; decode ``q/1000`` of the image. Bound
@@ -134,7 +134,7 @@ class MolmoCodec(Codec):
         alt = values.pop("alt", None)
         n = len(values) // 2
         names = ["x", "y"] if tag == "point" else [f"{a}{k}" for k in range(1, n + 1) for a in "xy"]
-        if tag == "points" and n < 1 or sorted(values) != sorted(names):
+        if (tag == "points" and n < 1) or sorted(values) != sorted(names):
             want = 'x="…" y="…"' if tag == "point" else 'x1="…" y1="…" x2="…" y2="…" …'
             return [], None, f"<{tag}> needs {want}"
         q = []
