@@ -1,7 +1,8 @@
 """molmo (points, percent with one decimal, sorted by x) and Florence-2 polygons in ``loc``.
 
 Expected strings worked out by hand: molmo writes ``round(x·100/W, 1)`` with Python's rounding of the exact
-float (olmo/data/data_formatter.py ``points_to_text``); ``loc`` polygons are ``floor(v·1000)`` per vertex inside
+float (olmo/data/data_formatter.py ``points_to_text``); ``loc`` polygons are ``floor(v·1000)`` per vertex
+inside
 ``<poly>…</poly>``, rings joined by ``<sep>`` (transformers' Florence-2 post-processor reads them).
 """
 

@@ -1,12 +1,13 @@
 """Our text of the newer schemes, read by the models' own parsers, gives our geometry back within our bound.
 
-- supervision's ``from_deepseek_vl_2`` on ``deepseek-vl2``, ``from_google_gemini_2_0`` / ``_2_5`` on ``gemini``
+- supervision's ``from_deepseek_vl_2`` on ``deepseek-vl2``, ``from_google_gemini_2_0`` / ``_2_5`` on
+  ``gemini``
   (the answer in its ```json fence, as Gemini writes it);
 - transformers' ``Florence2PostProcessor`` (``description_with_polygons``) on ``loc`` polygons;
 - the regular expressions of the models' own repositories, re-typed here (they are not importable packages):
-  InternVL ``internvl_chat/eval/refcoco/evaluate_grounding.py`` (``PATTERN``, ``/ 1000 * W``); CogVLM
-  ``utils/utils/grounding_parser.py`` (``\\[\\[(.*?)\\]\\]``, ``boxstr_to_boxes``: ``int(y)/1000``); MiniGPT-v2
-  ``eval_scripts/eval_ref.py`` (``\\{<\\d{1,3}>…\\}``, ``\\d+``, ``/ 100 * W``) and ``demo_v2.py``
+  InternVL ``internvl_chat/eval/refcoco/evaluate_grounding.py`` (``PATTERN``, ``/ 1000 * W``);
+  CogVLM ``utils/utils/grounding_parser.py`` (``\\[\\[(.*?)\\]\\]``, ``boxstr_to_boxes``: ``int(y)/1000``);
+  MiniGPT-v2 ``eval_scripts/eval_ref.py`` (``\\{<\\d{1,3}>…\\}``, ``\\d+``, ``/ 100 * W``) and ``demo_v2.py``
   (``<p>(.*?)\\}(?!<)``, split on ``</p>`` and ``<delim>``); Molmo ``olmo/util.py`` ``extract_points``
   (``x\\d*="…"\\s+y\\d*="…"``, ``/ 100 * (W, H)``).
 
@@ -91,7 +92,8 @@ def test_internvl_eval_pattern(sb: tuple[tuple[int, int], list[float]]) -> None:
 
 
 def cogvlm_boxes(response: str) -> list[list[list[int]]]:
-    """grounding_parser.py: ``re.findall(r"\\[\\[(.*?)\\]\\]")``, split on ';' then ',' (digit groups only)."""
+    """grounding_parser.py: ``re.findall(r"\\[\\[(.*?)\\]\\]")``, split on ';' then ',' (digit groups
+    only)."""
     positions = re.findall(r"\[\[(.*?)\]\]", response)
     return [
         [[int(y) for y in x.split(",")] for x in pos.split(";") if x.replace(",", "").isdigit()]
