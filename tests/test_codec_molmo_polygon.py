@@ -8,6 +8,8 @@ inside
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -173,3 +175,12 @@ def test_loc_polygon_round_trip_within_bound(case: tuple[tuple[int, int], list[l
     for k, (a, b) in enumerate(zip(flat, shape.coords, strict=True)):
         assert abs(a - b) <= (bx if k % 2 == 0 else by) + 1e-9
     assert LOC.encode(dec.groundings, size) == text
+
+
+def test_gtok_decode_prints_polygon_rings() -> None:
+    text = "dog<poly><loc_156><loc_208><loc_312><loc_208><loc_234><loc_416></poly>"
+    result = CliRunner().invoke(app, ["decode", "-s", "loc", "--size", "640x480", text])
+    assert result.exit_code == 0, result.output
+    [region] = json.loads(result.stdout)["regions"]
+    assert region["label"] == "dog"
+    assert region["polygon"] == [pytest.approx([100.16, 100.08, 200.0, 100.08, 150.08, 199.92])]
