@@ -33,6 +33,11 @@ WORKED = [
     ("shikra", None, "[0.234,0.281,0.625,0.672]"),
     ("ferret", "a dog", "a dog [234, 208, 625, 729]"),
     ("grid", None, "<box><grid_7_6><grid_19_23></box>"),
+    ("internvl", "dog", "<ref>dog</ref><box>[[234, 208, 625, 729]]</box>"),
+    ("deepseek-vl2", "dog", "<|ref|>dog<|/ref|><|det|>[[234, 208, 624, 728]]<|/det|>"),
+    ("gemini", "dog", '[{"box_2d": [208, 234, 729, 625], "label": "dog"}]'),
+    ("cogvlm", None, "[[234,208,625,729]]"),
+    ("minigpt-v2", "a dog", "<p>a dog</p> {<23><20><62><72>}"),
 ]
 
 
@@ -54,6 +59,29 @@ def test_decode_worked_example(scheme: str, label: str | None, text: str) -> Non
     assert set(region) == {"label", "box"}
     # every scheme's bound at 640×480 is under one 32-cell (20 px × 15 px) of kosmos2/grid
     assert region["box"] == pytest.approx([150, 100, 400, 350], abs=20)
+
+
+def test_molmo_worked_example_is_the_box_centre() -> None:
+    args = ["encode", "-s", "molmo", *SIZE, "--label", "dog", "--box-as", "center", BOX]
+    assert runner.invoke(app, args).stdout == '<point x="43.0" y="46.9" alt="dog">dog</point>\n'
+    result = runner.invoke(
+        app, ["decode", "-s", "molmo", *SIZE, '<point x="43.0" y="46.9" alt="dog">dog</point>']
+    )
+    assert json.loads(result.stdout)["regions"] == [{"label": "dog", "point": pytest.approx([275.2, 225.12])}]
+
+
+def test_vocab_of_the_new_tagged_schemes() -> None:
+    out = runner.invoke(app, ["vocab", "-s", "deepseek-vl2", "--json"])
+    assert json.loads(out.stdout) == ["<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>"]
+    assert runner.invoke(app, ["vocab", "-s", "internvl"]).stdout.split() == [
+        "<ref>",
+        "</ref>",
+        "<box>",
+        "</box>",
+    ]
+    assert runner.invoke(app, ["vocab", "-s", "loc"]).stdout.split()[-3:] == ["<poly>", "</poly>", "<sep>"]
+    for scheme in ("gemini", "molmo", "cogvlm", "minigpt-v2"):
+        assert runner.invoke(app, ["vocab", "-s", scheme, "--json"]).stdout.strip() == "[]"
 
 
 def test_decode_argument_and_points() -> None:

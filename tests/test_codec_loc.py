@@ -105,7 +105,9 @@ def test_decode_reports_malformed(text: str, message: str) -> None:
 def test_description() -> None:
     codec = LocCodec()
     assert codec.params() == {"bins": 1000, "rounding": "floor"}
-    assert codec.vocab()[0] == "<loc_0>" and codec.vocab()[-1] == "<loc_999>" and len(codec.vocab()) == 1000
+    vocab = codec.vocab()
+    assert vocab[0] == "<loc_0>" and vocab[999] == "<loc_999>" and len(vocab) == 1003
+    assert vocab[1000:] == ["<poly>", "</poly>", "<sep>"]  # Florence-2's polygon tokens
     assert codec.bound((640, 480)).pixels((640, 480)) == pytest.approx((0.32, 0.24))
 
 

@@ -227,6 +227,14 @@ THOUSAND = ([13, 64, 320], 70, [10, 48, 240], 53)
         ("paligemma", [], [313, 626], 319, [235], 229),
         ("qwen2.5-vl", [], [99, 318], 104, [101, 474], 106),
         ("shikra", [], [13, 64, 320], 70, [22, 35, 240], 29),
+        ("internvl", [], *THOUSAND),
+        ("gemini", [], *THOUSAND),
+        ("cogvlm", [], *THOUSAND),
+        ("minigpt-v2", [], *THOUSAND),  # as bins 100
+        ("molmo", ["--box-as", "center"], *THOUSAND),  # tenths of a percent: 1000 values
+        # deepseek-vl2 q/999: 0.6406 px, k = 20: q=20 -> 12.8 -> 13, q=100 -> 64.06 -> 64, q=500 -> 320.3;
+        #   y 0.4805 px, k = 20 (9.6 px): 9.6 -> 10, 48.05 -> 48, 240.2 -> 240: the same pixels as 1000
+        ("deepseek-vl2", [], *THOUSAND),
     ],
 )
 def test_grid_overlay_ticks_sit_on_the_scheme_lattice(

@@ -91,3 +91,31 @@ def test_grid_refinement_and_mask_ids(make: Callable[[], Tokenizer]) -> None:
         "<grid_1_2>",
         "<grid_31_31>",
     ]
+
+
+# schemes whose tags are added tokens: each tag of an encoded answer is one id, and nothing else is
+TAGGED = [
+    ("internvl", ["<ref>", "</ref>", "<box>", "</box>"]),
+    ("deepseek-vl2", ["<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>"]),
+]
+
+
+@pytest.mark.parametrize("make", TOKENIZERS)
+@pytest.mark.parametrize(("scheme", "tags"), TAGGED)
+def test_tag_tokens_are_single_ids(make: Callable[[], Tokenizer], scheme: str, tags: list[str]) -> None:
+    codec = get_codec(scheme)
+    assert codec.vocab() == tags
+    tok = with_vocab(make, codec)
+    text = codec.encode([Grounding("a dog", (Shape.box(150, 100, 400, 350), Shape.box(0, 0, 640, 480)))], S)
+    tokens = tok.encode("The answer is " + text + ".").tokens
+    assert [t for t in tokens if t in tags] == tags
+
+
+@pytest.mark.parametrize("make", TOKENIZERS)
+def test_loc_polygon_tokens(make: Callable[[], Tokenizer]) -> None:
+    codec = get_codec("loc")
+    tok = with_vocab(make, codec)
+    poly = Shape.polygon([[100, 100, 200, 100, 150, 200], [300, 300, 400, 300, 400, 400]])
+    tokens = tok.encode(codec.encode([Grounding("dog", (poly,))], S)).tokens
+    assert [t for t in tokens if t in ("<poly>", "</poly>", "<sep>")] == ["<poly>", "<sep>", "</poly>"]
+    assert sum(t.startswith("<loc_") for t in tokens) == 12  # one id per coordinate of the 6 vertices

@@ -25,6 +25,12 @@ SCHEMES: dict[str, str] = {
     "shikra": "gtok_cli.codecs.shikra:ShikraCodec",
     "ferret": "gtok_cli.codecs.ferret:FerretCodec",
     "grid": "gtok_cli.codecs.grid:GridCodec",
+    "internvl": "gtok_cli.codecs.internvl:InternVLCodec",
+    "deepseek-vl2": "gtok_cli.codecs.deepseek:DeepSeekVL2Codec",
+    "gemini": "gtok_cli.codecs.gemini:GeminiCodec",
+    "molmo": "gtok_cli.codecs.molmo:MolmoCodec",
+    "cogvlm": "gtok_cli.codecs.cogvlm:CogVLMCodec",
+    "minigpt-v2": "gtok_cli.codecs.minigpt:MiniGPTv2Codec",
 }
 
 

@@ -9,6 +9,8 @@ Shapes:
 - ``box``: ``coords = (x1, y1, x2, y2)``
 - ``point``: ``coords = (x, y)``
 - ``polyline``: ``coords = (x1, y1, x2, y2, …)`` in order
+- ``polygon``: one region's polygon (a COCO polygon: one or more rings); ``coords`` every vertex of every
+  ring in order, ``parts`` the vertex count of each ring (``loc`` scheme: Florence-2 ``<poly>``)
 - ``mask``: grid scheme only; ``anchors`` holds the ``(i, j)`` grid anchors and ``coords`` their cell centres
 
 A :class:`Grounding` is one phrase/label with the shapes that belong to it (a phrase may have several
@@ -29,7 +31,7 @@ import numpy.typing as npt
 Size = tuple[int, int]
 """Image size as ``(width, height)``, the one size convention of gtok."""
 
-ShapeKind = Literal["box", "point", "polyline", "mask"]
+ShapeKind = Literal["box", "point", "polyline", "polygon", "mask"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Shape:
     kind: ShapeKind
     coords: tuple[float, ...]
     anchors: tuple[tuple[int, int], ...] | None = None
+    parts: tuple[int, ...] | None = None
+    """``polygon`` only: the vertex count of each ring (they sum to ``len(coords) // 2``)."""
 
     @staticmethod
     def box(x1: float, y1: float, x2: float, y2: float) -> Shape:
@@ -50,6 +54,20 @@ class Shape:
     def polyline(points: Sequence[tuple[float, float]]) -> Shape:
         return Shape("polyline", tuple(float(v) for p in points for v in p))
 
+    @staticmethod
+    def polygon(rings: Sequence[Sequence[float]]) -> Shape:
+        """A COCO-style polygon ``[[x1, y1, x2, y2, …], …]`` (pixels), one flat list per ring."""
+        coords = tuple(float(v) for ring in rings for v in ring)
+        return Shape("polygon", coords, parts=tuple(len(ring) // 2 for ring in rings))
+
+    def rings(self) -> list[list[float]]:
+        """A polygon's rings as flat ``[x1, y1, x2, y2, …]`` lists (the whole shape for other kinds)."""
+        out, at = [], 0
+        for n in self.parts or (len(self.coords) // 2,):
+            out.append(list(self.coords[at : at + 2 * n]))
+            at += 2 * n
+        return out
+
     def points(self) -> list[tuple[float, float]]:
         return [(self.coords[k], self.coords[k + 1]) for k in range(0, len(self.coords), 2)]
 
@@ -57,6 +75,8 @@ class Shape:
         out: dict[str, Any] = {"kind": self.kind, "coords": list(self.coords)}
         if self.anchors is not None:
             out["anchors"] = [list(a) for a in self.anchors]
+        if self.parts is not None:
+            out["parts"] = list(self.parts)
         return out
 
 
@@ -132,6 +152,11 @@ class Codec(ABC):
     @abstractmethod
     def bound(self, size: Size) -> ErrorBound:
         """Worst-case |decode(encode(x)) − x| of one coordinate for this image size."""
+
+    def shape_order(self, shapes: Sequence[Shape], size: Size) -> list[int]:
+        """The order :meth:`encode` writes one grounding's ``shapes`` in, as indices into ``shapes``: the
+        identity, except for formats that sort a phrase's shapes (``molmo``). Export keeps its truth in it."""
+        return list(range(len(shapes)))
 
     def describe(self) -> dict[str, Any]:
         return {"scheme": self.name, "params": self.params()}

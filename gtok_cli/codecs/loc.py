@@ -9,9 +9,19 @@ Text, as Florence-2 writes grounding output: the phrase, then its boxes' loc tok
 (``dog<loc…>×4<loc…>×4cat<loc…>×4``). A phrase with several boxes writes its run of 4k tokens once. Points
 (not a Florence-2 output format; our definition): the phrase, then two tokens ``<loc_x><loc_y>``.
 
+Polygons (a region's COCO polygon, ``export --shape polygon``), as Florence-2 writes segmentation and
+``<OPEN_VOCABULARY_DETECTION>`` polygons and as transformers' ``Florence2PostProcessor.
+parse_description_with_polygons_from_text_and_spans`` (``models/florence2/processing_florence2.py``) reads
+them: the phrase, then per region ``<poly>`` … ``</poly>`` holding one ``<loc_x><loc_y>`` pair per vertex
+(same floor quantiser), the rings of a multi-part polygon separated by ``<sep>``:
+``dog<poly><loc_…><loc_…>…<sep><loc_…>…</poly>``. A ring has at least 3 vertices. ``<poly>``, ``</poly>``
+and ``<sep>`` are Florence-2 tokens, so :meth:`vocab` lists them after the 1000 loc tokens.
+
 Decoding: every maximal run of loc tokens (whitespace between tokens allowed) is one grounding; its label is
 the text between the previous run (or the start) and this run, stripped, or None when empty. A run of 4k
-tokens is k boxes, a run of 2 tokens is one point; any other length is reported. Because consecutive
+tokens is k boxes, a run of 2 tokens is one point; any other length is reported. A ``<poly>`` span is one
+polygon; a span (run or ``<poly>``) with nothing but whitespace before it joins the previous phrase unless
+either is a point. Because consecutive
 groundings are only told apart by their labels, ``encode`` refuses inputs that would read back differently:
 a point must be its grounding's only shape, and an unlabelled grounding cannot follow another one when either
 of them is a point (two boxes without a label in between simply read back as one phrase with two boxes).
@@ -43,13 +53,20 @@ from gtok_cli.codecs.base import Decoded, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import InputError, UsageError
 
 _TOKEN = r"<loc_[^<>]*>"
-_RUN = re.compile(rf"{_TOKEN}(?:\s*{_TOKEN})*")
 _INNER = re.compile(r"<loc_([^<>]*)>")
+POLY, POLY_END, SEP = "<poly>", "</poly>", "<sep>"
+# a <poly> span up to its </poly> (an unclosed one is reported), a run of loc tokens, or a stray tag
+_SPAN = re.compile(
+    rf"<poly>(?P<poly>(?:(?!<poly>|</poly>).)*)(?P<closed></poly>)?|(?P<run>{_TOKEN}(?:\s*{_TOKEN})*)"
+    r"|(?P<stray></poly>|<sep>)",
+    re.S,
+)
+_RING = re.compile(rf"\s*{_TOKEN}(?:\s*{_TOKEN})*\s*")
 
 
 class LocCodec(BatchBoxCodec):
     name = "loc"
-    kinds = frozenset({"box", "point"})
+    kinds = frozenset({"box", "point", "polygon"})
     carries_label = True
 
     def __init__(self, bins: int = 1000, rounding: str = "floor") -> None:
@@ -67,7 +84,7 @@ class LocCodec(BatchBoxCodec):
         return {"bins": self.bins, "rounding": "floor"}
 
     def vocab(self) -> list[str]:
-        return list(self._tokens)
+        return [*self._tokens, POLY, POLY_END, SEP]
 
     def bound(self, size: Size) -> ErrorBound:
         return ErrorBound(0.5 / self.bins, 0.5 / self.bins)
@@ -99,43 +116,106 @@ class LocCodec(BatchBoxCodec):
                 )
             parts.append(label)
             for s in g.shapes:
+                if s.kind == "polygon":
+                    parts.append(self._polygon(s, w, h))
+                    continue
                 ext = np.asarray([w, h] * (len(s.coords) // 2))
                 q = quantize.floor_bins(np.asarray(s.coords), ext, self.bins)
                 parts.extend(self._tokens[int(k)] for k in q)
             previous = kind
         return "".join(parts)
 
+    def _polygon(self, shape: Shape, w: int, h: int) -> str:
+        """``<poly>`` + each ring's vertex tokens, rings joined by ``<sep>``, + ``</poly>``."""
+        rings = shape.rings()
+        if not rings or any(len(r) < 6 or len(r) % 2 for r in rings):
+            raise InputError(
+                "loc: every polygon ring needs at least 3 vertices (x, y pairs)",
+                field="shape.coords",
+                found=[len(r) for r in rings],
+            )
+        texts = []
+        for ring in rings:
+            q = quantize.floor_bins(np.asarray(ring), np.asarray([w, h] * (len(ring) // 2)), self.bins)
+            texts.append("".join(self._tokens[int(k)] for k in q))
+        return POLY + SEP.join(texts) + POLY_END
+
     # ---- decode ------------------------------------------------------------------------------------------
     def decode(self, text: str, size: Size) -> Decoded:
         w, h = check_size(size)
         out = Decoded()
         label_start = 0
-        for m in _RUN.finditer(text):
-            label = text[label_start : m.start()].strip() or None
+        for m in _SPAN.finditer(text):
+            gap = text[label_start : m.start()]
+            label = gap.strip() or None
             label_start = m.end()
-            values, problem = self._read_run(m.group(0))
+            if m.group("stray") is not None:
+                out.errors.append(issue(text, m.start(), m.end(), f"{m.group('stray')} outside <poly>"))
+                continue
+            if m.group("run") is not None:
+                values, problem = self._read_run(m.group("run"))
+                shapes = () if problem else self._run_shapes(values, w, h)
+            elif m.group("closed") is None:
+                shapes, problem = (), "unclosed <poly>"
+            else:
+                shapes, problem = self._read_polygon(m.group("poly"), w, h)
             if problem:
                 out.errors.append(issue(text, m.start(), m.end(), problem))
                 continue
-            centres = quantize.bin_centres(np.asarray(values), self.bins)
-            if len(values) == 2:
-                shapes: tuple[Shape, ...] = (Shape.point(centres[0] * w, centres[1] * h),)
+            prev = out.groundings[-1] if out.groundings else None
+            joins = (
+                label is None
+                and prev is not None
+                and out.spans[-1][1] + len(gap) == m.start()
+                and "point" not in (prev.shapes[-1].kind, shapes[0].kind)
+            )
+            if joins and prev is not None:  # the same phrase goes on (a polygon after its boxes, …)
+                out.groundings[-1] = Grounding(prev.label, prev.shapes + shapes)
+                out.spans[-1] = (out.spans[-1][0], m.end())
             else:
-                shapes = tuple(
-                    Shape.box(centres[k] * w, centres[k + 1] * h, centres[k + 2] * w, centres[k + 3] * h)
-                    for k in range(0, len(values), 4)
-                )
-            out.groundings.append(Grounding(label, shapes))
-            out.spans.append((m.start(), m.end()))
+                out.groundings.append(Grounding(label, shapes))
+                out.spans.append((m.start(), m.end()))
         return out
+
+    def _run_shapes(self, values: list[int], w: int, h: int) -> tuple[Shape, ...]:
+        centres = quantize.bin_centres(np.asarray(values), self.bins)
+        if len(values) == 2:
+            return (Shape.point(centres[0] * w, centres[1] * h),)
+        return tuple(
+            Shape.box(centres[k] * w, centres[k + 1] * h, centres[k + 2] * w, centres[k + 3] * h)
+            for k in range(0, len(values), 4)
+        )
+
+    def _read_polygon(self, body: str, w: int, h: int) -> tuple[tuple[Shape, ...], str | None]:
+        rings = []
+        for part in body.split(SEP):
+            if not _RING.fullmatch(part):
+                return (), "expected <loc_x><loc_y> pairs, rings separated by <sep>"
+            values: list[int] = []
+            for raw in _INNER.findall(part):
+                problem = self._token_problem(raw)
+                if problem:
+                    return (), problem
+                values.append(int(raw))
+            if len(values) % 2 or len(values) < 6:
+                return (), f"a polygon ring of {len(values)} loc tokens is not 3 or more x, y pairs"
+            centres = quantize.bin_centres(np.asarray(values), self.bins)
+            rings.append((centres * np.asarray([w, h] * (len(values) // 2))).tolist())
+        return (Shape.polygon(rings),), None
+
+    def _token_problem(self, raw: str) -> str | None:
+        if not raw.isdigit() or str(int(raw)) != raw:
+            return f"<loc_{raw}> is not a loc token (decimal without leading zeros)"
+        if int(raw) >= self.bins:
+            return f"<loc_{raw}> is out of range 0..{self.bins - 1}"
+        return None
 
     def _read_run(self, run: str) -> tuple[list[int], str | None]:
         values: list[int] = []
         for raw in _INNER.findall(run):
-            if not raw.isdigit() or str(int(raw)) != raw:
-                return [], f"<loc_{raw}> is not a loc token (decimal without leading zeros)"
-            if int(raw) >= self.bins:
-                return [], f"<loc_{raw}> is out of range 0..{self.bins - 1}"
+            problem = self._token_problem(raw)
+            if problem:
+                return [], problem
             values.append(int(raw))
         if len(values) != 2 and len(values) % 4:
             return [], f"a run of {len(values)} loc tokens is neither a point (2) nor boxes (4 each)"

@@ -59,6 +59,8 @@ def regions_json(decoded: Decoded) -> dict[str, Any]:
                 region[s.kind] = list(s.coords)
             elif s.kind == "polyline":
                 region["polyline"] = [list(p) for p in s.points()]
+            elif s.kind == "polygon":
+                region["polygon"] = s.rings()
             else:
                 region["anchors"] = [list(a) for a in s.anchors or ()]
                 region["points"] = [list(p) for p in s.points()]
@@ -74,6 +76,9 @@ def encode_command(
         None, "--label", "-l", help="Phrase/label (where the scheme writes one)."
     ),
     point: list[str] = typer.Option(None, "--point", help="A point X,Y in pixels (repeatable)."),
+    box_as: str | None = typer.Option(
+        None, "--box-as", help="center: write each box as its centre point (points-only schemes: molmo)."
+    ),
     bins: int | None = BINS_OPT,
     grid: int | None = GRID_OPT,
     offset_step: float | None = OFFSET_OPT,
@@ -82,7 +87,13 @@ def encode_command(
 ) -> None:
     """Write boxes/points as a scheme's text (one grounding: the label with all its shapes)."""
     wh = parse_size(size)
+    if box_as not in (None, "center"):
+        raise UsageError(f"--box-as must be center; got {box_as!r}")
     shapes = [Shape.box(*parse_numbers(b, 4, "a box")) for b in boxes or []]
+    if box_as == "center":  # x1,y1,x2,y2 → its centre point
+        shapes = [
+            Shape.point((s.coords[0] + s.coords[2]) / 2, (s.coords[1] + s.coords[3]) / 2) for s in shapes
+        ]
     shapes += [Shape.point(*parse_numbers(p, 2, "--point")) for p in point or []]
     if not shapes:
         raise UsageError("give at least one box x1,y1,x2,y2 or one --point X,Y")
@@ -146,7 +157,8 @@ _ENCODE_EPILOG = (
     "Examples:\n\n"
     "  gtok encode --scheme qwen2-vl --size 640x480 --label dog 150,100,400,350\n\n"
     "  gtok encode -s bins --bins 500 --size 640x480 150,100,400,350 10,10,20,20\n\n"
-    "  gtok encode -s qwen2.5-vl --size 640x480 --label nose --point 320,200"
+    "  gtok encode -s qwen2.5-vl --size 640x480 --label nose --point 320,200\n\n"
+    "  gtok encode -s molmo --size 640x480 --label dog --box-as center 150,100,400,350"
 )
 _DECODE_EPILOG = (
     "Examples:\n\n"

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
             "--scheme",
             "-s",
             help="Token scheme: bins, loc, kosmos2, paligemma, qwen-vl, qwen2-vl, qwen2.5-vl, qwen3-vl, "
-            "shikra, ferret, grid.",
+            "shikra, ferret, grid, internvl, deepseek-vl2, gemini, molmo, cogvlm, minigpt-v2.",
         ),
         task: str = typer.Option(..., "--task", "-t", help=" | ".join(TASKS)),
         fmt: str = typer.Option("llava", "--format", "-f", help=" | ".join(FORMAT_NAMES)),
@@ -65,7 +65,8 @@ def register(app: typer.Typer) -> None:
             "box",
             "--shape",
             help="box | mask (grid scheme, regions with mask_tokens) | auto (mask where possible) | "
-            "polyline (grid scheme, regions with a polyline) | point (--task refine).",
+            "polyline (grid scheme, regions with a polyline) | polygon (loc scheme, regions with a COCO "
+            "polygon mask) | point (--task refine).",
         ),
         refine: bool = typer.Option(
             False, "--refine", help="Grid scheme: answer with a simulated proposal, then refinement turns."
@@ -106,6 +107,9 @@ def register(app: typer.Typer) -> None:
             False,
             "--allow-empty",
             help="Write an export with no line (every record skipped) instead of failing with exit 2.",
+        ),
+        box_as: str | None = typer.Option(
+            None, "--box-as", help="center: write each box as its centre point (points-only schemes: molmo)."
         ),
         bins: int | None = typer.Option(None, "--bins", help="Scheme parameter: number of bins."),
         grid: int | None = typer.Option(None, "--grid", help="Scheme parameter: grid size n."),
@@ -171,6 +175,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             refine=settings,
             allow_empty=allow_empty,
+            box_as=box_as,
         )
         manifest = export(opts)
         c = manifest["counts"]

@@ -34,6 +34,7 @@ HINTS: dict[str, str] = {
     "or re-run `gtok masks` with this one",
     "mask_tokens.empty": "the records' mask_tokens hold no anchors: re-run `gtok masks`",
     "region.no_polyline": "--shape polyline needs regions with a polyline: use --shape box",
+    "region.no_polygon": "--shape polygon needs regions with a COCO polygon mask (not RLE): use --shape box",
     "region.no_mask": "refining masks needs regions with a segmentation mask: use --shape box",
     "record.incomplete": "ingest left out bad annotations of these images and detection needs every "
     "object: fix the annotations, or use --task multi or --task point",

@@ -44,6 +44,8 @@ class ExportOptions:
     """Refinement settings for --task refine / --refine (None: no refinement)."""
     allow_empty: bool = False
     """Write the manifest of an export with no line instead of failing (exit 2)."""
+    box_as: str | None = None
+    """``"center"``: write each box as its centre point (``--box-as center``; schemes of points: molmo)."""
 
     def indices(self) -> list[int]:
         return list(range(self.num_shards)) if self.shard_index is None else [self.shard_index]
@@ -79,6 +81,7 @@ OPTION_FLAGS: tuple[tuple[str, str, FlagKind], ...] = (
     ("compress", "--gzip", "switch"),
     ("meta", "--no-meta", "negated"),
     ("allow_empty", "--allow-empty", "switch"),
+    ("box_as", "--box-as", "value"),
 )
 """``(ExportOptions field, flag, how)`` in the command's order: ``value`` is written when not None,
 ``switch`` when true, ``negated`` when false."""
@@ -175,10 +178,15 @@ def check_options(opts: ExportOptions, codec: Codec) -> None:
         raise UsageError(f"--shard-index must be in 0..{opts.num_shards - 1}")
     if not opts.prefix or "/" in opts.prefix or opts.prefix.startswith("."):
         raise UsageError(f"bad --prefix {opts.prefix!r}: a plain file-name prefix is needed")
-    missing = tasks.kinds_needed(opts.task, opts.shape) - set(codec.kinds)
+    if opts.box_as is not None and opts.box_as not in tasks.BOX_AS_OPTIONS:
+        raise UsageError(
+            f"unknown --box-as {opts.box_as!r}; choose one of: {', '.join(tasks.BOX_AS_OPTIONS)}"
+        )
+    missing = tasks.kinds_needed(opts.task, opts.shape, opts.box_as) - set(codec.kinds)
     if missing:
+        hint = " or --box-as center" if missing == {"box"} and "point" in codec.kinds else ""
         raise UsageError(
             f"scheme {codec.name!r} cannot write {', '.join(sorted(missing))} (it writes: "
-            f"{', '.join(sorted(codec.kinds))}); choose another --scheme or --shape"
+            f"{', '.join(sorted(codec.kinds))}); choose another --scheme or --shape{hint}"
         )
     dispatch.check_task_options(opts.task, opts.shape, opts.refine, codec)

@@ -69,6 +69,7 @@ class WorkSpec:
     emit: str = "lines"
     """``lines``: serialised output lines; ``meta``: ``(meta, image file)`` per sample (verify --against)."""
     refine: RefineSettings | None = None
+    box_as: str | None = None
 
     @staticmethod
     def of(manifest: Mapping[str, Any], templates: Templates, emit: str = "lines") -> WorkSpec:
@@ -87,6 +88,7 @@ class WorkSpec:
             tuple(part["indices"]),
             emit=emit,
             refine=_refine_of(manifest),
+            box_as=manifest.get("box_as"),
         )
 
 
@@ -145,7 +147,7 @@ class Worker:
         self.codec = codec_from_params(spec.scheme)
         grid = self.codec.params().get("grid") if "mask" in self.codec.kinds else None
         self.ctx = tasks.TaskContext(
-            spec.task, spec.seed, spec.shape, self.codec, Templates(spec.templates), grid
+            spec.task, spec.seed, spec.shape, self.codec, Templates(spec.templates), grid, box_as=spec.box_as
         )
         self.build = dispatch.builder_for(spec.task, spec.refine, self.codec)
         self.line = get_format(spec.fmt).build
@@ -154,6 +156,7 @@ class Worker:
         if (
             spec.task == "rec"
             and spec.shape == "box"
+            and spec.box_as is None
             and spec.emit == "lines"
             and getattr(spec, "refine", None) is None
             and self.build is tasks.build_rec
@@ -318,6 +321,7 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
         "seed": opts.seed,
         "shape": opts.shape,
         "refine": None if opts.refine is None else opts.refine.to_json(),
+        "box_as": opts.box_as,
         "meta": opts.meta,
         "gzip": opts.compress,
         "prefix": opts.prefix,

@@ -24,8 +24,9 @@ Refinement (``--task refine``, or ``--refine`` on any task but ``reg``): the bas
 shape's answer replaced by a simulated proposal and K offset turns appended (:mod:`.refine_task`; which
 builder serves a task: :mod:`.dispatch`).
 Shapes under ``--shape``: ``box``, ``mask`` (regions with ``mask_tokens``), ``auto`` (mask where possible),
-``polyline`` (regions with a ``polyline`` field; grid scheme), ``point`` (only ``--task refine``; the
-``point`` task always writes points).
+``polyline`` (regions with a ``polyline`` field; grid scheme), ``polygon`` (a region's COCO polygon mask;
+``loc`` scheme, Florence-2 ``<poly>``), ``point`` (only ``--task refine``; the ``point`` task always writes
+points). ``--box-as center`` writes each box as its centre point (schemes that write only points: ``molmo``).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from gtok_cli.export.points import interior_point
 from gtok_cli.export.templates import Templates
 from gtok_cli.task_roles import TASKS, geometry_role  # noqa: F401  (re-exported; readers use task_roles)
 
-ShapeOption = Literal["box", "point", "polyline", "mask", "auto"]
-SHAPE_OPTIONS = ("box", "point", "polyline", "mask", "auto")
+ShapeOption = Literal["box", "point", "polyline", "polygon", "mask", "auto"]
+SHAPE_OPTIONS = ("box", "point", "polyline", "polygon", "mask", "auto")
+BOX_AS_OPTIONS = ("center",)
 
 Piece = str | int
 """A literal string, or the index of an encode request of the sample."""
@@ -84,6 +86,8 @@ class TaskContext:
     """The codec's grid size when it can write masks (grid anchors must match it)."""
     truth_masks: bool = False
     """Mask regions keep the record's ``mask`` in their truth (mask refinement: verify reclassifies)."""
+    box_as: str | None = None
+    """``"center"``: a region written as a box is written as its centre point (``--box-as center``)."""
 
 
 # ---- regions -----------------------------------------------------------------------------------------------
@@ -105,7 +109,11 @@ def region_shape(
     want_mask = ctx.shape == "mask" or (ctx.shape == "auto" and mt is not None and "mask" in ctx.codec.kinds)
     if ctx.shape == "polyline":
         return polyline_shape(region, phrase)
+    if ctx.shape == "polygon":
+        return polygon_shape(region, phrase)
     if not want_mask:
+        if ctx.box_as == "center":
+            return centre_point(region, phrase)
         x1, y1, x2, y2 = region["bbox"]
         return Shape.box(x1, y1, x2, y2), _truth(region, "box", phrase)
     if mt is None:
@@ -135,6 +143,38 @@ def polyline_shape(region: dict[str, Any], phrase: str | None) -> tuple[Shape, d
     truth = _truth(region, "polyline", phrase)
     truth["polyline"] = [v for p in pts for v in p]
     return Shape.polyline(pts), truth
+
+
+def polygon_shape(region: dict[str, Any], phrase: str | None) -> tuple[Shape, dict[str, Any]]:
+    """A region's COCO polygon mask ``[[x1, y1, x2, y2, …], …]`` (pixels) as one polygon shape; a region
+    whose mask is RLE or absent is skipped (``region.no_polygon``)."""
+    mask = region.get("mask")
+    if not isinstance(mask, list) or not mask:
+        raise Skip("region.no_polygon")
+    rings = [[float(v) for v in ring] for ring in mask]
+    truth = _truth(region, "polygon", phrase)
+    truth["polygon"] = rings
+    return Shape.polygon(rings), truth
+
+
+def centre_point(region: dict[str, Any], phrase: str | None) -> tuple[Shape, dict[str, Any]]:
+    """``--box-as center``: the region's box as its centre point (truth ``point_from: box``)."""
+    x1, y1, x2, y2 = (float(v) for v in region["bbox"])
+    truth = _truth(region, "point", phrase)
+    truth["point"] = [(x1 + x2) / 2, (y1 + y2) / 2]
+    truth["point_from"] = "box"
+    return Shape.point(*truth["point"]), truth
+
+
+def in_written_order(
+    ctx: TaskContext, size: tuple[int, int], shapes: list[Shape], truths: list[dict[str, Any]]
+) -> tuple[list[Shape], list[dict[str, Any]]]:
+    """One phrase's shapes and truths in the order the scheme writes them (``Codec.shape_order``: molmo sorts
+    a phrase's points), so ``meta.regions`` follows the text."""
+    if len(shapes) < 2:
+        return shapes, truths
+    order = ctx.codec.shape_order(shapes, size)
+    return [shapes[k] for k in order], [truths[k] for k in order]
 
 
 def point_shape(
@@ -214,7 +254,7 @@ def build_rec(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -
     _expect(record, "referring")
     text = _text(record)
     regions = record["regions"]
-    if len(regions) == 1 and ctx.shape == "box":  # the hot path: one box, no Shape objects
+    if len(regions) == 1 and ctx.shape == "box" and ctx.box_as is None:  # the hot path: one box
         r = regions[0]
         x1, y1, x2, y2 = r["bbox"]
         prompt = ctx.templates.choose("rec", ctx.seed, record["id"]).format(expression=text)
@@ -231,6 +271,7 @@ def build_rec(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -
         s, t = region_shape(r, size, ctx, text)
         shapes.append(s)
         truths.append(t)
+    shapes, truths = in_written_order(ctx, size, shapes, truths)
     prompt = ctx.templates.choose("rec", ctx.seed, record["id"]).format(expression=text)
     return _sample(record, size, [prompt], [0], [[Grounding(text, tuple(shapes))]], truths)
 
@@ -243,6 +284,7 @@ def build_reg(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext) -
         s, t = region_shape(r, size, ctx, None)
         shapes.append(s)
         truths.append(t)
+    shapes, truths = in_written_order(ctx, size, shapes, truths)
     user = _split_slot(ctx.templates.choose("reg", ctx.seed, record["id"]), "region")
     return _sample(record, size, user, [text], [[Grounding(None, tuple(shapes))]], truths)
 
@@ -265,11 +307,13 @@ def build_grounded_caption(record: dict[str, Any], size: tuple[int, int], ctx: T
     cursor = 0
     for start, end in spans:
         phrase = text[start:end]
-        shapes = []
+        shapes, span_truths = [], []
         for r in by_span[(start, end)]:
             s, t = region_shape(r, size, ctx, phrase)
             shapes.append(s)
-            truths.append(t)
+            span_truths.append(t)
+        shapes, span_truths = in_written_order(ctx, size, shapes, span_truths)
+        truths += span_truths
         if ctx.codec.carries_label:  # the span writes the phrase itself (Kosmos-2 hyperlink style)
             answer += [text[cursor:start], len(requests)]
             requests.append([Grounding(phrase, tuple(shapes))])
@@ -327,6 +371,7 @@ def build_multi(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext)
         s, t = region_shape(r, size, ctx, label)
         shapes.append(s)
         truths.append(t)
+    shapes, truths = in_written_order(ctx, size, shapes, truths)
     prompt = ctx.templates.choose("multi", ctx.seed, record["id"]).format(label=label)
     return _sample(record, size, [prompt], [0], [[Grounding(label, tuple(shapes))]], truths)
 
@@ -347,11 +392,13 @@ def _multi_per_category(
     requests: list[Request] = []
     truths: list[dict[str, Any]] = []
     for label, members in by_label.items():
-        shapes = []
+        shapes, member_truths = [], []
         for r in members:
             shape, truth = region_shape(r, size, ctx, label)
             shapes.append(shape)
-            truths.append(truth)
+            member_truths.append(truth)
+        shapes, member_truths = in_written_order(ctx, size, shapes, member_truths)
+        truths += member_truths
         prompt = ctx.templates.choose("multi", ctx.seed, f"{record['id']}:{label}").format(label=label)
         turns += [("user", [prompt]), ("assistant", [len(requests)])]
         requests.append([Grounding(label, tuple(shapes))])
@@ -364,9 +411,10 @@ def build_point(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext)
     regions = _regions(record)
     if record["task"] == "referring":
         text = _text(record)
-        shapes, truths = zip(*(point_shape(r, size, text) for r in regions), strict=True)
+        pairs = [point_shape(r, size, text) for r in regions]
+        shapes, truths = in_written_order(ctx, size, [p[0] for p in pairs], [p[1] for p in pairs])
         prompt = ctx.templates.choose("point", ctx.seed, record["id"]).format(expression=text)
-        return _sample(record, size, [prompt], [0], [[Grounding(text, tuple(shapes))]], list(truths))
+        return _sample(record, size, [prompt], [0], [[Grounding(text, tuple(shapes))]], truths)
     _check_exhaustive(record, regions)  # "every object"
     groundings, truths_l = [], []
     for r in regions:
@@ -405,10 +453,10 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
-def kinds_needed(task: str, shape: ShapeOption) -> set[str]:
-    if task == "point" or shape == "point":
+def kinds_needed(task: str, shape: ShapeOption, box_as: str | None = None) -> set[str]:
+    if task == "point" or shape == "point" or (box_as == "center" and shape == "box"):
         return {"point"}
-    return {shape} if shape in ("mask", "polyline") else {"box"}
+    return {shape} if shape in ("mask", "polyline", "polygon") else {"box"}
 
 
 # ---- encoding ----------------------------------------------------------------------------------------------

@@ -64,6 +64,17 @@ def compare_polyline(shape: Shape, truth: dict[str, Any], allowed: tuple[float, 
     return max(ex, ey), None, _check(ex, ey, allowed)
 
 
+def compare_polygon(shape: Shape, truth: dict[str, Any], allowed: tuple[float, float]) -> Result:
+    """Ring by ring, vertex by vertex, in order, against the region's ``polygon`` ``[[x1, y1, …], …]``."""
+    want = truth.get("polygon") or []
+    got = shape.rings()
+    if [len(r) for r in got] != [len(r) for r in want]:
+        counts = [len(r) // 2 for r in got], [len(r) // 2 for r in want]
+        return float("nan"), None, f"rings of {counts[0]} vertices, truth has {counts[1]}"
+    ex, ey = _axis_errors(shape.coords, [v for ring in want for v in ring])
+    return max(ex, ey), None, _check(ex, ey, allowed)
+
+
 def compare_mask(shape: Shape, truth: dict[str, Any], allowed: tuple[float, float]) -> Result:
     want = [tuple(a) for a in (truth.get("mask_tokens") or {}).get("anchors", [])]
     got = list(shape.anchors or ())
@@ -76,5 +87,6 @@ COMPARATORS: dict[str, Comparator] = {
     "box": compare_box,
     "point": compare_point,
     "polyline": compare_polyline,
+    "polygon": compare_polygon,
     "mask": compare_mask,
 }

@@ -23,6 +23,11 @@ scheme                          step (x; y alike)    value q is
                                                      the model sees: its integers are the lattice
 ``shikra`` (precision p)        S / 10^p             the decimal ``q·10^-p`` on the square canvas of side
                                 shift (S − W) // 2   S = max(W, H) the image is centred on (labels: decimals)
+``cogvlm``                      W / 1000             the left edge of bin q (floor, q = 000..999)
+``internvl``, ``gemini``        W / 1000             the value q/1000 (round, q = 0..1000)
+``deepseek-vl2``                W / 999              the value q/999 (round, q = 0..999)
+``minigpt-v2``                  W / 100              the left edge of bin q (floor, q = 0..100)
+``molmo``                       W / 1000             the percentage ``q/10`` (round to 0.1; labels: decimals)
 ==============================  ===================  =========================================================
 
 So no scheme lacks a lattice; only a records input whose regions carry no ``mask_tokens`` has none (no
@@ -116,6 +121,12 @@ SCHEMES: dict[str, Callable[[Codec, Size], Lattice]] = {
     "ferret": _one(1000),
     "qwen2.5-vl": _qwen25,
     "shikra": _shikra,
+    "internvl": _one(1000),
+    "gemini": _one(1000),
+    "cogvlm": _one(1000),
+    "deepseek-vl2": _one(999),
+    "minigpt-v2": _one(100),
+    "molmo": lambda codec, size: Ticks(Axis(size[0] / 1000, 0.0, 1), Axis(size[1] / 1000, 0.0, 1)),
 }
 """Scheme name → its lattice on an image of a given size (the table in this module's docstring)."""
 

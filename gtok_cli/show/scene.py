@@ -192,6 +192,12 @@ def _draw_shape(
     if shape.kind == "polyline" and pts:
         draw.polyline(pen, pts, rgb, width, dotted=dotted)
         return pts[0]
+    if shape.kind == "polygon" and pts:
+        at = 0
+        for n in shape.parts or (len(pts),):  # each ring closed
+            draw.polyline(pen, pts[at : at + n], rgb, width, closed=True, dotted=dotted)
+            at += n
+        return pts[0]
     if shape.kind == "mask" and mask_pixels is not None and mask_pixels.any():
         ys, xs = np.nonzero(mask_pixels)
         return (float(xs.min()), float(ys.min()))

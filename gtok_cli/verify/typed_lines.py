@@ -41,7 +41,7 @@ class MaskTokens(Struct, gc=False):
 
 
 class Region(Struct, gc=False):
-    kind: Literal["box", "point", "polyline", "mask"]
+    kind: Literal["box", "point", "polyline", "polygon", "mask"]
     bbox: tuple[float, float, float, float]
     mask_tokens: MaskTokens | None
     label: str | None
