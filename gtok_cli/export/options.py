@@ -88,6 +88,8 @@ SCHEME_FLAGS: dict[str, str] = {
     "offset_step": "--offset-step",
     "min_pixels": "--min-pixels",
     "max_pixels": "--max-pixels",
+    "trainer": "--trainer",
+    "image_max_pixels": "--image-max-pixels",
 }
 """The scheme parameters `gtok export` takes as flags; a scheme's other parameters are fixed by the scheme."""
 REFINE_FLAGS = (
