@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from _export_helpers import gtok, referring, write_records
+
 from gtok_cli.codecs import codec_from_params, get_codec
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.trainer_images import TrainerImage
@@ -129,7 +129,9 @@ def test_params_pin_the_trainer_and_relative_schemes_are_immune() -> None:
     assert again.params() == codec.params() and again.resized((1920, 1080)) == (1036, 588)
     assert "trainer" not in get_codec("qwen2.5-vl").params()  # hf: today's params, unchanged
     box, size = [150, 100, 400, 350], (1920, 1080)
-    for scheme in ("bins", "loc", "kosmos2", "paligemma", "qwen-vl", "qwen2-vl", "qwen3-vl", "ferret", "grid"):
+    relative = ("bins", "loc", "kosmos2", "paligemma", "qwen-vl", "qwen2-vl", "qwen3-vl", "shikra", "ferret")
+    relative += ("grid",)
+    for scheme in relative:
         plain = get_codec(scheme)
         fed = get_codec(scheme, trainer="llamafactory", image_max_pixels=1000)
         assert fed.params() == plain.params()
@@ -137,7 +139,9 @@ def test_params_pin_the_trainer_and_relative_schemes_are_immune() -> None:
 
 
 def test_encode_cli_with_trainer() -> None:
-    res = gtok("encode", "-s", "qwen2.5-vl", "--trainer", "llamafactory", "--size", "1920x1080", "480,270,1440,810")
+    res = gtok(
+        "encode", "-s", "qwen2.5-vl", "--trainer", "llamafactory", "--size", "1920x1080", "480,270,1440,810"
+    )
     assert res.exit_code == 0, res.output
     assert res.output.strip() == '[{"bbox_2d": [259, 147, 777, 441]}]'
     res = gtok(

@@ -40,8 +40,8 @@ def codec_class(name: str) -> type[Codec]:
 
 
 TRAINER_PARAMS = ("trainer", "image_max_pixels")
-"""The image the trainer feeds (:mod:`gtok_cli.trainer_images`): taken by every scheme, kept only by those whose
-numbers are pixels of that image (``Codec.fed_image``); the others are immune and their text is the same."""
+"""The image the trainer feeds (:mod:`gtok_cli.trainer_images`): taken by every scheme, kept only by those
+whose numbers are pixels of that image (``Codec.fed_image``); the others are immune, their text the same."""
 
 
 def get_codec(name: str, **params: Any) -> Codec:
