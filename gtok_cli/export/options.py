@@ -19,6 +19,7 @@ from gtok_cli.export import dispatch, tasks
 from gtok_cli.refine.settings import RefineSettings, csv, settings_from_options
 from gtok_cli.task_roles import TASKS
 from gtok_cli.trainer_formats import NAMES as FORMAT_NAMES
+from gtok_cli.trainer_formats import get_format
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,11 @@ def check_options(opts: ExportOptions, codec: Codec) -> None:
         raise UsageError(f"--shard-index must be in 0..{opts.num_shards - 1}")
     if not opts.prefix or "/" in opts.prefix or opts.prefix.startswith("."):
         raise UsageError(f"bad --prefix {opts.prefix!r}: a plain file-name prefix is needed")
+    if get_format(opts.fmt).objects_key is not None and (opts.shape != "box" or opts.refine is not None):
+        raise UsageError(
+            f"--format {opts.fmt} writes boxes and points as ms-swift objects: not --shape {opts.shape}"
+            + (" nor refinement turns" if opts.refine is not None else "")
+        )
     missing = tasks.kinds_needed(opts.task, opts.shape) - set(codec.kinds)
     if missing:
         raise UsageError(

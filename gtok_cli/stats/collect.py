@@ -25,6 +25,7 @@ from gtok_cli.errors import InputError
 from gtok_cli.geometry.compare import COMPARATORS
 from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.mask_quality import SolverIoUs, check_floor
+from gtok_cli.rendered import decodable_turns
 from gtok_cli.shards.read import ExportFolder, is_export
 from gtok_cli.stats.measure import (
     BOX_SIZES,
@@ -190,7 +191,6 @@ def collect_export(path: Path) -> Tally:
         t.samples += 1
         t.by_task[m["task"]] += 1
         meta = line.get("meta")
-        turns = get_format(m["format"]).turns(line)
         if not meta:
             t.problems["no_meta"] += 1
             continue
@@ -199,6 +199,7 @@ def collect_export(path: Path) -> Tally:
         t.by_dataset[dataset] += 1
         t.by_split[split] += 1
         size = (int(meta["image_size"][0]), int(meta["image_size"][1]))
+        turns = decodable_turns(get_format(m["format"]), line, codec, size)
         regions = meta["regions"]
         for r in regions:
             t.add_region(r)
