@@ -200,3 +200,29 @@ def test_export_notes_immune_schemes(tmp_path: Path) -> None:
     res = gtok("export", src, "-s", "loc", "-t", "rec", "--trainer", "llamafactory", "--out", tmp_path / "o")
     assert res.exit_code == 0, res.output
     assert "does not change its text" in res.output
+
+
+def test_stats_counts_images_the_budget_shrinks(tmp_path: Path) -> None:
+    # images: img-0 and img-1 are 1920x1080 (2073600 px > 589824: shrunk), img-4 is 640x480 (307200: kept);
+    # two records share each image id (referring(k) uses image k // 2): 3 distinct images
+    records = [referring(k, w=1920, h=1080) for k in range(4)] + [referring(9)]
+    src = write_records(tmp_path / "r.jsonl", records)
+    res = gtok("stats", src, "--json")
+    assert res.exit_code == 0, res.output
+    tr = orjson.loads(res.output)["trainer_resize"]
+    assert (tr["trainer"], tr["image_max_pixels"], tr["images"], tr["shrunk"]) == ("llamafactory", 589824, 3, 2)
+    # a budget of 300000 also takes the 640x480 image (307200 > 300000); swift's default shrinks nothing
+    res = gtok("stats", src, "--json", "--trainer", "swift", "--image-max-pixels", "300000")
+    assert orjson.loads(res.output)["trainer_resize"]["shrunk"] == 3
+    res = gtok("stats", src, "--json", "--trainer", "swift")
+    assert orjson.loads(res.output)["trainer_resize"]["shrunk"] == 0
+    # an export: the pinned trainer is the default; the human report says what it means for the boxes
+    out = tmp_path / "o"
+    assert gtok("export", src, "-s", "qwen2.5-vl", "-t", "rec", "--out", out).exit_code == 0
+    res = gtok("stats", out)
+    assert "2 of 3 images shrunk" in res.output and "wrong boxes" in res.output
+    pinned = tmp_path / "lf"
+    res = gtok("export", src, "-s", "qwen2.5-vl", "-t", "rec", "--trainer", "llamafactory", "--out", pinned)
+    assert res.exit_code == 0
+    res = gtok("stats", pinned)
+    assert "2 of 3 images shrunk" in res.output and "pixels of the image this trainer feeds" in res.output
