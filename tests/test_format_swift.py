@@ -227,3 +227,28 @@ def test_object_shapes_by_role_and_problems() -> None:
     line["objects"]["ref"] = []
     _, problems = SWIFT.object_shapes(line, "assistant")
     assert len(problems) == 2 and "norm1" in problems[1] and "1 <ref-object>" in problems[0]
+
+
+def test_decodable_turns_render_each_ref_and_its_boxes_as_one_grounding() -> None:
+    from gtok_cli.rendered import decodable_turns
+
+    line = {
+        "messages": [
+            {"role": "user", "content": "<image>Where is <ref-object>?"},
+            {"role": "assistant", "content": "<ref-object><bbox><bbox> and <bbox>"},
+        ],
+        "images": ["a.jpg"],
+        "objects": {"ref": ["dogs", "dog"],
+                    "bbox": [[150, 100, 400, 350], [0, 0, 64, 48], [320, 240, 321, 241]],
+                    "bbox_type": "real", "image_id": [0, 0, 0]},
+    }  # fmt: skip
+    codec = get_codec("qwen2-vl")
+    turns = decodable_turns(SWIFT, line, codec, (640, 480))
+    # a lone ref is its label; ref + 2 boxes one grounding: 0/640 → 0, 64/640·1000 = 100, 48/480·1000 = 100
+    two = "<|object_ref_start|>dog<|object_ref_end|><|box_start|>(234,208),(625,729)<|box_end|>"
+    two += "<|box_start|>(0,0),(100,100)<|box_end|>"
+    assert turns[0] == ("user", "Where is dogs?")
+    # 320/640·1000 = 500, 240/480·1000 = 500, 321/640·1000 = 501.56 → 502, 241/480·1000 = 502.08 → 502
+    assert turns[1] == ("assistant", two + " and <|box_start|>(500,500),(502,502)<|box_end|>")
+    messages = get_format("messages")
+    assert decodable_turns(messages, line, codec, (640, 480)) == messages.turns(line)  # other formats: as is
