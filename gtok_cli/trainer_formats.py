@@ -12,6 +12,16 @@ stats read turns, image and assistant texts back from parsed (dict) lines and fr
   opens the first user turn (LLaMA-Factory's sharegpt-style ``messages`` columns and ms-swift's standard
   format); :func:`dataset_info` writes LLaMA-Factory's ``dataset_info.json`` entries.
 - ``conversations``: the seed's ``{"image", "conversations": [{"role", "content"}]}``, ``<image>\\n`` first.
+- ``swift``: ms-swift's grounding rows: ``messages`` and ``images`` as above, every spatial span written as
+  the placeholders ``<ref-object>`` / ``<bbox>`` and the geometry in ``"objects": {"ref": [...],
+  "bbox": [[x1, y1, x2, y2] | [x, y], ...], "bbox_type": "real", "image_id": [0, ...]}`` in original-image
+  pixels, so ms-swift renders each box per model template on the image it feeds
+  (docs/source_en/Customization/Custom-dataset.md, "Grounding"; ``Template._pre_tokenize`` fills
+  ``<ref-object>``/``<bbox>`` in order across all turns from ``objects.ref``/``objects.bbox``,
+  ``Template.normalize_bbox`` scales ``real`` boxes by the fed image,
+  ``replace_ref``/``replace_bbox`` render them: ``swift/template/base.py``, ms-swift 4.6.0).
+  :class:`ObjectsWriter` writes the placeholders and objects, :meth:`TrainerFormat.object_shapes` reads them
+  back, :meth:`TrainerFormat.fill` renders the turns the way a template does.
 
 Every line may end with ``"meta"`` (the truth verify compares with). Keys are written in the entry's fixed
 order. Turns are ``(role, text)`` with the roles ``user`` / ``assistant`` whatever a format calls them.
@@ -19,7 +29,8 @@ order. Turns are ``(role, text)`` with the roles ``user`` / ``assistant`` whatev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -45,15 +56,18 @@ class TrainerFormat:
     image_key: str
     image_tag: str
     """Opens the first user turn's text."""
-    layout: tuple[Literal["id", "image", "turns"], ...]
+    layout: tuple[Literal["id", "image", "turns", "objects"], ...]
     """The line's keys in written order (``meta`` comes last)."""
     image_list: bool = False
     """The image is written as a one-item list."""
     sharegpt_info: bool = False
     """LLaMA-Factory reads it through a ``dataset_info.json`` (export writes one, :func:`dataset_info`)."""
+    objects_key: str | None = None
+    """Geometry goes into this key of the line, the turns hold placeholders (``swift``); None: the turns hold
+    the scheme's text."""
     _role_of: dict[str, str] = field(init=False, repr=False, compare=False)
     _name_of: dict[str, str] = field(init=False, repr=False, compare=False)
-    _build: Callable[[str, str, Turns], dict[str, Any]] = field(init=False, repr=False, compare=False)
+    _build: Callable[..., dict[str, Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -61,7 +75,7 @@ class TrainerFormat:
         set_(self, "_name_of", dict(zip(ROLES, self.role_names, strict=True)))
         set_(self, "_build", self._compile_build())
 
-    def _compile_build(self) -> Callable[[str, str, Turns], dict[str, Any]]:
+    def _compile_build(self) -> Callable[..., dict[str, Any]]:
         """:meth:`build` as straight-line code with this entry's keys as literals (the generic export path
         builds every line with it: as fast as a hand-written builder)."""
         rk, tk = repr(self.role_key), repr(self.text_key)
@@ -70,9 +84,10 @@ class TrainerFormat:
             "id": ("'id'", "sample_id"),
             "image": (repr(self.image_key), "[image]" if self.image_list else "image"),
             "turns": (repr(self.turns_key), "conv"),
+            "objects": (repr(self.objects_key), "objects"),
         }
         src = (
-            "def build(sample_id, image, turns):\n"
+            "def build(sample_id, image, turns, objects=None):\n"
             f"    conv = [{{{rk}: {role}, {tk}: t}} for r, t in turns]\n"
             "    for turn, (role, _) in zip(conv, turns):\n"
             "        if role == 'user':\n"
@@ -82,7 +97,7 @@ class TrainerFormat:
         )
         ns: dict[str, Any] = {"NAME": self._name_of, "TAG": self.image_tag}
         exec(compile(src, f"<gtok format {self.name}>", "exec"), ns)
-        fn: Callable[[str, str, Turns], dict[str, Any]] = ns["build"]
+        fn: Callable[..., dict[str, Any]] = ns["build"]
         return fn
 
     @property
@@ -90,9 +105,18 @@ class TrainerFormat:
         return self.role_names[1]
 
     # -- writing --
-    def build(self, sample_id: str, image: str, turns: Turns) -> dict[str, Any]:
-        """The line of a sample (``meta`` is added by the caller); keys in :attr:`layout` order."""
-        return self._build(sample_id, image, turns)
+    def build(
+        self, sample_id: str, image: str, turns: Turns, objects: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The line of a sample (``meta`` is added by the caller); keys in :attr:`layout` order. ``objects``
+        (:meth:`ObjectsWriter.objects`) for a format with :attr:`objects_key`; a ValueError when the turns'
+        placeholders do not match them (a text that holds a placeholder itself)."""
+        if self.objects_key is not None:
+            objects = objects if objects is not None else ObjectsWriter().objects()
+            problem = placeholder_problem(turns, objects)
+            if problem is not None:
+                raise ValueError(problem)
+        return self._build(sample_id, image, turns, objects)
 
     def with_tag(self, turns: Turns) -> Turns:
         """The image tag at the start of the first user turn."""
@@ -127,6 +151,97 @@ class TrainerFormat:
         rk, tk, who = self.role_key, self.text_key, self.assistant_name
         return [t[tk] for t in line[self.turns_key] if t[rk] == who]
 
+    # -- reading the objects of a line (formats with objects_key) --
+    def object_shapes(self, line: dict[str, Any], role: str) -> tuple[list[tuple[float, ...]], list[str]]:
+        """The boxes ``[x1, y1, x2, y2]`` / points ``[x, y]`` that the ``<bbox>`` placeholders of the turns of
+        ``role`` stand for, in text order (ms-swift fills placeholders in order across all turns), and the
+        problems found: placeholder counts that differ from ``objects``, a ``bbox_type`` other than
+        ``real``, an ``image_id`` list that does not name image 0 once per box."""
+        assert self.objects_key is not None
+        turns = self.turns(line)
+        objects = line[self.objects_key]
+        problem = placeholder_problem(turns, objects)
+        problems = [] if problem is None else [problem]
+        if objects.get("bbox_type", "real") != "real":
+            problems.append(f"bbox_type is {objects.get('bbox_type')!r}, gtok writes 'real' (pixels)")
+        ids = objects.get("image_id")
+        if ids is not None and list(ids) != [0] * len(objects["bbox"]):
+            problems.append(f"image_id {ids!r}: one 0 per box expected (one image per line)")
+        shapes: list[tuple[float, ...]] = []
+        boxes = objects["bbox"]
+        at = 0
+        for r, text in turns:
+            n = text.count(BBOX_TAG)
+            if r == role:
+                shapes += [tuple(float(v) for v in b) for b in boxes[at : at + n]]
+            at += n
+        return shapes, problems
+
+    def fill(
+        self, line: dict[str, Any], ref: Callable[[str], str], bbox: Callable[[list[float]], str]
+    ) -> Turns:
+        """The turns with each ``<ref-object>`` replaced by ``ref(label)`` and each ``<bbox>`` by
+        ``bbox(coords)``, in order across all turns (what ms-swift's ``_pre_tokenize`` does with a template's
+        ``replace_ref``/``replace_bbox``): e.g. a codec's rendering, for comparing model answers."""
+        assert self.objects_key is not None
+        objects = line[self.objects_key]
+        refs, boxes = iter(objects["ref"]), iter(objects["bbox"])
+        out: Turns = []
+        for r, text in self.turns(line):
+            parts = _PLACEHOLDER.split(text)
+            for k in range(1, len(parts), 2):
+                parts[k] = ref(next(refs)) if parts[k] == REF_TAG else bbox(list(next(boxes)))
+            out.append((r, "".join(parts)))
+        return out
+
+
+# ---- ms-swift's grounding placeholders ---------------------------------------------------------------------
+REF_TAG = "<ref-object>"
+BBOX_TAG = "<bbox>"
+_PLACEHOLDER = re.compile("(<ref-object>|<bbox>)")
+
+
+class ObjectsWriter:
+    """Writes spatial spans as ms-swift placeholders and collects the line's ``objects``.
+
+    >>> w = ObjectsWriter()
+    >>> w.write("a dog", [(150.0, 100.0, 400.0, 350.0)])
+    '<ref-object><bbox>'
+    >>> w.objects()
+    {'ref': ['a dog'], 'bbox': [[150.0, 100.0, 400.0, 350.0]], 'bbox_type': 'real', 'image_id': [0]}
+    """
+
+    def __init__(self) -> None:
+        self.ref: list[str] = []
+        self.bbox: list[list[float]] = []
+
+    def write(self, label: str | None, shapes: Sequence[Sequence[float]]) -> str:
+        """``<ref-object>`` (when ``label``) then one ``<bbox>`` per shape (4 numbers: a box, 2: a point)."""
+        for s in shapes:
+            if len(s) not in (2, 4):
+                raise ValueError(f"ms-swift objects hold boxes (4 numbers) or points (2), got {len(s)}")
+            self.bbox.append([float(v) for v in s])
+        head = ""
+        if label is not None:
+            self.ref.append(label)
+            head = REF_TAG
+        return head + BBOX_TAG * len(shapes)
+
+    def objects(self) -> dict[str, Any]:
+        return {"ref": self.ref, "bbox": self.bbox, "bbox_type": "real", "image_id": [0] * len(self.bbox)}
+
+
+def placeholder_problem(turns: Turns, objects: dict[str, Any]) -> str | None:
+    """Why the turns' placeholders do not match ``objects`` (counts of ``<ref-object>`` and ``<bbox>``)."""
+    refs = sum(t.count(REF_TAG) for _, t in turns)
+    boxes = sum(t.count(BBOX_TAG) for _, t in turns)
+    if refs != len(objects["ref"]) or boxes != len(objects["bbox"]):
+        return (
+            f"the turns hold {refs} {REF_TAG} and {boxes} {BBOX_TAG}, objects has {len(objects['ref'])} ref "
+            f"and {len(objects['bbox'])} bbox"
+        )
+    return None
+
 
 FORMATS: dict[str, TrainerFormat] = {
     f.name: f
@@ -152,6 +267,18 @@ FORMATS: dict[str, TrainerFormat] = {
             layout=("turns", "image"),
             image_list=True,
             sharegpt_info=True,
+        ),
+        TrainerFormat(
+            "swift",
+            turns_key="messages",
+            role_key="role",
+            text_key="content",
+            role_names=("user", "assistant"),
+            image_key="images",
+            image_tag="<image>",
+            layout=("turns", "image", "objects"),
+            image_list=True,
+            objects_key="objects",
         ),
         TrainerFormat(
             "conversations",
@@ -203,11 +330,21 @@ def line_struct(fmt: TrainerFormat, meta: Any, one_box: bool = False) -> type[ms
         any_turn = turn(_literal(user, assistant), "")
         turns = Annotated[list.__class_getitem__(any_turn), msgspec.Meta(min_length=2)]
     image: Any = tuple[NonEmpty] if fmt.image_list else NonEmpty
-    types: dict[str, Any] = {"id": NonEmpty, "image": image, "turns": turns}
+    types: dict[str, Any] = {"id": NonEmpty, "image": image, "turns": turns, "objects": Objects}
     fields: list[Any] = [(k, types[k]) for k in fmt.layout]
     fields.append(("meta", meta) if one_box else ("meta", meta | msgspec.UnsetType, msgspec.UNSET))
-    keys = {"image": fmt.image_key, "turns": fmt.turns_key}
+    keys = {"image": fmt.image_key, "turns": fmt.turns_key, "objects": fmt.objects_key or "objects"}
     return msgspec.defstruct(f"{kind}{title}Line", fields, rename=keys, **opts)
+
+
+class Objects(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The typed ``objects`` of a ``swift`` line: boxes only (a point line is stricter than the schema here,
+    so it takes the general path: the typed view may refuse what the schema accepts, never the reverse)."""
+
+    ref: list[str]
+    bbox: list[tuple[float, float, float, float]]
+    bbox_type: Literal["real"]
+    image_id: list[Annotated[int, msgspec.Meta(ge=0, le=0)]]
 
 
 def _literal(*values: str) -> Any:

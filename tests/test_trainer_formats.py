@@ -29,6 +29,10 @@ EXPECTED = {
     b'{"role":"assistant","content":"<box>1</box>"}],"images":["a.jpg"]}',
     "conversations": b'{"image":"a.jpg","conversations":[{"role":"user","content":"<image>\\nWhere is it?"},'
     b'{"role":"assistant","content":"<box>1</box>"}]}',
+    # ms-swift's standard messages row with its grounding "objects" (empty: these turns hold no placeholder)
+    "swift": b'{"messages":[{"role":"user","content":"<image>Where is it?"},'
+    b'{"role":"assistant","content":"<box>1</box>"}],"images":["a.jpg"],'
+    b'"objects":{"ref":[],"bbox":[],"bbox_type":"real","image_id":[]}}',
 }
 TURNS_2 = [("user", "Where is it?"), ("assistant", "<box>1</box>")]
 

@@ -11,6 +11,7 @@ from typing import Any
 from gtok_cli import limits
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import UsageError
+from gtok_cli.trainer_images import trainer_image
 
 # scheme name -> "module:Class"
 SCHEMES: dict[str, str] = {
@@ -44,10 +45,18 @@ def codec_class(name: str) -> type[Codec]:
     return cls
 
 
+TRAINER_PARAMS = ("trainer", "image_max_pixels")
+"""The image the trainer feeds (:mod:`gtok_cli.trainer_images`): taken by every scheme, kept only by those
+whose numbers are pixels of that image (``Codec.fed_image``); the others are immune, their text the same."""
+
+
 def get_codec(name: str, **params: Any) -> Codec:
     """A codec instance; ``params`` are the scheme's own keyword parameters (``bins``, ``grid``, …)."""
     cls = codec_class(name)
     limits.check_all(params)
+    if not cls.fed_image:
+        feed = {k: params.pop(k) for k in TRAINER_PARAMS if k in params}
+        trainer_image(feed.get("trainer"), feed.get("image_max_pixels"))  # still checked
     try:
         return cls(**{k: v for k, v in params.items() if v is not None})
     except TypeError as exc:

@@ -139,6 +139,10 @@ class Codec(ABC):
     """Shape kinds the scheme can write."""
     carries_label: ClassVar[bool] = False
     """Whether the span itself carries the phrase/label (so decode returns it)."""
+    fed_image: ClassVar[bool] = False
+    """Whether the numbers are pixels of the image the model is fed, so a trainer's resize changes them (it
+    then takes ``trainer`` / ``image_max_pixels``); False for schemes of fractions of the image, which no
+    resize of the whole image changes (docs/spec.md#trainers)."""
 
     # ---- description -------------------------------------------------------------------------------------
     @abstractmethod

@@ -43,6 +43,7 @@ from gtok_cli.codecs._common import (
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.quantize import IntArray, RoundingMode, bin_centres, quantise, round_mode, to_pixels
+from gtok_cli.trainer_images import trainer_image
 
 SCALE = 1000
 _CORNERS = re.compile(r"\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*,\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*")
@@ -61,11 +62,14 @@ def smart_resize(
     factor: int = QWEN25_FACTOR,
     min_pixels: int = QWEN25_MIN_PIXELS,
     max_pixels: int = QWEN25_MAX_PIXELS,
+    qwen_vl_utils: bool = False,
 ) -> tuple[IntArray, IntArray]:
     """``(W', H')`` exactly as ``transformers``' ``smart_resize`` computes them (it takes height first).
 
     The same float64 operations in the same order, so the result is identical; images with an aspect ratio
-    above 200 are refused like the processor refuses them.
+    above 200 are refused like the processor refuses them. ``qwen_vl_utils``: the variant of
+    ``qwen_vl_utils.vision_process.smart_resize`` (0.0.14, which ms-swift's Qwen2.5-VL template calls), whose
+    first rounding keeps each side at least ``factor`` (it differs only for sides under factor/2).
     """
     w = np.asarray(width, dtype=np.float64)
     h = np.asarray(height, dtype=np.float64)
@@ -79,6 +83,8 @@ def smart_resize(
     f = float(factor)
     h_bar = round_mode(h / f, "half_even") * f
     w_bar = round_mode(w / f, "half_even") * f
+    if qwen_vl_utils:
+        h_bar, w_bar = np.maximum(h_bar, factor), np.maximum(w_bar, factor)
     area = h_bar * w_bar
     big = area > max_pixels
     small = ~big & (area < min_pixels)
@@ -372,7 +378,13 @@ class Qwen3VLCodec(_JsonCodec):
 
 
 class Qwen25VLCodec(_JsonCodec):
+    """Pixels of the image the model sees: the trainer's resize (``trainer``, ``image_max_pixels``:
+    :mod:`gtok_cli.trainer_images`), then the processor's smart_resize. Under ``--trainer llamafactory`` a
+    1920×1080 image is fed as 1024×576 and smart-resized to 1036×588, so a box is written on 1036×588, not on
+    1932×1092 (the smart_resize of the original)."""
+
     name = "qwen2.5-vl"
+    fed_image = True
 
     def __init__(
         self,
@@ -380,8 +392,11 @@ class Qwen25VLCodec(_JsonCodec):
         max_pixels: int = QWEN25_MAX_PIXELS,
         factor: int = QWEN25_FACTOR,
         rounding: str | None = None,
+        trainer: str | None = None,
+        image_max_pixels: int | None = None,
     ) -> None:
         check_pinned("rounding", rounding, "half_even")
+        self.feed = trainer_image(trainer, image_max_pixels)
         if not (int(factor) > 0 and 0 < int(min_pixels) <= int(max_pixels)):
             raise UsageError(
                 f"scheme {self.name!r}: need factor > 0 and 0 < min_pixels <= max_pixels, "
@@ -395,17 +410,21 @@ class Qwen25VLCodec(_JsonCodec):
             "max_pixels": self.max_pixels,
             "factor": self.factor,
             "rounding": "half_even",
+            **self.feed.params(),
         }
 
     def resized(self, size: Size) -> tuple[int, int]:
-        """The ``(W', H')`` the processor resizes an image of ``size`` to."""
+        """The ``(W', H')`` the model sees for an image of ``size`` (the trainer's resize, then the
+        processor's)."""
         w, h = check_size(size)
-        rw, rh = smart_resize(w, h, self.factor, self.min_pixels, self.max_pixels)
-        return int(rw), int(rh)
+        rw, rh = self._extents(w, h)
+        return int(np.asarray(rw)), int(np.asarray(rh))
 
     def bound(self, size: Size) -> ErrorBound:
         rw, rh = self.resized(size)
         return ErrorBound(0.5 / rw, 0.5 / rh)
 
     def _extents(self, w: npt.ArrayLike, h: npt.ArrayLike) -> tuple[npt.ArrayLike, npt.ArrayLike]:
-        return smart_resize(w, h, self.factor, self.min_pixels, self.max_pixels)
+        fw, fh = self.feed.fed_sizes(w, h, qwen_plugin=True)
+        utils = self.feed.trainer == "swift"  # ms-swift resizes with qwen_vl_utils, not the HF processor
+        return smart_resize(fw, fh, self.factor, self.min_pixels, self.max_pixels, qwen_vl_utils=utils)

@@ -26,6 +26,18 @@ GRID_OPT = typer.Option(None, "--grid", help="grid: grid side n.")
 OFFSET_OPT = typer.Option(None, "--offset-step", help="grid: offset lattice step, in cells.")
 MIN_PIX_OPT = typer.Option(None, "--min-pixels", help="qwen2.5-vl: processor min_pixels.")
 MAX_PIX_OPT = typer.Option(None, "--max-pixels", help="qwen2.5-vl: processor max_pixels.")
+TRAINER_OPT = typer.Option(
+    None,
+    "--trainer",
+    help="Who feeds the images: hf (default: as they are) | llamafactory | swift (qwen2.5-vl's pixels are "
+    "those of the image it feeds; the other schemes are immune).",
+)
+IMAGE_MAX_PIX_OPT = typer.Option(
+    None,
+    "--image-max-pixels",
+    help="The trainer's image budget (llamafactory --image_max_pixels, default 589824 = 768*768; swift "
+    "--max_pixels, default none).",
+)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -84,6 +96,8 @@ def encode_command(
     offset_step: float | None = OFFSET_OPT,
     min_pixels: int | None = MIN_PIX_OPT,
     max_pixels: int | None = MAX_PIX_OPT,
+    trainer: str | None = TRAINER_OPT,
+    image_max_pixels: int | None = IMAGE_MAX_PIX_OPT,
 ) -> None:
     """Write boxes/points as a scheme's text (one grounding: the label with all its shapes)."""
     wh = parse_size(size)
@@ -98,7 +112,14 @@ def encode_command(
     if not shapes:
         raise UsageError("give at least one box x1,y1,x2,y2 or one --point X,Y")
     codec = _codec(
-        scheme, bins=bins, grid=grid, offset_step=offset_step, min_pixels=min_pixels, max_pixels=max_pixels
+        scheme,
+        bins=bins,
+        grid=grid,
+        offset_step=offset_step,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        trainer=trainer,
+        image_max_pixels=image_max_pixels,
     )
     typer.echo(codec.encode([Grounding(label, tuple(shapes))], wh))
 
@@ -112,6 +133,8 @@ def decode_command(
     offset_step: float | None = OFFSET_OPT,
     min_pixels: int | None = MIN_PIX_OPT,
     max_pixels: int | None = MAX_PIX_OPT,
+    trainer: str | None = TRAINER_OPT,
+    image_max_pixels: int | None = IMAGE_MAX_PIX_OPT,
 ) -> None:
     """Find every spatial span in TEXT; print {"regions": […], "errors": […]} as JSON.
 
@@ -121,7 +144,14 @@ def decode_command(
     wh = parse_size(size)
     source = sys.stdin.read() if text == "-" else text
     codec = _codec(
-        scheme, bins=bins, grid=grid, offset_step=offset_step, min_pixels=min_pixels, max_pixels=max_pixels
+        scheme,
+        bins=bins,
+        grid=grid,
+        offset_step=offset_step,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        trainer=trainer,
+        image_max_pixels=image_max_pixels,
     )
     decoded = codec.decode(source, wh)
     from gtok_cli.jsonio import dumps
@@ -139,10 +169,19 @@ def vocab_command(
     offset_step: float | None = OFFSET_OPT,
     min_pixels: int | None = MIN_PIX_OPT,
     max_pixels: int | None = MAX_PIX_OPT,
+    trainer: str | None = TRAINER_OPT,
+    image_max_pixels: int | None = IMAGE_MAX_PIX_OPT,
 ) -> None:
     """Print the tokens a scheme adds to a tokenizer (nothing for plain-text schemes), for add_tokens."""
     codec = _codec(
-        scheme, bins=bins, grid=grid, offset_step=offset_step, min_pixels=min_pixels, max_pixels=max_pixels
+        scheme,
+        bins=bins,
+        grid=grid,
+        offset_step=offset_step,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        trainer=trainer,
+        image_max_pixels=image_max_pixels,
     )
     tokens = codec.vocab()
     if as_json:
@@ -158,7 +197,8 @@ _ENCODE_EPILOG = (
     "  gtok encode --scheme qwen2-vl --size 640x480 --label dog 150,100,400,350\n\n"
     "  gtok encode -s bins --bins 500 --size 640x480 150,100,400,350 10,10,20,20\n\n"
     "  gtok encode -s qwen2.5-vl --size 640x480 --label nose --point 320,200\n\n"
-    "  gtok encode -s molmo --size 640x480 --label dog --box-as center 150,100,400,350"
+    "  gtok encode -s molmo --size 640x480 --label dog --box-as center 150,100,400,350\n\n"
+    "  gtok encode -s qwen2.5-vl --trainer llamafactory --size 1920x1080 0,0,1920,1080"
 )
 _DECODE_EPILOG = (
     "Examples:\n\n"

@@ -116,6 +116,17 @@ def register(app: typer.Typer) -> None:
         offset_step: float | None = typer.Option(None, "--offset-step", help="Scheme parameter (grid)."),
         min_pixels: int | None = typer.Option(None, "--min-pixels", help="Scheme parameter (qwen2.5-vl)."),
         max_pixels: int | None = typer.Option(None, "--max-pixels", help="Scheme parameter (qwen2.5-vl)."),
+        trainer: str | None = typer.Option(
+            None,
+            "--trainer",
+            help="Who feeds the images: hf (default) | llamafactory | swift; qwen2.5-vl writes pixels of "
+            "the image that trainer feeds (pinned in the manifest); the other schemes are immune.",
+        ),
+        image_max_pixels: int | None = typer.Option(
+            None,
+            "--image-max-pixels",
+            help="The trainer's image budget [llamafactory: 589824 = 768*768; swift: none].",
+        ),
     ) -> None:
         """Render records into conversation shards with spatial tokens, plus a manifest."""
         from gtok_cli.codecs import get_codec
@@ -143,8 +154,16 @@ def register(app: typer.Typer) -> None:
             "offset_step": offset_step,
             "min_pixels": min_pixels,
             "max_pixels": max_pixels,
+            "trainer": trainer,
+            "image_max_pixels": image_max_pixels,
         }
         codec = get_codec(scheme, **{k: v for k, v in params.items() if v is not None})
+        if trainer not in (None, "hf") and not codec.fed_image:
+            typer.echo(
+                f"gtok export: scheme {scheme!r} writes fractions of the image: --trainer {trainer} "
+                "does not change its text (immune to the trainer's resize)",
+                err=True,
+            )
         settings = refine_settings(
             codec,
             task,

@@ -15,6 +15,15 @@ def stats(
     min_mask_iou: float | None = typer.Option(
         None, "--min-mask-iou", help="Count the masks whose solver IoU is below this, in [0, 1]."
     ),
+    trainer: str | None = typer.Option(
+        None,
+        "--trainer",
+        help="Count the images this trainer's budget shrinks: llamafactory | swift | hf [the export's pinned "
+        "trainer, else llamafactory].",
+    ),
+    image_max_pixels: int | None = typer.Option(
+        None, "--image-max-pixels", help="The trainer's image budget [its default]."
+    ),
 ) -> None:
     """Counts by dataset, split, task, category; spatial tokens; round-trip error and IoU; box sizes."""
     from gtok_cli.jsonio import dumps
@@ -25,7 +34,10 @@ def stats(
         refuse_overwrite(
             {"SOURCE": source_files(source)}, {"--plots": [plots, *files_written_in(plots, ["*.png"])]}
         )
-    tally = collect(source, min_mask_iou)
+    from gtok_cli.trainer_images import trainer_image
+
+    feed = trainer_image(trainer, image_max_pixels) if trainer or image_max_pixels else None
+    tally = collect(source, min_mask_iou, feed)
     report = tally.to_json()
     if as_json:
         sys.stdout.buffer.write(dumps(report) + b"\n")

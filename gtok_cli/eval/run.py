@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 
 from gtok_cli.codecs import Codec, codec_from_params
-from gtok_cli.errors import UsageError
+from gtok_cli.errors import InputError, UsageError
 from gtok_cli.eval.report import EvalReport
 from gtok_cli.eval.scored import Inputs, Scored
 from gtok_cli.jsonio import iter_jsonl, open_output

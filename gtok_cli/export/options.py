@@ -19,6 +19,7 @@ from gtok_cli.export import dispatch, tasks
 from gtok_cli.refine.settings import RefineSettings, csv, settings_from_options
 from gtok_cli.task_roles import TASKS
 from gtok_cli.trainer_formats import NAMES as FORMAT_NAMES
+from gtok_cli.trainer_formats import get_format
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ SCHEME_FLAGS: dict[str, str] = {
     "offset_step": "--offset-step",
     "min_pixels": "--min-pixels",
     "max_pixels": "--max-pixels",
+    "trainer": "--trainer",
+    "image_max_pixels": "--image-max-pixels",
 }
 """The scheme parameters `gtok export` takes as flags; a scheme's other parameters are fixed by the scheme."""
 REFINE_FLAGS = (
@@ -181,6 +184,11 @@ def check_options(opts: ExportOptions, codec: Codec) -> None:
     if opts.box_as is not None and opts.box_as not in tasks.BOX_AS_OPTIONS:
         raise UsageError(
             f"unknown --box-as {opts.box_as!r}; choose one of: {', '.join(tasks.BOX_AS_OPTIONS)}"
+        )
+    if get_format(opts.fmt).objects_key is not None and (opts.shape != "box" or opts.refine is not None):
+        raise UsageError(
+            f"--format {opts.fmt} writes boxes and points as ms-swift objects: not --shape {opts.shape}"
+            + (" nor refinement turns" if opts.refine is not None else "")
         )
     missing = tasks.kinds_needed(opts.task, opts.shape, opts.box_as) - set(codec.kinds)
     if missing:

@@ -151,10 +151,13 @@ class Worker:
         )
         self.build = dispatch.builder_for(spec.task, spec.refine, self.codec)
         self.line = get_format(spec.fmt).build
+        self.objects = get_format(spec.fmt).objects_key is not None
+        """Geometry as ms-swift placeholders + objects (``swift``), not as the scheme's text."""
         self.parts = frozenset(spec.parts)
         self.fast: RecLines | None = None
         if (
-            spec.task == "rec"
+            not self.objects
+            and spec.task == "rec"
             and spec.shape == "box"
             and spec.box_as is None
             and spec.emit == "lines"
@@ -234,10 +237,21 @@ class Worker:
             for part, s in samples:
                 res.out[part].append((self.meta(s), s.image_file))
             return res
-        texts = tasks.encode_requests([s for _, s in samples], self.codec)
+        objects: list[dict[str, Any] | None]
+        if self.objects:
+            texts, objs = tasks.encode_placeholders([s for _, s in samples], self.codec)
+            objects = list(objs)
+        else:
+            texts = tasks.encode_requests([s for _, s in samples], self.codec)
+            objects = [None] * len(texts)
         option = orjson.OPT_APPEND_NEWLINE
-        for (part, s), t in zip(samples, texts, strict=True):
-            obj = self.line(s.sample_id, s.image_file, tasks.render_turns(s, t))
+        for (part, s), t, o in zip(samples, texts, objects, strict=True):
+            try:
+                obj = self.line(s.sample_id, s.image_file, tasks.render_turns(s, t), o)
+            except ValueError as exc:  # a text holding a placeholder itself (ms-swift would misread it)
+                raise InputError(
+                    str(exc), file=file, record=s.record_id, field="text", reason="text.placeholder"
+                ) from None
             if self.spec.meta:
                 obj["meta"] = self.meta(s)
             res.out[part].append(orjson.dumps(obj, option=option))

@@ -42,6 +42,7 @@ from gtok_cli.codecs.base import Codec, Grounding, Shape
 from gtok_cli.export.points import interior_point
 from gtok_cli.export.templates import Templates
 from gtok_cli.task_roles import TASKS, geometry_role  # noqa: F401  (re-exported; readers use task_roles)
+from gtok_cli.trainer_formats import ObjectsWriter
 
 ShapeOption = Literal["box", "point", "polyline", "polygon", "mask", "auto"]
 SHAPE_OPTIONS = ("box", "point", "polyline", "polygon", "mask", "auto")
@@ -488,6 +489,39 @@ def encode_requests(samples: Sequence[Sample], codec: Codec) -> list[list[str]]:
         for (si, ri), t in zip(fast_at, encoded, strict=True):
             texts[si][ri] = t
     return texts
+
+
+def encode_placeholders(
+    samples: Sequence[Sample], codec: Codec
+) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    """``--format swift``: each request as ms-swift placeholders (``<ref-object>`` for a label the scheme
+    would write, one ``<bbox>`` per shape) and, per sample, the ``objects`` they stand for, in original
+    pixels.
+    Requests are taken in the order the turns name them: ms-swift fills placeholders in text order."""
+    texts: list[list[str]] = []
+    objects: list[dict[str, Any]] = []
+    for s in samples:
+        writer = ObjectsWriter()
+        row = [""] * len(s.requests)
+        for _, pieces in s.turns:
+            for p in pieces:
+                if isinstance(p, int):
+                    row[p] = _placeholders(s.requests[p], writer, codec.carries_label)
+        texts.append(row)
+        objects.append(writer.objects())
+    return texts, objects
+
+
+def _placeholders(req: Request, writer: ObjectsWriter, labels: bool) -> str:
+    if isinstance(req, tuple):
+        return writer.write(req[4] if labels else None, [req[:4]])
+    out = []
+    for g in req:
+        bad = [sh.kind for sh in g.shapes if sh.kind not in ("box", "point")]
+        if bad:
+            raise ValueError(f"ms-swift objects hold boxes and points, not a {bad[0]}")
+        out.append(writer.write(g.label if labels else None, [sh.coords for sh in g.shapes]))
+    return "".join(out)
 
 
 def render_turns(sample: Sample, texts: list[str]) -> list[tuple[str, str]]:

@@ -107,6 +107,12 @@ class ExportSource:
         size = tuple(meta["image_size"]) if meta else None
         rid = str(meta["record_id"]) if meta else str(line.get("id", where))
         params = m["scheme"].get("params", {})
+        if get_format(fmt).objects_key is not None and size is not None:  # ms-swift placeholders
+            from gtok_cli.codecs import codec_from_params
+            from gtok_cli.rendered import decodable_turns
+
+            codec = codec_from_params(m["scheme"])
+            turns = decodable_turns(get_format(fmt), line, codec, (int(size[0]), int(size[1])))
         view = View(
             title=rid,
             image_file=image,

@@ -11,10 +11,13 @@ from typing import Any
 
 from gtok_cli.stats.collect import Tally, collect
 from gtok_cli.stats.measure import PAPER_TOKENS_PER_MASK_32, box_size
+from gtok_cli.trainer_images import TrainerImage
 
 
-def stats(path: str | Path, min_mask_iou: float | None = None) -> dict[str, Any]:
-    return collect(path, min_mask_iou).to_json()
+def stats(
+    path: str | Path, min_mask_iou: float | None = None, feed: TrainerImage | None = None
+) -> dict[str, Any]:
+    return collect(path, min_mask_iou, feed).to_json()
 
 
 def _dist(name: str, s: dict[str, Any], unit: str = "", digits: int = 2) -> str:
@@ -42,6 +45,10 @@ def human(r: dict[str, Any]) -> str:
     for key in ("by_dataset", "by_split", "by_task", "by_kind", "by_category"):
         if key in r:
             out.append(f"  {key.replace('_', ' '):<12} {_top(r[key])}")
+    tr = r["trainer_resize"]
+    budget = "no resize" if tr["image_max_pixels"] is None else f"image_max_pixels {tr['image_max_pixels']}"
+    line = f"  trainer resize {tr['trainer']} ({budget}): {tr['shrunk']} of {tr['images']} images shrunk"
+    out.append(line + (f"; {tr['note']}" if tr["note"] else ""))
     b = r["box_sizes"]
     out.append(f"  box sizes    small={b['small']}  medium={b['medium']}  large={b['large']}  ({b['rule']})")
     if r["kind"] == "export":

@@ -15,16 +15,18 @@ below a floor.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gtok_cli.codecs import codec_from_params
+from gtok_cli.codecs import TRAINER_PARAMS, Codec, codec_from_params
 from gtok_cli.errors import InputError
 from gtok_cli.geometry.compare import COMPARATORS
 from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.mask_quality import SolverIoUs, check_floor
+from gtok_cli.rendered import decodable_turns
 from gtok_cli.shards.read import UNKNOWN, ExportFolder, is_export, source_provenance
 from gtok_cli.stats.measure import (
     BOX_SIZES,
@@ -37,6 +39,7 @@ from gtok_cli.stats.measure import (
 )
 from gtok_cli.task_roles import geometry_role
 from gtok_cli.trainer_formats import get_format
+from gtok_cli.trainer_images import TrainerImage
 
 
 @dataclass
@@ -63,6 +66,12 @@ class Tally:
     iou: list[float] = field(default_factory=list)
     problems: Counter[str] = field(default_factory=Counter)
     extra: dict[str, Any] = field(default_factory=dict)
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Each image file's size (for the trainer's budget)."""
+    feed: TrainerImage = field(default_factory=lambda: TrainerImage("llamafactory"))
+    """Whose resize ``trainer_resize`` counts: ``--trainer``, else the export's pinned one, else
+    LLaMA-Factory's default budget (the one that shrinks images silently)."""
+    feed_note: str | None = None
 
     def add_region(self, region: dict[str, Any]) -> None:
         self.regions += 1
@@ -107,6 +116,7 @@ class Tally:
                 "below_min_mask_iou": self.mask_ious.below(self.min_mask_iou),
             },
         )
+        out["trainer_resize"] = self.trainer_resize()
         if self.kind == "export":
             out["by_kind"] = counts(self.by_kind)
             out["tokens"] = {
@@ -120,24 +130,44 @@ class Tally:
             }
         return out
 
+    def trainer_resize(self) -> dict[str, Any]:
+        """How many distinct images the trainer's budget shrinks before the model's processor sees them."""
+        sizes = list(self.image_sizes.values())
+        shrunk = int(self.feed.shrinks([w for w, _ in sizes], [h for _, h in sizes]).sum()) if sizes else 0
+        return {
+            "trainer": self.feed.trainer,
+            "image_max_pixels": self.feed.budget,
+            "images": len(sizes),
+            "shrunk": shrunk,
+            "note": self.feed_note,
+        }
 
-def collect(path: str | Path, min_mask_iou: float | None = None) -> Tally:
-    """``min_mask_iou``: count the mask regions whose solver IoU is below it."""
+
+def collect(path: str | Path, min_mask_iou: float | None = None, feed: TrainerImage | None = None) -> Tally:
+    """``min_mask_iou``: count the mask regions whose solver IoU is below it. ``feed``: count the images this
+    trainer's budget shrinks (default: the export's pinned trainer, else LLaMA-Factory's default budget)."""
     floor = check_floor(min_mask_iou)
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", file=str(p), reason="file.missing")
-    t = collect_export(p) if is_export(p) else collect_records(p)
+    t = collect_export(p, feed) if is_export(p) else collect_records(p, feed)
     t.min_mask_iou = floor
     return t
 
 
 # ---- records -----------------------------------------------------------------------------------------------
-def collect_records(path: Path) -> Tally:
+def collect_records(path: Path, feed: TrainerImage | None = None) -> Tally:
     t = Tally("records", str(path))
+    if feed is not None:
+        t.feed = feed
     for lineno, rec in iter_jsonl(path):
         if not isinstance(rec, dict) or not isinstance(rec.get("regions"), list):
             raise InputError("not a gtok record", file=str(path), record=f"line {lineno}", field="regions")
+        image = rec.get("image")
+        if isinstance(image, dict):
+            w, h = image.get("width"), image.get("height")
+            if isinstance(w, int) and isinstance(h, int):
+                t.image_sizes[str(image.get("file"))] = (w, h)
         t.samples += 1
         t.by_dataset[str(rec.get("dataset") or UNKNOWN)] += 1
         t.by_split[str(rec.get("split") or UNKNOWN)] += 1
@@ -151,7 +181,24 @@ def collect_records(path: Path) -> Tally:
 
 
 # ---- export folders ----------------------------------------------------------------------------------------
-def collect_export(path: Path) -> Tally:
+def _feed_of(codec: Codec, fmt: str, feed: TrainerImage | None) -> tuple[TrainerImage, str]:
+    """The trainer whose budget is counted, and what it means for this export's boxes."""
+    pinned = TrainerImage(**{k: v for k, v in codec.params().items() if k in TRAINER_PARAMS})
+    if get_format(fmt).objects_key is not None:
+        return feed or TrainerImage("llamafactory"), "immune: ms-swift rescales objects to the image it feeds"
+    if not codec.fed_image:
+        return feed or TrainerImage("llamafactory"), f"scheme {codec.name}: immune (fractions of the image)"
+    if feed is None or feed == pinned:
+        if pinned.trainer != "hf":
+            return pinned, "the export writes pixels of the image this trainer feeds"
+        feed = TrainerImage("llamafactory")
+    return feed, (
+        f"scheme {codec.name} was exported for --trainer {pinned.trainer}: fed by {feed.trainer}, each image "
+        f"the two feed at different sizes gets wrong boxes (export with --trainer {feed.trainer})"
+    )
+
+
+def collect_export(path: Path, feed: TrainerImage | None = None) -> Tally:
     src = ExportFolder.open(path)
     m = src.manifest
     codec = codec_from_params(m["scheme"])
@@ -159,6 +206,7 @@ def collect_export(path: Path) -> Tally:
     role = geometry_role(m["task"])
     prov = source_provenance(m)
     t = Tally("export", str(path))
+    t.feed, t.feed_note = _feed_of(codec, m["format"], feed)
     t.extra = {
         "scheme": m["scheme"],
         "task": m["task"],
@@ -172,7 +220,6 @@ def collect_export(path: Path) -> Tally:
         t.samples += 1
         t.by_task[m["task"]] += 1
         meta = line.get("meta")
-        turns = get_format(m["format"]).turns(line)
         if not meta:
             t.problems["no_meta"] += 1
             continue
@@ -181,6 +228,9 @@ def collect_export(path: Path) -> Tally:
         t.by_dataset[dataset] += 1
         t.by_split[split] += 1
         size = (int(meta["image_size"][0]), int(meta["image_size"][1]))
+        with contextlib.suppress(KeyError, TypeError, IndexError):
+            t.image_sizes[get_format(m["format"]).image(line)] = size
+        turns = decodable_turns(get_format(m["format"]), line, codec, size)
         regions = meta["regions"]
         for r in regions:
             t.add_region(r)

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from gtok_cli.codecs import Codec, codec_from_params
+from gtok_cli.codecs import Codec, Shape, codec_from_params
 from gtok_cli.geometry.compare import COMPARATORS, box_iou
 from gtok_cli.jsonio import count_newlines, open_binary_input, sha256_file
 from gtok_cli.mask_quality import OPTION as MIN_MASK_IOU
@@ -222,7 +222,9 @@ class LineChecker:
         self._bounds: dict[tuple[int, int], tuple[float, float]] = {}
         self.refine = m.get("refine") is not None
         """Propose-and-refine conversations: checked turn by turn (:mod:`.refine_check`)."""
-        self.typed = truths is None and not self.refine
+        self.objects = self.format.objects_key is not None
+        """ms-swift lines: placeholders checked against ``objects``, objects against the truth, exactly."""
+        self.typed = truths is None and not self.refine and not self.objects
         """Truths from ``meta``: a shard is first decoded and schema-checked (:mod:`.typed_lines`)."""
 
     def allowed(self, size: tuple[int, int]) -> tuple[float, float]:
@@ -230,6 +232,8 @@ class LineChecker:
         if b is None:
             if self.opts.max_error_px is not None:
                 b = (self.opts.max_error_px, self.opts.max_error_px)
+            elif self.objects:  # objects hold the truth's own numbers: nothing may differ
+                b = (0.0, 0.0)
             else:
                 b = self.codec.bound(size).pixels(size)
             self._bounds[size] = b
@@ -307,6 +311,12 @@ class LineChecker:
         self._mask_iou(regions, name, lineno, rid, res)
         if self.refine:
             self._refine(geo, truth, name, lineno, rid, res)
+        elif self.objects:
+            coords, problems = self.format.object_shapes(line, self.role)
+            for problem in problems:
+                res.fail(Failure("objects.placeholders", problem, name, lineno, rid))
+            shapes = [Shape.box(*c) if len(c) == 4 else Shape.point(*c) for c in coords]
+            self._compare(shapes, truth, name, lineno, rid, res)
         elif len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
             region = regions[0]
             fast.add(lineno, geo[0], truth["image_size"], region["bbox"], region["phrase"], rid, truth)
@@ -541,6 +551,13 @@ class LineChecker:
             for issue in dec.errors:
                 res.fail(Failure("span.invalid", f"{issue.message}: {issue.text!r}", name, lineno, rid))
             shapes += dec.shapes()
+        self._compare(shapes, truth, name, lineno, rid, res)
+
+    def _compare(
+        self, shapes: list[Shape], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult
+    ) -> None:
+        """The shapes a line's geometry stands for against its truth regions: count, kind, error, IoU."""
+        size = (int(truth["image_size"][0]), int(truth["image_size"][1]))
         regions = truth["regions"]
         if len(shapes) != len(regions):
             res.fail(
