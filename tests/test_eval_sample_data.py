@@ -99,7 +99,35 @@ def _iou_floor(box: list[float], bx: float, by: float) -> float:
     return max(0.0, w - 2 * bx) * max(0.0, h - 2 * by) / ((w + 2 * bx) * (h + 2 * by))
 
 
-@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+POINT_ONLY = {"molmo"}  # no box shape: its rec answer is the box's centre (--box-as center)
+
+
+def test_points_only_scheme_scores_rec_as_hits(refcoco: Path, tmp_path: Path) -> None:
+    """A molmo rec export (the box's centre): its own answers hit every referred region; an answer moved
+    outside the box misses, and eval reports hit_rate, not box IoU."""
+    export = _export(refcoco, tmp_path, "molmo", "--box-as", "center")
+    gt = list(ground_truth_predictions(export))
+    report = evaluate(write_predictions(tmp_path / "gt.jsonl", gt), export)
+    assert report.metrics == {"hit_rate": 1.0}
+    lines = [
+        orjson.loads(raw)
+        for shard in sorted(export.glob("*.jsonl"))
+        for raw in shard.read_bytes().splitlines()
+    ]
+    w, h = lines[0]["meta"]["image_size"]
+    x1, y1, _x2, y2 = lines[0]["meta"]["regions"][0]["bbox"]
+    # a point 1 % of the width left of the box (the first line's box starts at x > 1 %): outside it
+    outside = round(100 * x1 / w - 1.0, 1)
+    assert outside > 0
+    gt[0] = {
+        **gt[0],
+        "turns": [f'<point x="{outside:.1f}" y="{100 * (y1 + y2) / 2 / h:.1f}" alt="x">x</point>'],
+    }
+    report = evaluate(write_predictions(tmp_path / "moved.jsonl", gt), export)
+    assert report.metrics["hit_rate"] == pytest.approx((len(gt) - 1) / len(gt))
+
+
+@pytest.mark.parametrize("scheme", sorted(set(SCHEMES) - POINT_ONLY))
 def test_own_answers_score_within_the_bound(refcoco: Path, tmp_path: Path, scheme: str) -> None:
     export = _export(refcoco, tmp_path, scheme)
     preds = write_predictions(tmp_path / "gt.jsonl", list(ground_truth_predictions(export)))
@@ -194,3 +222,18 @@ def test_fine_schemes_reach_one_on_small_objects(tmp_path: Path, scheme: str) ->
     export = export_of(tmp_path, records, "--scheme", scheme, "--task", "rec")
     preds = write_predictions(tmp_path / "gt.jsonl", list(ground_truth_predictions(export)))
     assert evaluate(preds, export).metrics["acc@0.5"] == 1.0
+
+
+@pytest.mark.parametrize("scheme", ["qwen2-vl", "gemini", "internvl"])
+def test_swift_export_scores_the_rendered_answers(refcoco: Path, tmp_path: Path, scheme: str) -> None:
+    """A --format swift line holds placeholders; the model answers what ms-swift's template renders from
+    ``objects`` in the scheme: those rendered answers are what a perfect model says, and they score 1.0."""
+    export = _export(refcoco, tmp_path, scheme, "--format", "swift")
+    gt = list(ground_truth_predictions(export))
+    assert not any("<bbox>" in t for p in gt for t in p["turns"])
+    report = evaluate(write_predictions(tmp_path / "gt.jsonl", gt), export)
+    assert report.counts["format_error"] == 0
+    assert report.metrics["acc@0.5"] == 1.0
+    placeholders = [{**p, "turns": ["<ref-object><bbox>"]} for p in gt]
+    report = evaluate(write_predictions(tmp_path / "raw.jsonl", placeholders), export)
+    assert report.counts["format_error"] == len(gt) and report.metrics["acc@0.5"] == 0.0

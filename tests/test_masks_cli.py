@@ -760,3 +760,17 @@ def test_a_skip_partial_is_not_resumed_under_fail(
     assert result.exit_code == 0, result.output
     assert "it was written with --on-error skip; starting over" in result.output
     assert "12 images" in result.output
+
+
+def test_skip_that_rejects_every_image_is_an_error(sample_src: Path, tmp_path: Path) -> None:
+    """Every image has a bad mask: nothing is written, which is exit 2 under skip too (reasons kept)."""
+    records = read_jsonl(sample_src)
+    for r in records:
+        r["regions"][0]["mask"] = {"size": [1, 1], "counts": [1]}  # not the image's size
+    src = write_jsonl(tmp_path / "bad.jsonl", records)
+    out = tmp_path / "out.jsonl"
+    result = masks_cli(src, out, *GRID, "--on-error", "skip")
+    assert result.exit_code == 2, result.output
+    images = len(lines_per_image(src))
+    assert f"every image was rejected ({images}): {out} holds no record" in result.output
+    assert len(read_jsonl(Path(f"{out}.rejects.jsonl"))) == images

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from gtok_cli.commands.ingest_run import REJECTS_HELP
+from gtok_cli.errors import InputError
 
 ENGINES = ("local", "ray")
 
@@ -160,6 +161,13 @@ def masks(
         text += f"; {s['rejected_images']} images ({s['rejected_records']} records) rejected"
         text += f", written to {rejects}"
     print(text, file=sys.stderr)
+    if s["records"] == 0 and s["rejected_images"] > 0:
+        # a run that wrote nothing is a failure even when every failure was "skipped"
+        raise InputError(
+            f"every image was rejected ({s['rejected_images']}): {out} holds no record; reasons in {rejects}",
+            file=str(records),
+            reason="masks.all_rejected",
+        )
 
 
 MASKS_EPILOG = (

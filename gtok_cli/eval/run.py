@@ -87,6 +87,8 @@ def _scorer(index: ExportIndex, codec: Codec) -> str:
         kinds = {r["kind"] for k in index.metas for r in index.metas[k]["regions"]}
         if not np.isnan(index.one_box).any(axis=1).all():
             kinds.add("box")  # one-box lines are kept as columns, not metas
+        if kinds and kinds <= {"point"}:
+            return "points"  # a points-only scheme's rec (--box-as center): a hit inside the referred region
         return (
             "masks" if "mask" in kinds and kinds <= {"mask"} else "boxes" if "mask" not in kinds else "mixed"
         )

@@ -23,8 +23,10 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from gtok_cli.codecs import codec_from_params
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.jsonio import decode_lines_typed, read_input_bytes
+from gtok_cli.rendered import decodable_turns
 from gtok_cli.shards.read import ExportFolder
 from gtok_cli.trainer_formats import get_format
 
@@ -124,6 +126,7 @@ def open_export(
     sizes: list[tuple[int, int]] = []
     boxes: list[tuple[float, float, float, float]] = []
     nan4 = (np.nan, np.nan, np.nan, np.nan)
+    codec = codec_from_params(m["scheme"]) if keep_answers else None
     for k, (line, meta, where) in enumerate(_lines_with_truth(export, records, rebuild)):
         if meta is None:
             raise InputError(
@@ -155,8 +158,10 @@ def open_export(
                 index.images.append(fmt.image(line))
             except (KeyError, TypeError, IndexError):
                 raise InputError(f"line is not a {fmt.name} line", file=where, reason="line.format") from None
-        if keep_answers:
-            index.answers.append(_geometry_turns(fmt.turns(line), m["task"]))
+        if keep_answers:  # swift placeholders rendered as the template would: what a model answers
+            assert codec is not None
+            turns = decodable_turns(fmt, line, codec, (int(w), int(h)))
+            index.answers.append(_geometry_turns(turns, m["task"]))
     index.sizes = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
     index.one_box = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return index
