@@ -80,7 +80,7 @@ def baseline_box_reward(answer: str, meta: dict[str, Any]) -> float:
     inter = iw * ih
     union = (p[2] - p[0]) * (p[3] - p[1]) + (t[2] - t[0]) * (t[3] - t[1]) - inter
     iou = inter / union if union > 0 else 0.0
-    l1 = (abs(p[0] - t[0]) / w + abs(p[1] - t[1]) / h + abs(p[2] - t[2]) / w + abs(p[3] - t[3]) / h) / 4
+    l1 = (abs(p[0] - t[0]) / w + abs(p[1] - t[1]) / h + abs(p[2] - t[2]) / w + abs(p[3] - t[3]) / h) / 2
     return iou + 1.0 - min(1.0, l1)
 
 

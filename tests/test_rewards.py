@@ -130,12 +130,13 @@ def test_non_repetition_reward(case: str, answer: str, want: float) -> None:
 
 # ---- box ---------------------------------------------------------------------------------------------------
 # off by one cell to the right: [30, 7.5, 330, 232.5]; intersection 280×225 = 63000, union 2·67500 − 63000
-# = 72000, IoU 0.875; L1 = (20/640 + 0 + 20/640 + 0)/4 = 1/64
-# the far corner cell twice: [630, 472.5, 630, 472.5], IoU 0; L1 = (620/640 + 465/480 + 320/640 + 240/480)/4
+# = 72000, IoU 0.875; L1 = (20/640 + 0 + 20/640 + 0)/2 = 1/32
+# the far corner cell twice: [630, 472.5, 630, 472.5], IoU 0; L1 = (620/640 + 465/480 + 320/640 + 240/480)/2
+# = 1.47, capped at 1: reward 0
 BOX_CASES = [
     ("perfect", PERFECT, 2.0),
-    ("off by one cell", "<box><grid_1_0><grid_16_15></box>", 0.875 + (1 - 1 / 64)),
-    ("far corner", "<box><grid_31_31><grid_31_31></box>", 1 - (620 / 640 + 465 / 480 + 0.5 + 0.5) / 4),
+    ("off by one cell", "<box><grid_1_0><grid_16_15></box>", 0.875 + (1 - 1 / 32)),
+    ("far corner", "<box><grid_31_31><grid_31_31></box>", 0.0),
     ("corners in the wrong order", "<box><grid_15_15><grid_0_0></box>", 0.0),
     ("garbage", "it is a dog", 0.0),
     ("empty", "", 0.0),
@@ -151,9 +152,9 @@ def test_box_reward(case: str, answer: str, want: float) -> None:
 
 def test_box_reward_quantised_truth() -> None:
     # truth [0, 0, 320, 240]: the answer decodes to cell centres [10, 7.5, 310, 232.5]; IoU 67500/76800,
-    # L1 = (10/640 + 7.5/480 + 10/640 + 7.5/480)/4 = 1/64
+    # L1 = (10/640 + 7.5/480 + 10/640 + 7.5/480)/2 = 1/32
     got = box_reward(PERFECT, meta(box_region([0.0, 0.0, 320.0, 240.0])))
-    assert got == pytest.approx(67500 / 76800 + 1 - 1 / 64, abs=1e-12)
+    assert got == pytest.approx(67500 / 76800 + 1 - 1 / 32, abs=1e-12)
 
 
 def test_box_reward_strict_scores_any_unreadable_span_as_a_miss() -> None:
@@ -177,9 +178,9 @@ def test_box_reward_other_schemes() -> None:
     assert box_reward(qwen, truth, scheme=get_codec("qwen3-vl")) == 2.0
     assert box_reward(qwen, {**truth, "scheme": "qwen3-vl"}) == 2.0
     assert box_reward(qwen, truth) == 0.0  # read as grid (the default): no grid box in it
-    # qwen3-vl off by 50 on x2 only: [64, 48, 352, 240], IoU 256/288; L1 = (32/640)/4
+    # qwen3-vl off by 50 on x2 only: [64, 48, 352, 240], IoU 256/288; L1 = (32/640)/2
     off = '[{"bbox_2d": [100, 100, 550, 500]}]'
-    assert box_reward(off, truth, scheme="qwen3-vl") == pytest.approx(256 / 288 + 1 - 0.05 / 4, abs=1e-12)
+    assert box_reward(off, truth, scheme="qwen3-vl") == pytest.approx(256 / 288 + 1 - 0.05 / 2, abs=1e-12)
 
 
 def test_box_reward_grid_parameter() -> None:
@@ -441,7 +442,7 @@ def test_qwen_tag_schemes_after_skip_special_tokens(
     inter = ix * iy
     union = (want_box[2] - want_box[0]) * (want_box[3] - want_box[1]) + 256 * 192 - inter
     l1 = (abs(want_box[0] - 64) / 640 + abs(want_box[1] - 48) / 480 + abs(want_box[2] - 320) / 640
-          + abs(want_box[3] - 240) / 480) / 4  # fmt: skip
+          + abs(want_box[3] - 240) / 480) / 2  # fmt: skip
     value = inter / union + 1 - l1
     assert box_reward(answer, QWEN_TRUTH, scheme=codec) == pytest.approx(value if lenient else 0.0, abs=1e-12)
     assert box_reward(answer, QWEN_TRUTH, scheme=codec, strict=True) == pytest.approx(

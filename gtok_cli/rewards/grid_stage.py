@@ -97,12 +97,13 @@ def box_reward(
     """IoU + (1 − min(1, L1)), averaged over the line's box regions; range 0–2.
 
     For box region k and the answer's k-th box (a missing box scores 0): IoU of the two boxes, and
-    ``L1 = (|Δx1|/W + |Δy1|/H + |Δx2|/W + |Δy2|/H) / 4``, the mean absolute corner-coordinate error normalised
-    per axis by the image width W and height H (0 for a perfect box, 1 for opposite corners of the image).
+    ``L1 = (|Δx1|/W + |Δy1|/H + |Δx2|/W + |Δy2|/H) / 2``, the mean over the two corners of each corner's
+    absolute error normalised per axis by the image width W and height H (issue 14's definition, range 0–2:
+    0 for a perfect box, 2 for opposite corners of the image; ``gtok_cli.scoring.corner_l1``).
     A perfect answer scores 2.0; the grid's own quantisation leaves at most half a cell per coordinate.
 
     Example (640×480, truth ``[0, 0, 320, 240]``, answer the box ``[0, 0, 320, 480]``): IoU 0.5, L1 =
-    (240/480)/4 = 0.125, reward 0.5 + 0.875 = 1.375.
+    (240/480)/2 = 0.25, reward 0.5 + 0.75 = 1.25.
     """
     reading = read_line("box_reward", answer, meta, scheme, strict, codec_params)
     regions = reading.regions("box")
@@ -115,9 +116,7 @@ def box_reward(
         if n >= len(boxes) or truth is None:
             continue
         iou = float(box_iou(boxes[n].coords, truth)[0])
-        l1 = (
-            float(corner_l1(boxes[n].coords, truth, reading.truth.size)[0]) / 2.0
-        )  # mean of the 4 coordinates
+        l1 = float(corner_l1(boxes[n].coords, truth, reading.truth.size)[0])
         total += iou + (1.0 - min(1.0, l1))
     return total / len(regions)
 
@@ -156,7 +155,7 @@ def box_reward_batch(
             texts = [rewrap(t, codec)[0] for t in texts]
         boxes = first_boxes(texts, codec, sizes, strict=strict).boxes
         read = ~np.isnan(boxes).any(axis=1)
-        l1 = corner_l1(boxes, truths, sizes) / 2.0  # mean of the 4 coordinates
+        l1 = corner_l1(boxes, truths, sizes)
         value = np.where(read, box_iou(boxes, truths) + (1.0 - np.minimum(1.0, l1)), 0.0)
         for k, v in zip(rows, value.tolist(), strict=True):
             out[k] = v
