@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
-from tests._export_helpers import gtok
+from _export_helpers import gtok
 
 DATA = Path(__file__).parent / "data"
 

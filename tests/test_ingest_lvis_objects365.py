@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests._export_helpers import gtok
-from tests._source_helpers import DATA, export_and_verify, ingest, reconciles
+from _export_helpers import gtok
+from _source_helpers import DATA, export_and_verify, ingest, reconciles
 
 LVIS = DATA / "lvis" / "lvis_v1_val_sample.json"
 O365 = DATA / "objects365" / "zhiyuan_objv2_val_sample.json"

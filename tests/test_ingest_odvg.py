@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests._source_helpers import DATA, export_and_verify, ingest, reconciles, rejects
+from _source_helpers import DATA, export_and_verify, ingest, reconciles, rejects
 
 ODVG = DATA / "odvg"
 ANN = ODVG / "coco_val_sample_odvg.jsonl"

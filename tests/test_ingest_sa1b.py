@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _source_helpers import DATA, export_and_verify, ingest, reconciles, rejects
 from pycocotools import mask as mask_utils
-
-from tests._source_helpers import DATA, export_and_verify, ingest, reconciles, rejects
 
 SA = DATA / "sa1b"
 
@@ -141,7 +140,7 @@ def test_truncated_file_and_duplicate_image(tmp_path: Path) -> None:
 
 def test_masks_then_grid_mask_export_verifies(tmp_path: Path) -> None:
     """SA-1B's RLE masks through the rest of the pipeline: mask tokens (cells backend), grid mask answers."""
-    from tests._export_helpers import gtok
+    from _export_helpers import gtok
 
     records = tmp_path / "sa.jsonl"
     assert ingest("sa1b", "--annotations", SA, "--max-masks-per-image", "2", "--out", records)[0] == 0

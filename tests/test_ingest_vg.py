@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests._source_helpers import DATA, export_and_verify, ingest, reconciles, rejects
+from _source_helpers import DATA, export_and_verify, ingest, reconciles, rejects
 
 VG = DATA / "vg"
 FILES = (
@@ -120,7 +119,7 @@ def test_referring_records_export_and_verify(tmp_path: Path) -> None:
 def test_objects_never_claim_every_instance(tmp_path: Path) -> None:
     out = tmp_path / "vg.jsonl"
     assert ingest("vg", *FILES[:2], *FILES[4:], "--out", out)[0] == 0
-    from tests._export_helpers import gtok
+    from _export_helpers import gtok
 
     res = gtok(
         "export", out, "--scheme", "bins", "--task", "detect", "--out", tmp_path / "d", "--allow-empty"
