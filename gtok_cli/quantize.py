@@ -103,6 +103,12 @@ def bin_centres(index: ArrayLike, n: int) -> FloatArray:
     return (np.asarray(index, dtype=np.float64) + 0.5) / n
 
 
+def bin_centre_pixels(index: ArrayLike, n: int, extent: ArrayLike) -> FloatArray:
+    """Bin k of n → the pixel at its centre, clamped to the image extent (how the floor-quantised schemes
+    decode: a bin's lower edge is what was written, its centre is the least-error reading)."""
+    return np.minimum(to_pixels(bin_centres(index, n), extent), np.asarray(extent, dtype=np.float64))
+
+
 def corner_cells(x1: ArrayLike, x2: ArrayLike, extent: ArrayLike, n: int) -> tuple[IntArray, IntArray]:
     """Kosmos-2 / GETok corner rule along one axis: first cell ``floor(v1·n)``, last cell ``ceil(v2·n − 1)``.
 

@@ -39,7 +39,7 @@ from gtok_cli.codecs._common import (
     shape_coords,
 )
 from gtok_cli.codecs.base import Codec, Decoded, ErrorBound, Grounding, Shape, Size
-from gtok_cli.quantize import IntArray, bin_centres, quantise, to_pixels
+from gtok_cli.quantize import IntArray, bin_centre_pixels, quantise
 
 SCALE = 1000
 _SPAN = re.compile(r"\[\[([^\[\]]*)\]\]")
@@ -71,10 +71,6 @@ class CogVLMCodec(Codec):
         n = coords.shape[-1] // 2
         ext = np.tile(np.stack(np.broadcast_arrays(w, h), axis=-1), n)
         return quantise(coords, ext, SCALE, "floor", 0, SCALE - 1)
-
-    @staticmethod
-    def _to_pixels(q: npt.ArrayLike, extent: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.minimum(to_pixels(bin_centres(q, SCALE), extent), extent)
 
     # ---- encode ------------------------------------------------------------------------------------------
     def encode(self, groundings: Sequence[Grounding], size: Size) -> str:
@@ -130,14 +126,14 @@ class CogVLMCodec(Codec):
             if problem is not None:
                 return [], problem
             n = len(values) // 2
-            px = self._to_pixels(values, np.tile([w, h], n).astype(np.float64)).tolist()
+            px = bin_centre_pixels(values, SCALE, np.tile([w, h], n).astype(np.float64)).tolist()
             shapes.append(Shape.box(*px) if n == 2 else Shape.point(*px))
         return shapes, None
 
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> npt.NDArray[np.float64]:
         s = np.asarray(sizes).reshape(-1, 2)
         q = matched_boxes(texts, self._fast_re, 1)
-        out = self._to_pixels(q, s[:, [0, 1, 0, 1]].astype(np.float64))
+        out = bin_centre_pixels(q, SCALE, s[:, [0, 1, 0, 1]].astype(np.float64))
         return decode_the_rest(self, texts, s, out, ordered_within(q, SCALE - 1))
 
 

@@ -32,18 +32,13 @@ from gtok_cli.codecs._common import (
 )
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import InputError
-from gtok_cli.quantize import IntArray, bin_centres, quantise, to_pixels
+from gtok_cli.quantize import IntArray, bin_centre_pixels, quantise
 
 SCALE = 1000
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _NUMERIC = re.compile(r"[\d.\s+\-]*,[\d.,\s+\-]*")
 _INT = re.compile(r"\d+")
 _SEPARATORS = " ,\n\t"
-
-
-def to_pixels_centre(q: npt.ArrayLike, extent: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Bin index on the 1000 canvas → pixel at the bin centre, clamped to the image."""
-    return np.minimum(to_pixels(bin_centres(q, SCALE), extent), extent)
 
 
 class FerretCodec(Codec):
@@ -141,7 +136,7 @@ class FerretCodec(Codec):
                 out.errors.append(DecodeIssue(m.start(), m.end(), m.group(0), problem))
                 continue
             n = len(values) // 2
-            px = to_pixels_centre(values, np.tile([w, h], n).astype(np.float64)).tolist()
+            px = bin_centre_pixels(values, SCALE, np.tile([w, h], n).astype(np.float64)).tolist()
             shape = Shape.box(*px) if n == 2 else Shape.point(*px)
             label = before.strip(_SEPARATORS)
             if current is not None and not label:
@@ -157,5 +152,5 @@ class FerretCodec(Codec):
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> npt.NDArray[np.float64]:
         s = np.asarray(sizes).reshape(-1, 2)
         q = matched_boxes(texts, self._fast_re, 2)
-        out = to_pixels_centre(q, s[:, [0, 1, 0, 1]].astype(np.float64))
+        out = bin_centre_pixels(q, SCALE, s[:, [0, 1, 0, 1]].astype(np.float64))
         return decode_the_rest(self, texts, s, out, ordered_within(q, SCALE))

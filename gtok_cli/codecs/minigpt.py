@@ -40,7 +40,7 @@ from gtok_cli.codecs._common import (
     shape_coords,
 )
 from gtok_cli.codecs.base import Codec, Decoded, ErrorBound, Grounding, Shape, Size
-from gtok_cli.quantize import IntArray, bin_centres, quantise, to_pixels
+from gtok_cli.quantize import IntArray, bin_centre_pixels, quantise
 
 SCALE = 100
 DELIM = "<delim>"
@@ -74,10 +74,6 @@ class MiniGPTv2Codec(Codec):
     def _quantise(boxes: npt.NDArray[np.float64], w: npt.ArrayLike, h: npt.ArrayLike) -> IntArray:
         ext = np.stack(np.broadcast_arrays(w, h, w, h), axis=-1)
         return quantise(boxes, ext, SCALE, "floor", 0, SCALE)
-
-    @staticmethod
-    def _to_pixels(q: npt.ArrayLike, extent: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.minimum(to_pixels(bin_centres(q, SCALE), extent), extent)
 
     def _head(self, label: str | None) -> str:
         text = check_label(label, self.name, _FORBIDDEN)
@@ -122,7 +118,7 @@ class MiniGPTv2Codec(Codec):
                 problem = geometry_issue(values, SCALE, SCALE)
                 if problem is not None:
                     break
-                shapes.append(Shape.box(*self._to_pixels(values, ext).tolist()))
+                shapes.append(Shape.box(*bin_centre_pixels(values, SCALE, ext).tolist()))
             if problem is not None:
                 out.errors.append(issue(text, m.start(), m.end(), problem))
                 continue
@@ -136,7 +132,7 @@ class MiniGPTv2Codec(Codec):
     def decode_boxes(self, texts: Sequence[str], sizes: npt.ArrayLike) -> npt.NDArray[np.float64]:
         s = np.asarray(sizes).reshape(-1, 2)
         q = matched_boxes(texts, self._fast_re, 2)
-        out = self._to_pixels(q, s[:, [0, 1, 0, 1]].astype(np.float64))
+        out = bin_centre_pixels(q, SCALE, s[:, [0, 1, 0, 1]].astype(np.float64))
         return decode_the_rest(self, texts, s, out, ordered_within(q, SCALE))
 
 

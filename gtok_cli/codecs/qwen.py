@@ -42,7 +42,7 @@ from gtok_cli.codecs._common import (
 )
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
 from gtok_cli.errors import InputError, UsageError
-from gtok_cli.quantize import IntArray, RoundingMode, bin_centres, quantise, round_mode, to_pixels
+from gtok_cli.quantize import IntArray, RoundingMode, bin_centre_pixels, quantise, round_mode
 from gtok_cli.trainer_images import trainer_image
 
 SCALE = 1000
@@ -117,7 +117,7 @@ class _TaggedCodec(Codec):
     def _to_pixels(self, q: npt.ArrayLike, extent: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Integers on the 0..1000 scale → pixels: bin centres for floor, the value itself for round."""
         if self.rounding == "floor":
-            return np.minimum(to_pixels(bin_centres(q, SCALE), extent), extent)
+            return bin_centre_pixels(q, SCALE, extent)
         return np.asarray(q, dtype=np.float64) * extent / SCALE
 
     def __init__(self, scale: int | None = None, rounding: str | None = None) -> None:
