@@ -60,10 +60,12 @@ from gtok_cli.ingest.coco_scan import Entry, Scan, ScanContext, scan, scan_forke
 from gtok_cli.ingest.coco_validate import (
     MISSING,
     CocoImage,
+    annotation_ids,
     check_image_entry,
     duplicate_annotation_error,
     field_error,
     load_categories,
+    orphan_error,
     type_name,
 )
 from gtok_cli.ingest.common import Excluded, IngestItem, Rejected, Tally
@@ -230,19 +232,11 @@ def merge_scans(state: _State, scans: list[Scan], file: str) -> None:
         for iid, n in part.skipped.items():
             state.skipped[iid] = state.skipped.get(iid, 0) + n
         state.early += [
-            Rejected(_orphan_error(ann, base + i, file), "annotation", _ann_ids(ann))
+            Rejected(orphan_error(ann, base + i, file), "annotation", annotation_ids(ann))
             for i, ann in part.orphans
         ]
         base += part.count
     state.annotations = base
-
-
-def _ann_ids(ann: Any) -> dict[str, Any]:
-    """An annotation's integer ids (``image_id``, ``ann_id``) where they can be read, for its reject line."""
-    if type(ann) is not dict:
-        return {}
-    ids = {"image_id": ann.get("image_id"), "ann_id": ann.get("id")}
-    return {k: v for k, v in ids.items() if type(v) is int}
 
 
 def _read_bytes(file: str) -> bytes:
@@ -296,21 +290,6 @@ def _add_images(images: list[Any], file: str, state: _State, flavor: str = "coco
             continue
         state.images[entry.id] = entry
         state.groups[entry.id] = []
-
-
-def _orphan_error(ann: Any, index: int, file: str) -> InputError:
-    record = f"annotations[{index}]"
-    if type(ann) is not dict:
-        return field_error(file, record, "(annotation)", "an object", type_name(ann))
-    if type(ann.get("id")) is int:
-        record = f"annotation {ann['id']}"
-    iid = ann.get("image_id", MISSING)
-    if type(iid) is not int:
-        return field_error(file, record, "image_id", "an integer", iid)
-    return InputError(
-        "annotation for an image not in the file", file=file, record=record, field="image_id",
-        expected="an id from the file's images", found=iid, reason="image.unknown",
-    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- captions

@@ -308,3 +308,27 @@ def decode_rle_string(text: str) -> list[int]:
             raise ValueError("negative run length")
         counts.append(value)
     return counts
+
+
+def annotation_ids(ann: Any) -> dict[str, Any]:
+    """An annotation's integer ids (``image_id``, ``ann_id``) where they can be read, for its reject line."""
+    if type(ann) is not dict:
+        return {}
+    ids = {"image_id": ann.get("image_id"), "ann_id": ann.get("id")}
+    return {k: v for k, v in ids.items() if type(v) is int}
+
+
+def orphan_error(ann: Any, index: int, file: str) -> InputError:
+    """An annotation whose image is not in the file: the one line that names it (or why it cannot)."""
+    record = f"annotations[{index}]"
+    if type(ann) is not dict:
+        return field_error(file, record, "(annotation)", "an object", type_name(ann))
+    if type(ann.get("id")) is int:
+        record = f"annotation {ann['id']}"
+    iid = ann.get("image_id", MISSING)
+    if type(iid) is not int:
+        return field_error(file, record, "image_id", "an integer", iid)
+    return InputError(
+        "annotation for an image not in the file", file=file, record=record, field="image_id",
+        expected="an id from the file's images", found=iid, reason="image.unknown",
+    )  # fmt: skip

@@ -59,9 +59,11 @@ from gtok_cli.errors import InputError
 from gtok_cli.ingest.coco_validate import (
     CocoImage,
     _checked_mask,
+    annotation_ids,
     duplicate_annotation_error,
     field_error,
     load_categories,
+    orphan_error,
     type_name,
 )
 from gtok_cli.ingest.common import Excluded, IngestItem, Rejected, Tally
@@ -276,7 +278,7 @@ def check_entry(img: Any, index: int, file: str) -> Entry:
 def _add_annotation(ann: Any, index: int, file: str, state: _State) -> None:
     iid = ann.get("image_id") if type(ann) is dict else None
     if type(iid) is not int or (iid not in state.entries and iid not in state.bad_entries):
-        state.early.append(Rejected(_orphan_error(ann, index, file), "annotation", _ann_ids(ann)))
+        state.early.append(Rejected(orphan_error(ann, index, file), "annotation", annotation_ids(ann)))
         return
     if iid in state.bad_entries:
         state.skipped[iid] = state.skipped.get(iid, 0) + 1
@@ -357,28 +359,6 @@ def check_annotation(ann: Any, entry: Entry, file: str) -> Annotation:
             seg, CocoImage(entry.id, entry.file_name, entry.width, entry.height), file, record
         )
     return Annotation(aid, box, spans, category_id, crowd == 1, original, mask)
-
-
-def _ann_ids(ann: Any) -> dict[str, Any]:
-    if type(ann) is not dict:
-        return {}
-    ids = {"image_id": ann.get("image_id"), "ann_id": ann.get("id")}
-    return {k: v for k, v in ids.items() if type(v) is int}
-
-
-def _orphan_error(ann: Any, index: int, file: str) -> InputError:
-    record = f"annotations[{index}]"
-    if type(ann) is not dict:
-        return field_error(file, record, "(annotation)", "an object", type_name(ann))
-    if type(ann.get("id")) is int:
-        record = f"annotation {ann['id']}"
-    iid = ann.get("image_id", MISSING)
-    if type(iid) is not int:
-        return field_error(file, record, "image_id", "an integer", iid)
-    return InputError(
-        "annotation for an image not in the file", file=file, record=record, field="image_id",
-        expected="an id from the file's images", found=iid, reason="image.unknown",
-    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- records
