@@ -8,7 +8,6 @@ verify's general check (kind, error bound, IoU).
 
 Example:
 
-    >>> from gtok_cli.codecs import get_codec
     >>> meta = {"record_id": "r", "image_size": [100, 100], "count": {"label": "dog", "n": 1},
     ...         "regions": [{"kind": "box", "bbox": [10, 10, 50, 50], "label": "dog"}]}
     >>> check_count_line(["2: <box>10,10,50,50</box>"], 1, meta)
