@@ -183,3 +183,14 @@ def test_check_count_line_table(
 def test_check_count_line_without_meta_count() -> None:
     got = check_count_line(["1"], 1, {"record_id": "r", "image_size": [1, 1], "regions": []})
     assert [c for c, _ in got] == ["count.meta"]
+
+
+def test_show_draws_a_count_line(coco_records: Path, tmp_path: Path) -> None:
+    _export(coco_records, tmp_path / "o", "--scheme", "qwen2.5-vl")
+    pic = tmp_path / "count.png"
+    res = gtok(
+        "show", tmp_path / "o", "--images", COCO / "val2017", "--id", "coco:val2017:311002:instances:count:1",
+        "--out", pic,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert pic.stat().st_size > 10_000
