@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TASK = "count"
-_WORDS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty"
-).split()
+_WORDS = [
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+    *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"),
+    "twenty",
+]
 _LEADING_DIGITS = re.compile(r"\s*(?:```\w*\s*)?(\d{1,9})(?!\d)")
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
 _WORD_WINDOW = 40
@@ -70,7 +71,8 @@ class CountSettings:
 
     @staticmethod
     def from_json(obj: Any) -> CountSettings:
-        return CountSettings(float(obj["negatives"]), None if obj["max_count"] is None else int(obj["max_count"]))
+        cap = obj["max_count"]
+        return CountSettings(float(obj["negatives"]), None if cap is None else int(cap))
 
     def by_dataset(self) -> dict[str, dict[int | str, str]]:
         out: dict[str, dict[int | str, str]] = {}

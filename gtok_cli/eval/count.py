@@ -27,8 +27,10 @@ from gtok_cli.eval.detection import greedy_matches
 from gtok_cli.eval.scored import Inputs, Rows, Scored, mean, read_turns, shapes_json, zeros
 from gtok_cli.scoring import Truth, point_hits
 
+Box = tuple[float, float, float, float]
 
-def _box_of(shape: Shape, grid: int | None, size: tuple[int, int]) -> tuple[float, float, float, float] | None:
+
+def _box_of(shape: Shape, grid: int | None, size: tuple[int, int]) -> Box | None:
     if shape.kind == "box":
         x1, y1, x2, y2 = shape.coords
         return (x1, y1, x2, y2)

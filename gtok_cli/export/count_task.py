@@ -18,9 +18,9 @@ Negatives: verified absent are, in an exhaustive record, the categories of the r
 table (:func:`category_table`: every ``(dataset, category_id, label)`` the files name) of the same dataset
 that the image lacks (neither present, nor crowd, nor not-exhaustive); in an LVIS record (it has
 ``neg_category_ids``) only its ``neg_category_ids`` (LVIS is federated: any other category is unverified).
-Per image ``k = floor(R · positives written + u)`` of them are drawn (``u`` uniform in [0, 1) from crc32 of the
-seed and record id; the draw orders the candidates by crc32 of seed, record id and category), so the rate is
-R over the export and the choice is fixed by ``--seed``.
+Per image ``k = floor(R · positives written + u)`` of them are drawn (``u`` uniform in [0, 1) from crc32 of
+the seed and record id; the draw orders the candidates by crc32 of seed, record id and category), so the rate
+is R over the export and the choice is fixed by ``--seed``.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ import orjson
 
 from gtok_cli import __version__
 from gtok_cli.codecs import Codec, codec_from_params
-from gtok_cli.errors import InputError
 from gtok_cli.counting import CountSettings
+from gtok_cli.errors import InputError
 from gtok_cli.export import count_task, dispatch, tasks
 from gtok_cli.export.empty import nothing_written
 from gtok_cli.export.fastlines import RecLines

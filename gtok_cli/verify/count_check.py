@@ -42,5 +42,6 @@ def check_count_line(geo: list[str], shapes: int, truth: dict[str, Any]) -> list
         said = "no number" if stated is None else str(stated)
         problems.append(("count.answer", f"the answer states {said}, meta.count.n is {n}"))
     if shapes != n:
-        problems.append(("count.shapes", f"the answer's tokens decode to {shapes} shapes, meta.count.n is {n}"))
+        msg = f"the answer's tokens decode to {shapes} shapes, meta.count.n is {n}"
+        problems.append(("count.shapes", msg))
     return problems
