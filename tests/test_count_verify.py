@@ -196,3 +196,35 @@ def test_show_draws_a_count_line(coco_records: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert pic.stat().st_size > 10_000
+
+
+def test_ingest_notes_the_crowd_categories_it_leaves_out(coco_records: Path) -> None:
+    coco = orjson.loads((COCO / "annotations" / "instances_val2017_sample.json").read_bytes())
+    want: dict[int, list[int]] = {}
+    for a in coco["annotations"]:
+        if a["iscrowd"]:
+            want.setdefault(a["image_id"], []).append(a["category_id"])
+    assert want  # the sample has crowd annotations
+    got = {}
+    for raw in coco_records.read_bytes().splitlines():
+        rec = orjson.loads(raw)
+        if "crowd_category_ids" in rec:
+            got[rec["image"]["id"]] = rec["crowd_category_ids"]
+        assert not any(r["iscrowd"] for r in rec["regions"])
+    assert got == {k: sorted(set(v)) for k, v in want.items()}
+
+
+def test_no_meta_export_verifies_against_its_records(coco_records: Path, tmp_path: Path) -> None:
+    # verify --against rebuilds the samples: the same category table, the same negatives
+    out = tmp_path / "o"
+    _export(coco_records, out, "--scheme", "loc", "--no-meta")
+    assert gtok("verify", out, "--against", coco_records).exit_code == 0
+    shard = out / "gtok-00000.jsonl"
+    lines = shard.read_bytes().splitlines()
+    k = next(i for i, raw in enumerate(lines) if orjson.loads(raw)["conversations"][1]["value"] == "0")
+    obj = orjson.loads(lines[k])
+    obj["conversations"][1]["value"] = "1"
+    lines[k] = orjson.dumps(obj)
+    shard.write_bytes(b"\n".join(lines) + b"\n")
+    report = orjson.loads(gtok("verify", out, "--against", coco_records, "--json").output)
+    assert "count.answer" in report["failure_counts"]
