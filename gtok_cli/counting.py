@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 TASK = "count"
@@ -74,7 +75,9 @@ class CountSettings:
         cap = obj["max_count"]
         return CountSettings(float(obj["negatives"]), None if cap is None else int(cap))
 
+    @cached_property
     def by_dataset(self) -> dict[str, dict[int | str, str]]:
+        """``{dataset: {key: label}}`` of the table (built once per worker, read per record)."""
         out: dict[str, dict[int | str, str]] = {}
         for dataset, key, label in self.categories:
             out.setdefault(dataset, {})[key] = label

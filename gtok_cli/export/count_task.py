@@ -180,12 +180,16 @@ def _negatives(
     """The zero-count questions of one record (module docstring: which categories, how many)."""
     if record.get("exhaustive") is False:
         return []
-    table = settings.by_dataset().get(str(record.get("dataset") or ""), {})
+    table = settings.by_dataset.get(str(record.get("dataset") or ""), {})
     excluded = excluded | set(record.get("not_exhaustive_category_ids") or ())
     verified = record.get("neg_category_ids")
     pool = table.keys() if verified is None else [k for k in verified if k in table]
     candidates = sorted((k for k in pool if k not in excluded), key=str)
     rid = record["id"]
-    k = int(settings.negatives * positives + _uniform(ctx.seed, rid, "negatives"))
-    chosen = sorted(candidates, key=lambda c: (_uniform(ctx.seed, rid, c), str(c)))[:k]
+    k = min(len(candidates), int(settings.negatives * positives + _uniform(ctx.seed, rid, "negatives")))
+    if not k:
+        return []
+    # crc32 chains: crc32(b, crc32(a)) == crc32(a + b), so the record's prefix is hashed once
+    head = zlib.crc32(f"{ctx.seed}\x1f{rid}\x1f".encode())
+    chosen = sorted(candidates, key=lambda c: (zlib.crc32(str(c).encode(), head), str(c)))[:k]
     return [_question(record, size, ctx, c, table[c], []) for c in chosen]
