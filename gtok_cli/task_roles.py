@@ -3,7 +3,7 @@ turns carry the spatial spans (export writes them there; verify, show and stats 
 
 from __future__ import annotations
 
-TASKS = ("rec", "reg", "grounded-caption", "multi", "point", "detect", "refine")
+TASKS = ("rec", "reg", "grounded-caption", "multi", "point", "detect", "refine", "count")
 GEOMETRY_ROLE: dict[str, str] = {"reg": "user"}
 """Which role's turns carry the spatial spans verify decodes (default: the assistant's)."""
 

@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
             "--shape",
             help="box | mask (grid scheme, regions with mask_tokens) | auto (mask where possible) | "
             "polyline (grid scheme, regions with a polyline) | polygon (loc scheme, regions with a COCO "
-            "polygon mask) | point (--task refine).",
+            "polygon mask) | point (--task refine, count).",
         ),
         refine: bool = typer.Option(
             False, "--refine", help="Grid scheme: answer with a simulated proposal, then refinement turns."
@@ -110,6 +110,14 @@ def register(app: typer.Typer) -> None:
         ),
         box_as: str | None = typer.Option(
             None, "--box-as", help="center: write each box as its centre point (points-only schemes: molmo)."
+        ),
+        negatives: float | None = typer.Option(
+            None,
+            "--negatives",
+            help="--task count: zero-count questions (categories verified absent) per positive question [0].",
+        ),
+        max_count: int | None = typer.Option(
+            None, "--max-count", help="--task count: skip a category with more instances than this."
         ),
         bins: int | None = typer.Option(None, "--bins", help="Scheme parameter: number of bins."),
         grid: int | None = typer.Option(None, "--grid", help="Scheme parameter: grid size n."),
@@ -195,6 +203,8 @@ def register(app: typer.Typer) -> None:
             refine=settings,
             allow_empty=allow_empty,
             box_as=box_as,
+            negatives=negatives,
+            max_count=max_count,
         )
         manifest = export(opts)
         c = manifest["counts"]

@@ -10,8 +10,12 @@ from gtok_cli.export import tasks
 from gtok_cli.refine.settings import RefineSettings
 
 
-def builder_for(task: str, refine: RefineSettings | None, codec: Codec) -> tasks.Builder:
+def builder_for(task: str, refine: RefineSettings | None, codec: Codec) -> tasks.AnyBuilder:
     """The sample builder of ``task``; with refinement settings, wrapped to add the refinement turns."""
+    if task == "count":  # several samples per record (tasks.Fanout)
+        from gtok_cli.export import count_task
+
+        return count_task.build_count
     if refine is None and task != "refine":
         return tasks.BUILDERS[task]
     from gtok_cli.export import refine_task  # refine imports numpy-heavy modules only when asked for
@@ -21,8 +25,10 @@ def builder_for(task: str, refine: RefineSettings | None, codec: Codec) -> tasks
 
 def check_task_options(task: str, shape: str, refine: RefineSettings | None, codec: Codec) -> None:
     """Shape / refinement options that only make sense together (UsageError otherwise)."""
-    if shape == "point" and task not in ("point", "refine"):
+    if shape == "point" and task not in ("point", "refine", "count"):
         raise UsageError("--shape point is for --task refine (the point task writes points already)")
+    if task == "count" and refine is not None:
+        raise UsageError("--task count writes no refinement turns: leave out --refine")
     if refine is not None or task == "refine":
         from gtok_cli.export import refine_task
 

@@ -26,6 +26,7 @@ TAKES: dict[str, str] = {
     "multi": "category or instances",
     "point": "referring or instances",
     "detect": "instances",
+    "count": "instances",
 }
 """The kinds of record each export task takes (see the builders in :mod:`.tasks`)."""
 HINTS: dict[str, str] = {
@@ -40,6 +41,9 @@ HINTS: dict[str, str] = {
     "object: fix the annotations, or use --task multi or --task point",
     "record.not_exhaustive": "the source did not box every instance (Visual Genome objects, LVIS "
     "not_exhaustive_category_ids): use --task rec, grounded-caption or multi on exhaustive categories",
+    "count.crowd": "every category asked about has a crowd region in its image (not countable): "
+    "use images without crowd annotations",
+    "count.over_max": "every category has more instances than --max-count: raise --max-count",
     "record.no_text": "the records have no text",
     "record.no_regions": "the records have no regions",
     "record.no_label": "the regions have no label",

@@ -8,12 +8,14 @@ re-runs it and checks every flag it writes is one ``gtok export`` declares).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
 from gtok_cli.codecs import Codec
+from gtok_cli.counting import CountSettings
 from gtok_cli.errors import UsageError
 from gtok_cli.export import dispatch, tasks
 from gtok_cli.refine.settings import RefineSettings, csv, settings_from_options
@@ -47,6 +49,16 @@ class ExportOptions:
     """Write the manifest of an export with no line instead of failing (exit 2)."""
     box_as: str | None = None
     """``"center"``: write each box as its centre point (``--box-as center``; schemes of points: molmo)."""
+    negatives: float | None = None
+    """``--task count``: zero-count questions per positive question (``--negatives``; None: 0)."""
+    max_count: int | None = None
+    """``--task count``: skip a category with more instances (``--max-count``; None: no cap)."""
+
+    def count_settings(self) -> CountSettings | None:
+        """``--task count``'s settings (None for the other tasks)."""
+        if self.task != "count":
+            return None
+        return CountSettings(self.negatives or 0.0, self.max_count)
 
     def indices(self) -> list[int]:
         return list(range(self.num_shards)) if self.shard_index is None else [self.shard_index]
@@ -83,6 +95,8 @@ OPTION_FLAGS: tuple[tuple[str, str, FlagKind], ...] = (
     ("meta", "--no-meta", "negated"),
     ("allow_empty", "--allow-empty", "switch"),
     ("box_as", "--box-as", "value"),
+    ("negatives", "--negatives", "value"),
+    ("max_count", "--max-count", "value"),
 )
 """``(ExportOptions field, flag, how)`` in the command's order: ``value`` is written when not None,
 ``switch`` when true, ``negated`` when false."""
@@ -198,3 +212,21 @@ def check_options(opts: ExportOptions, codec: Codec) -> None:
             f"{', '.join(sorted(codec.kinds))}); choose another --scheme or --shape{hint}"
         )
     dispatch.check_task_options(opts.task, opts.shape, opts.refine, codec)
+    check_count_options(opts)
+
+
+def check_count_options(opts: ExportOptions) -> None:
+    """``--negatives`` / ``--max-count``: only with ``--task count``, a finite rate ≥ 0, a cap ≥ 1."""
+    if opts.task != "count":
+        if opts.negatives is not None or opts.max_count is not None:
+            raise UsageError("--negatives and --max-count are options of --task count")
+        return
+    r = opts.negatives
+    if r is not None and not (math.isfinite(r) and 0 <= r <= MAX_NEGATIVES_RATE):
+        raise UsageError(f"--negatives must be a rate in [0, {MAX_NEGATIVES_RATE:g}], found {r}")
+    if opts.max_count is not None and opts.max_count < 1:
+        raise UsageError(f"--max-count must be at least 1, found {opts.max_count}")
+
+
+MAX_NEGATIVES_RATE = 100.0
+"""Zero-count questions per positive question: beyond this the negatives drown the counts (a typo)."""

@@ -32,8 +32,9 @@ import orjson
 
 from gtok_cli import __version__
 from gtok_cli.codecs import Codec, codec_from_params
+from gtok_cli.counting import CountSettings
 from gtok_cli.errors import InputError
-from gtok_cli.export import dispatch, tasks
+from gtok_cli.export import count_task, dispatch, tasks
 from gtok_cli.export.empty import nothing_written
 from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.ids import SeenIds, duplicate_error, id_hashes
@@ -70,6 +71,8 @@ class WorkSpec:
     """``lines``: serialised output lines; ``meta``: ``(meta, image file)`` per sample (verify --against)."""
     refine: RefineSettings | None = None
     box_as: str | None = None
+    count: CountSettings | None = None
+    """``--task count``'s settings, with the records' category table (:func:`.count_task.category_table`)."""
 
     @staticmethod
     def of(manifest: Mapping[str, Any], templates: Templates, emit: str = "lines") -> WorkSpec:
@@ -89,7 +92,26 @@ class WorkSpec:
             emit=emit,
             refine=_refine_of(manifest),
             box_as=manifest.get("box_as"),
+            count=_count_of(manifest),
         )
+
+    def with_categories(self, records: list[str]) -> WorkSpec:
+        """``--task count`` drawing negatives: the category table of ``records`` added (read once here, in the
+        main process, so every worker draws from the same universe)."""
+        if self.count is None or self.count.negatives <= 0:
+            return self
+        return replace(self, count=replace(self.count, categories=count_task.category_table(records)))
+
+
+def _count_of(manifest: Mapping[str, Any]) -> CountSettings | None:
+    if manifest.get("count") is None:
+        return None
+    try:
+        return CountSettings.from_json(manifest["count"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"malformed count settings: {exc!r}", field="count", reason="manifest.count"
+        ) from None
 
 
 def _refine_of(manifest: Mapping[str, Any]) -> RefineSettings | None:
@@ -147,7 +169,14 @@ class Worker:
         self.codec = codec_from_params(spec.scheme)
         grid = self.codec.params().get("grid") if "mask" in self.codec.kinds else None
         self.ctx = tasks.TaskContext(
-            spec.task, spec.seed, spec.shape, self.codec, Templates(spec.templates), grid, box_as=spec.box_as
+            spec.task,
+            spec.seed,
+            spec.shape,
+            self.codec,
+            Templates(spec.templates),
+            grid,
+            box_as=spec.box_as,
+            count=spec.count,
         )
         self.build = dispatch.builder_for(spec.task, spec.refine, self.codec)
         self.line = get_format(spec.fmt).build
@@ -214,7 +243,12 @@ class Worker:
                 sample = self.build(record, size, self.ctx)
                 # the records a task skips are not checked (nor on the fast path, fastlines.entry_ok)
                 RecordEntry().check(record, file=file, lineno=lineno)
-                samples.append((part, sample))
+                if isinstance(sample, tasks.Fanout):  # one read per question: read = written + skipped
+                    res.read[part] += len(sample.samples) + sum(sample.skipped.values()) - 1
+                    res.skipped[part].update(sample.skipped)
+                    samples += [(part, s) for s in sample.samples]
+                else:
+                    samples.append((part, sample))
                 rids.append(record["id"])
             except tasks.Skip as skip:
                 res.skipped[part][skip.reason] += 1
@@ -281,7 +315,7 @@ def sample_meta(manifest: dict[str, Any], records: list[str]) -> tuple[dict[int,
     for r in records:
         if not Path(r).is_file():
             raise InputError("no such file", file=r, reason="file.missing")
-    spec = WorkSpec.of(manifest, load_templates(None), emit="meta")
+    spec = WorkSpec.of(manifest, load_templates(None), emit="meta").with_categories(records)
     sources = [SourceInfo(r) for r in records]
     truths: dict[int, list[Any]] = {p: [] for p in spec.parts}
     workers = auto_workers(_input_bytes(records), PARALLEL_MIN_BYTES)
@@ -343,6 +377,9 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
         "templates": {"file": opts.templates_file, "sha256": templates.digest()},
         "partition": {"num_shards": opts.num_shards, "indices": indices},
     }
+    count = opts.count_settings()
+    if count is not None:  # only count exports carry the key (the others' manifests stay as they were)
+        manifest["count"] = count.to_json()
     target = manifest_path(out_dir, indices, opts.num_shards)
     done, why = finished_output(out_dir, target, manifest, list(opts.records))
     if done is not None:
@@ -356,7 +393,7 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
         return done
     if why:
         print(f"gtok export: re-exporting: {why}", file=sys.stderr)
-    spec = WorkSpec.of(manifest, templates)
+    spec = WorkSpec.of(manifest, templates).with_categories(list(opts.records))
     sources = [SourceInfo(p) for p in opts.records]
     read: Counter[int] = Counter()
     skipped: dict[int, Counter[str]] = {p: Counter() for p in indices}

@@ -32,6 +32,7 @@ points). ``--box-as center`` writes each box as its centre point (schemes that w
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gtok_cli.codecs.base import Codec, Grounding, Shape
+from gtok_cli.counting import CountSettings
 from gtok_cli.export.points import interior_point
 from gtok_cli.export.templates import Templates
 from gtok_cli.task_roles import TASKS, geometry_role  # noqa: F401  (re-exported; readers use task_roles)
@@ -68,6 +70,16 @@ class Sample:
     """More ``meta`` keys (refinement: the refine settings verify recomputes the targets with)."""
 
 
+@dataclass(slots=True)
+class Fanout:
+    """Several samples of one record (``--task count``: one question per category), and the questions of it
+    skipped, by reason. The runner counts each question as read: ``read = written + Σ skipped`` holds per
+    question (docs/spec.md#counting)."""
+
+    samples: list[Sample]
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
 class Skip(Exception):
     """A record that cannot serve the task; ``reason`` is counted in the manifest."""
 
@@ -89,6 +101,8 @@ class TaskContext:
     """Mask regions keep the record's ``mask`` in their truth (mask refinement: verify reclassifies)."""
     box_as: str | None = None
     """``"center"``: a region written as a box is written as its centre point (``--box-as center``)."""
+    count: CountSettings | None = None
+    """``--task count``: negatives rate, cap and the records' category table (:mod:`.count_task`)."""
 
 
 # ---- regions -----------------------------------------------------------------------------------------------
@@ -444,6 +458,8 @@ def build_detect(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext
 
 
 Builder = Callable[[dict[str, Any], tuple[int, int], TaskContext], Sample]
+AnyBuilder = Callable[[dict[str, Any], tuple[int, int], TaskContext], Sample | Fanout]
+"""A builder that may return several samples of one record (:class:`Fanout`)."""
 BUILDERS: dict[str, Builder] = {
     "rec": build_rec,
     "reg": build_reg,

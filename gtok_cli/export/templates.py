@@ -31,6 +31,7 @@ REQUIRED_SLOTS: dict[str, frozenset[str]] = {
     "point-all": frozenset(),
     "detect": frozenset(),
     "refine": frozenset(),
+    "count": frozenset({"label"}),
 }
 """Slots each template list must contain (``point-all``: the point task on an ``instances`` record;
 ``refine``: the question of each refinement turn)."""

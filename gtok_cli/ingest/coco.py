@@ -382,8 +382,10 @@ class _Emitter:
             else:
                 entries.sort(key=itemgetter(0))
                 kept = [e for e in entries if e[2] is not None] if iid in state.crowd_images else entries
+                crowd: list[int] = []
                 if len(kept) < len(entries):
                     yield Excluded("crowd", "annotation", len(entries) - len(kept))
+                    crowd = sorted({e[1] for e in entries if e[2] is None})
                 if not kept:
                     yield Excluded("annotations.rejected" if rejected else "no_regions", "image")
                 else:
@@ -392,9 +394,9 @@ class _Emitter:
                     incomplete = {"rejected_annotations": rejected} if rejected else None
                     if "instances" in self.tasks:
                         written_instances = True
-                        yield self._instances_record(image, kept, image_captions, incomplete)
+                        yield self._instances_record(image, kept, image_captions, incomplete, crowd)
                     if "category" in self.tasks:
-                        yield from self._category_records(image, kept, incomplete)
+                        yield from self._category_records(image, kept, incomplete, crowd)
             if image_captions:
                 if written_instances:
                     yield Tally("caption", kept=len(image_captions))
@@ -485,6 +487,7 @@ class _Emitter:
         entries: list[Entry],
         captions: list[tuple[int, str]],
         incomplete: dict[str, int] | None,
+        crowd: list[int],
     ) -> IngestItem:
         source: dict[str, Any] = {"image_id": image.id, "ann_ids": [e[0] for e in entries]}
         if captions:
@@ -494,10 +497,12 @@ class _Emitter:
             record["captions"] = [text for _, text in captions]
         if incomplete:
             record["incomplete"] = incomplete
+        if crowd:  # what a count must not miss: the crowd annotations left out (docs/spec.md#counting)
+            record["crowd_category_ids"] = crowd
         return self._finish(record, entries)
 
     def _category_records(
-        self, image: CocoImage, entries: list[Entry], incomplete: dict[str, int] | None
+        self, image: CocoImage, entries: list[Entry], incomplete: dict[str, int] | None, crowd: list[int]
     ) -> Iterator[IngestItem]:
         by_category: dict[int, list[Entry]] = {}
         for entry in entries:
@@ -510,4 +515,6 @@ class _Emitter:
             )
             if incomplete:  # the image's: a bad annotation's category is not always known
                 record["incomplete"] = incomplete
+            if cid in crowd:
+                record["crowd_category_ids"] = [cid]
             yield self._finish(record, members)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from gtok_cli.codecs import Codec, Shape, codec_from_params
+from gtok_cli.counting import meta_count
 from gtok_cli.errors import InputError, UsageError
 from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.scoring.measures import anchors_mask
@@ -122,6 +123,9 @@ class ExportSource:
             scheme=m["scheme"],
             info=f"{m['scheme']['scheme']} {_params_text(params)} · task {task} · {fmt}",
         )
+        counted = meta_count(meta)
+        if counted is not None:  # --task count: the question's answer, beside the shapes drawn
+            view.info += f" · meta.count: {counted[0]} = {counted[1]}"
         if meta:
             view.truth = [meta_region(r) for r in meta["regions"]]
             view.mask_tokens = [r.get("mask_tokens") for r in meta["regions"]]

@@ -55,6 +55,9 @@ def human(r: dict[str, Any]) -> str:
         out.append(f"  spatial tokens: {r['tokens_definition']}")
         out.append(_dist("per sample", r["tokens"]["per_sample"]))
         out.append(_dist("per region", r["tokens"]["per_region"]))
+        if r.get("count_histogram"):
+            hist = r["count_histogram"]
+            out.append(f"  count histogram (n: lines) {', '.join(f'{k}: {v}' for k, v in hist.items())}")
     mt = r["mask_tokens"]
     if mt["tokens_per_mask"].get("count"):
         out.append(
@@ -100,6 +103,11 @@ def write_plots(t: Tally, folder: str | Path) -> list[Path]:
             path = d / f"{name}.png"
             plots.histogram(values, title, xlabel, path, mark=mark)
             written.append(path)
+    if t.count_histogram:
+        path = d / "count_histogram.png"
+        hist = {str(k): v for k, v in sorted(t.count_histogram.items())}
+        plots.bars(hist, "count answers (lines per n)", path)
+        written.append(path)
     if t.regions:
         path = d / "box_sizes.png"
         plots.bars({k: t.box_sizes.get(k, 0) for k in ("small", "medium", "large")}, "box sizes (COCO)", path)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gtok_cli.codecs import TRAINER_PARAMS, Codec, codec_from_params
+from gtok_cli.counting import meta_count
 from gtok_cli.errors import InputError
 from gtok_cli.geometry.compare import COMPARATORS
 from gtok_cli.jsonio import iter_jsonl
@@ -72,6 +73,8 @@ class Tally:
     """Whose resize ``trainer_resize`` counts: ``--trainer``, else the export's pinned one, else
     LLaMA-Factory's default budget (the one that shrinks images silently)."""
     feed_note: str | None = None
+    count_histogram: Counter[int] = field(default_factory=Counter)
+    """``--task count`` exports: lines per answer ``meta.count.n`` (0 = the negatives)."""
 
     def add_region(self, region: dict[str, Any]) -> None:
         self.regions += 1
@@ -123,6 +126,8 @@ class Tally:
                 "per_sample": summary(self.tokens_per_sample),
                 "per_region": summary(self.tokens_per_region),
             }
+            if self.count_histogram:
+                out["count_histogram"] = {str(k): v for k, v in sorted(self.count_histogram.items())}
             out["round_trip"] = {
                 "error_px": summary(self.error_px),
                 "iou": summary(self.iou),
@@ -223,6 +228,9 @@ def collect_export(path: Path, feed: TrainerImage | None = None) -> Tally:
         if not meta:
             t.problems["no_meta"] += 1
             continue
+        counted = meta_count(meta)
+        if counted is not None:
+            t.count_histogram[counted[1]] += 1
         rid = str(meta["record_id"])
         dataset, split = prov.get(rid, (rid.split(":", 1)[0] or UNKNOWN, UNKNOWN))
         t.by_dataset[dataset] += 1

@@ -38,6 +38,7 @@ import numpy.typing as npt
 import orjson
 
 from gtok_cli.codecs import Codec, Shape, codec_from_params
+from gtok_cli.counting import TASK as COUNT_TASK
 from gtok_cli.geometry.compare import COMPARATORS, box_iou
 from gtok_cli.jsonio import count_newlines, open_binary_input, sha256_file
 from gtok_cli.mask_quality import OPTION as MIN_MASK_IOU
@@ -48,6 +49,7 @@ from gtok_cli.schemas import load_schema
 from gtok_cli.shards.layout import marker_path
 from gtok_cli.task_roles import geometry_role
 from gtok_cli.trainer_formats import get_format, typed_assistant_texts
+from gtok_cli.verify.count_check import check_count_line
 from gtok_cli.verify.fastschema import compile_schema, explain
 from gtok_cli.verify.typed_lines import (
     OneBoxColumns,
@@ -224,7 +226,9 @@ class LineChecker:
         """Propose-and-refine conversations: checked turn by turn (:mod:`.refine_check`)."""
         self.objects = self.format.objects_key is not None
         """ms-swift lines: placeholders checked against ``objects``, objects against the truth, exactly."""
-        self.typed = truths is None and not self.refine and not self.objects
+        self.count = self.task == COUNT_TASK
+        """Count lines: the count recomputed from meta and tokens (:mod:`.count_check`), line by line."""
+        self.typed = truths is None and not self.refine and not self.objects and not self.count
         """Truths from ``meta``: a shard is first decoded and schema-checked (:mod:`.typed_lines`)."""
 
     def allowed(self, size: tuple[int, int]) -> tuple[float, float]:
@@ -309,6 +313,8 @@ class LineChecker:
         regions = truth["regions"]
         res.regions += len(regions)
         self._mask_iou(regions, name, lineno, rid, res)
+        if self.count:
+            self._count(line, geo, truth, name, lineno, rid, res)
         if self.refine:
             self._refine(geo, truth, name, lineno, rid, res)
         elif self.objects:
@@ -524,6 +530,24 @@ class LineChecker:
         top = idx[np.argsort(-err[idx], kind="stable")[:5]]
         for k in top.tolist():
             res.worst.append((float(err[k]), name, fast.linenos[k], fast.rid(k)))
+
+    def _count(
+        self,
+        line: dict[str, Any],
+        geo: list[str],
+        truth: dict[str, Any],
+        name: str,
+        lineno: int,
+        rid: str,
+        res: ShardResult,
+    ) -> None:
+        if self.objects:  # ms-swift: the shapes are the objects the placeholders stand for
+            shapes = len(self.format.object_shapes(line, self.role)[0])
+        else:
+            size = (int(truth["image_size"][0]), int(truth["image_size"][1]))
+            shapes = sum(len(self.codec.decode(text, size).shapes()) for text in geo)
+        for check, message in check_count_line(geo, shapes, truth):
+            res.fail(Failure(check, message, name, lineno, rid))
 
     def _refine(
         self, geo: list[str], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult

@@ -1,0 +1,95 @@
+"""Grounded counting: what export writes, verify re-checks and eval reads (docs/spec.md#counting).
+
+One floor below the stages, so export (writes the answer), verify (re-reads it) and eval (scores a model's
+answer) share the one spelling of a count answer and the one reading of it:
+
+- the answer of "How many X are in the image?" is the number in digits, then, when it is not 0, ``": "`` and
+  one grounded shape per counted instance in the scheme's tokens: ``3: <box>…</box><box>…</box><box>…</box>``;
+  a zero answer is ``0`` alone;
+- :func:`stated_count` reads the number back: the first run of digits at the start of the answer (after
+  blanks and an optional code fence), or the first number word (``zero`` … ``twenty``) there; None when the
+  answer states no number.
+
+Example:
+
+    >>> count_answer_head(3), count_answer_head(0)
+    ('3: ', '0')
+    >>> stated_count("3: <box>1,2,3,4</box>"), stated_count("There are two."), stated_count("<box>…")
+    (3, 2, None)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+TASK = "count"
+_WORDS = [
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+    *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"),
+    "twenty",
+]
+_LEADING_DIGITS = re.compile(r"\s*(?:```\w*\s*)?(\d{1,9})(?!\d)")
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
+_WORD_WINDOW = 40
+"""A number word counts only this close to the start (``There are two dogs``, not a caption's ``two``)."""
+
+
+def count_answer_head(n: int) -> str:
+    """The text before the grounded shapes of a count answer: ``"N: "``, or ``"0"`` (no shape follows)."""
+    if n < 0:
+        raise ValueError(f"a count is never negative: {n}")
+    return f"{n}: " if n else "0"
+
+
+def stated_count(text: str) -> int | None:
+    """The number an answer states (see the module docstring), None when it states none."""
+    m = _LEADING_DIGITS.match(text)
+    if m is not None:
+        return int(m.group(1))
+    w = _NUMBER_WORD.search(text[:_WORD_WINDOW])
+    return _WORDS.index(w.group(1).lower()) if w is not None else None
+
+
+@dataclass(frozen=True)
+class CountSettings:
+    """``--task count``'s options, and the category table export reads from its records.
+
+    ``negatives``: zero-count questions per positive question written (per image, ``floor(R·n + u)`` with
+    ``u`` a uniform of the seed and record id); ``max_count``: a category with more instances is skipped
+    (``count.over_max``); ``categories``: ``(dataset, key, label)`` of every category the record files name
+    (key = ``category_id``, else the label), the universe negatives are drawn from."""
+
+    negatives: float = 0.0
+    max_count: int | None = None
+    categories: tuple[tuple[str, int | str, str], ...] = field(default=(), compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's ``count`` (the category table is the records', hashed in ``sources``)."""
+        return {"negatives": self.negatives, "max_count": self.max_count}
+
+    @staticmethod
+    def from_json(obj: Any) -> CountSettings:
+        cap = obj["max_count"]
+        return CountSettings(float(obj["negatives"]), None if cap is None else int(cap))
+
+    @cached_property
+    def by_dataset(self) -> dict[str, dict[int | str, str]]:
+        """``{dataset: {key: label}}`` of the table (built once per worker, read per record)."""
+        out: dict[str, dict[int | str, str]] = {}
+        for dataset, key, label in self.categories:
+            out.setdefault(dataset, {})[key] = label
+        return out
+
+
+def meta_count(meta: Any) -> tuple[str, int] | None:
+    """``(label, n)`` of a line's ``meta.count``, None when the meta has none or it is malformed."""
+    c = meta.get("count") if isinstance(meta, dict) else None
+    if not isinstance(c, dict):
+        return None
+    label, n = c.get("label"), c.get("n")
+    if not isinstance(label, str) or not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        return None
+    return label, n

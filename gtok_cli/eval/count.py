@@ -1,0 +1,115 @@
+"""``count`` scores: how often the stated number is right, and whether the instances it grounds are the real
+ones (docs/spec.md#counting).
+
+- The predicted count is the number the answer states (:func:`gtok_cli.counting.stated_count`: leading digits,
+  else a number word near the start); an answer stating none counts its decoded shapes instead (counted as
+  ``count_from_shapes`` in ``info``). A missing prediction is wrong.
+- ``count_exact``: share of lines whose predicted count equals ``meta.count.n``; ``count_off_by_one``: share
+  within one of it; ``count_mae``: mean absolute error over the lines with a prediction.
+- ``precision@0.5`` / ``recall@0.5``: the grounded instances. Boxes are matched one to one to the truth
+  regions at IoU ≥ 0.5, greedily in answer order (:func:`.detection.greedy_matches`, every box of the one
+  category asked); points (``--shape point``) hit a region whose real mask (else box) holds them, each region
+  once; masks (``--shape mask``) as the box enclosing their anchors' grid cells. Pooled over lines: matched /
+  predicted shapes and matched / truth regions (a zero-count line adds only its false positives).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from gtok_cli.codecs import Shape
+from gtok_cli.counting import meta_count, stated_count
+from gtok_cli.errors import InputError
+from gtok_cli.eval.detection import greedy_matches
+from gtok_cli.eval.scored import Inputs, Rows, Scored, mean, read_turns, shapes_json, zeros
+from gtok_cli.scoring import Truth, point_hits
+
+Box = tuple[float, float, float, float]
+
+
+def _box_of(shape: Shape, grid: int | None, size: tuple[int, int]) -> Box | None:
+    if shape.kind == "box":
+        x1, y1, x2, y2 = shape.coords
+        return (x1, y1, x2, y2)
+    if shape.kind == "mask" and shape.anchors and grid:
+        w, h = size
+        i = [a[0] for a in shape.anchors]
+        j = [a[1] for a in shape.anchors]
+        return (min(i) / grid * w, min(j) / grid * h, (max(i) + 1) / grid * w, (max(j) + 1) / grid * h)
+    return None
+
+
+def _point_matches(points: list[Shape], truth: Truth) -> int:
+    """Each point, in answer order, takes the first free region that holds it."""
+    free = list(range(len(truth.regions)))
+    masks: dict[int, Any] = {}
+    for p in points:
+        for r in free:
+            region = truth.regions[r]
+            if r not in masks:
+                masks[r] = region.mask_array(truth.size, truth.record_id)
+            if point_hits([p.coords], region.bbox, masks[r])[0]:
+                free.remove(r)
+                break
+    return len(truth.regions) - len(free)
+
+
+def score_count(inp: Inputs) -> Scored:
+    index, answers, codec, strict = inp.index, inp.answers, inp.codec, inp.strict
+    n = index.n
+    grid = codec.params().get("grid") if "mask" in codec.kinds else None
+    want, got = zeros(n), np.full(n, np.nan)
+    matched, npred, ntruth = zeros(n), zeros(n), zeros(n)
+    info: Counter[str] = Counter()
+
+    def aggregate(rows: Rows) -> dict[str, float | None]:
+        answered = ~np.isnan(got[rows])
+        err = np.abs(got[rows] - want[rows])
+        p, t = float(npred[rows].sum()), float(ntruth[rows].sum())
+        return {
+            "count_exact": mean(np.where(answered, err == 0, False)),
+            "count_off_by_one": mean(np.where(answered, err <= 1, False)),
+            "count_mae": mean(err[answered]),
+            "precision@0.5": float(matched[rows].sum()) / p if p else (0.0 if t else None),
+            "recall@0.5": float(matched[rows].sum()) / t if t else None,
+        }
+
+    out = Scored(n, aggregate, {"count": got}, np.zeros(n, dtype=bool))
+    for k in range(n):
+        meta = index.meta(k)
+        c = meta_count(meta)
+        if c is None:
+            raise InputError(
+                "a count line without meta.count {label, n}", field="meta.count", reason="meta.count"
+            )
+        want[k] = c[1]
+        truth = inp.truth(k)
+        ntruth[k] = len(truth.regions)
+        turns = answers[k]
+        if turns is None:
+            continue
+        answer, _ = read_turns(turns, codec, truth.size, strict)
+        out.lenient.update(answer.lenient)
+        if answer.issues:  # a zero answer has no shape and is fine; only what could not be read is an error
+            out.format_error[k] = True
+            out.issues[k] = answer.issues[0].message
+        shapes = [(g.label, s) for g in answer.groundings for s in g.shapes]
+        out.decoded[k] = shapes_json(shapes)
+        stated = stated_count(" ".join(turns))
+        if stated is None:
+            info["count_from_shapes"] += 1
+            stated = len(shapes)
+        got[k] = stated
+        npred[k] = len(shapes)
+        points = [s for _, s in shapes if s.kind == "point"]
+        if points:
+            matched[k] = _point_matches(points, truth)
+            continue
+        boxes = [b for _, s in shapes if (b := _box_of(s, grid, truth.size)) is not None]
+        want_boxes = [("", r.bbox) for r in truth.regions if r.bbox is not None]
+        matched[k] = greedy_matches([("", b) for b in boxes], want_boxes)
+    out.info.update(info)
+    return out
