@@ -10,8 +10,14 @@ from gtok_cli.export import tasks
 from gtok_cli.refine.settings import RefineSettings
 
 
-def builder_for(task: str, refine: RefineSettings | None, codec: Codec) -> tasks.Builder:
+def builder_for(
+    task: str, refine: RefineSettings | None, codec: Codec
+) -> tasks.Builder | tasks.ManyBuilder:
     """The sample builder of ``task``; with refinement settings, wrapped to add the refinement turns."""
+    if task == "relation":
+        from gtok_cli.export import relation_task
+
+        return relation_task.build_relation
     if refine is None and task != "refine":
         return tasks.BUILDERS[task]
     from gtok_cli.export import refine_task  # refine imports numpy-heavy modules only when asked for
@@ -21,6 +27,8 @@ def builder_for(task: str, refine: RefineSettings | None, codec: Codec) -> tasks
 
 def check_task_options(task: str, shape: str, refine: RefineSettings | None, codec: Codec) -> None:
     """Shape / refinement options that only make sense together (UsageError otherwise)."""
+    if task == "relation" and (shape != "box" or refine is not None):
+        raise UsageError("--task relation writes boxes (--shape box, or --box-as center), without --refine")
     if shape == "point" and task not in ("point", "refine"):
         raise UsageError("--shape point is for --task refine (the point task writes points already)")
     if refine is not None or task == "refine":

@@ -68,6 +68,22 @@ class Sample:
     """More ``meta`` keys (refinement: the refine settings verify recomputes the targets with)."""
 
 
+@dataclass(slots=True)
+class Samples:
+    """What a task that writes several lines per record (``relation``) makes of one record: its samples and
+    the record's items it did not write, by reason. ``items`` = ``len(samples) + Σ skipped``: the export
+    counts items (not records) as read for such a task, so ``read = written + Σ skipped`` still holds."""
+
+    samples: list[Sample]
+    skipped: dict[str, int]
+    written_by: dict[str, int] = field(default_factory=dict)
+    """The written lines by kind (``relation.geometry`` / ``relation.annotation``), into the manifest."""
+
+    @property
+    def items(self) -> int:
+        return len(self.samples) + sum(self.skipped.values())
+
+
 class Skip(Exception):
     """A record that cannot serve the task; ``reason`` is counted in the manifest."""
 
@@ -444,6 +460,8 @@ def build_detect(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext
 
 
 Builder = Callable[[dict[str, Any], tuple[int, int], TaskContext], Sample]
+ManyBuilder = Callable[[dict[str, Any], tuple[int, int], TaskContext], Samples]
+"""A task writing several lines per record (``relation``: :mod:`.relation_task`)."""
 BUILDERS: dict[str, Builder] = {
     "rec": build_rec,
     "reg": build_reg,

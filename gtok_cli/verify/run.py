@@ -632,6 +632,9 @@ def check_counts(manifest: dict[str, Any]) -> list[Failure]:
                 f"read {c['read']} != written {c['written']} + skipped {sum(c['skipped'].values())}",
             )
         )
+    by = c.get("written_by")
+    if by is not None and sum(by.values()) != c["written"]:
+        out.append(Failure("counts.written_by", f"written_by sums to {sum(by.values())}, not {c['written']}"))
     lines = sum(s["lines"] for s in manifest["shards"])
     if lines != c["written"]:
         out.append(Failure("counts.written", f"shards hold {lines} lines, counts.written is {c['written']}"))
