@@ -81,6 +81,8 @@ def _scorer(index: ExportIndex, codec: Codec) -> str:
         raise UsageError("a reg export's answers are text, not geometry: eval scores every other task")
     if task == "refine" or m.get("refine") is not None:
         return "refine"
+    if task == "relation":
+        return "relation"
     if task == "rec":
         if m.get("shape") == "polyline":
             raise UsageError("eval does not score polyline answers (rec --shape polyline)")
@@ -105,7 +107,7 @@ def score(
     sam: Any = None,
 ) -> Scored:
     """Score matched answers (one per export line, None: missing) with the export's task rule."""
-    from gtok_cli.eval import captions, detection, points, rec, refine
+    from gtok_cli.eval import captions, detection, points, rec, refine, relation
 
     codec = codec_from_params(index.manifest["scheme"])
     kind = _scorer(index, codec)
@@ -119,6 +121,7 @@ def score(
         "detection": detection.score_detection,
         "captions": captions.score_captions,
         "refine": refine.score_refine,
+        "relation": relation.score_relation,
     }[kind]
     return scorer(inp)
 

@@ -42,7 +42,11 @@ import numpy as np
 from gtok_cli.codecs.base import Grounding
 from gtok_cli.export import tasks
 from gtok_cli.geometry.relations import (
+    NO,
     PREDICATES,
+    QUESTION_PHRASE,
+    STATEMENT,
+    YES,
     Geom,
     RelationRule,
     measure,
@@ -56,33 +60,6 @@ PAIRS_PER_IMAGE = 24
 """Pairs considered per image (a 30-object image has 435): drawn at random, the rest counted as skipped."""
 FORMS = ("yesno", "what", "which")
 RULE = RelationRule()
-QUESTION_PHRASE = {
-    "left of": "to the left of",
-    "right of": "to the right of",
-    "above": "above",
-    "below": "below",
-    "inside": "inside",
-    "contains": "containing",
-    "overlaps": "overlapping",
-    "next to": "next to",
-    "larger than": "larger than",
-    "smaller than": "smaller than",
-}
-"""``Is A … B?`` / ``Which object is … B?``"""
-STATEMENT = {
-    "left of": "is to the left of",
-    "right of": "is to the right of",
-    "above": "is above",
-    "below": "is below",
-    "inside": "is inside",
-    "contains": "contains",
-    "overlaps": "overlaps",
-    "next to": "is next to",
-    "larger than": "is larger than",
-    "smaller than": "is smaller than",
-}
-"""``A … B.`` (the answer of the ``what`` form)."""
-YES, NO = "Yes.", "No."
 
 
 @dataclass

@@ -71,6 +71,35 @@ CONVERSE = {
 }
 """``P(a, b)`` ⇔ ``CONVERSE[P](b, a)``."""
 RULE_NAME = "gtok-relations-v1"
+# the words export writes and verify / eval read back (docs/spec.md#relations)
+QUESTION_PHRASE = {
+    "left of": "to the left of",
+    "right of": "to the right of",
+    "above": "above",
+    "below": "below",
+    "inside": "inside",
+    "contains": "containing",
+    "overlaps": "overlapping",
+    "next to": "next to",
+    "larger than": "larger than",
+    "smaller than": "smaller than",
+}
+"""``Is A … B?`` / ``Which object is … B?``"""
+STATEMENT = {
+    "left of": "is to the left of",
+    "right of": "is to the right of",
+    "above": "is above",
+    "below": "is below",
+    "inside": "is inside",
+    "contains": "contains",
+    "overlaps": "overlaps",
+    "next to": "is next to",
+    "larger than": "is larger than",
+    "smaller than": "is smaller than",
+}
+"""``A … B.`` (the answer of the ``what`` form)."""
+YES, NO = "Yes.", "No."
+
 
 Verdict = bool | None
 """True: holds; False: does not; None: ambiguous under the margins (never labelled)."""
@@ -282,3 +311,71 @@ def verdicts(a: Geom, b: Geom, rule: RelationRule) -> dict[str, Verdict]:
     """Every predicate's verdict for ``(a, b)`` (one measurement)."""
     m = measure(a, b, rule)
     return {p: verdict(p, m, rule) for p in PREDICATES}
+
+
+# ---- a line's relation recomputed (verify) and a model's answer read (eval) ---------------------------------
+FORMS = ("yesno", "what", "which")
+
+
+def recompute(
+    relation: Mapping[str, Any],
+    regions: list[Mapping[str, Any]],
+    size: tuple[int, int],
+    boxes: list[tuple[float, float, float, float] | None] | None = None,
+) -> str | None:
+    """What is wrong with a geometric ``meta.relation`` recomputed from ``meta.regions`` (with ``boxes``: each
+    region's box replaced by the decoded one where not None, its mask kept), or None when it holds."""
+    form, predicate, answer = relation.get("form"), relation.get("predicate"), relation.get("answer")
+    i, j = relation.get("subject"), relation.get("object")
+    if form not in FORMS:
+        return f"form {form!r} is not one of {', '.join(FORMS)}"
+    if predicate not in PREDICATES:
+        return f"predicate {predicate!r} is not a geometric predicate"
+    if not (isinstance(i, int) and isinstance(j, int) and i != j and 0 <= min(i, j) and max(i, j) < len(regions)):
+        return f"subject {i!r} / object {j!r} do not index two of the {len(regions)} regions"
+    if (answer is None) != (form != "yesno") or not (answer is None or isinstance(answer, bool)):
+        return f"answer {answer!r} does not fit the {form} form"
+    try:
+        rule = RelationRule.from_json(relation.get("rule") or {})
+    except (TypeError, ValueError) as exc:
+        return f"rule: {exc}"
+    areas = (relation.get("rule") or {}).get("areas")
+    if areas == "mask" and not all(regions[k].get("mask") is not None for k in (i, j)):
+        return "rule measured areas on masks but the regions carry none"
+    geoms = []
+    for k in (i, j):
+        g = Geom.of(regions[k], size, with_mask=areas == "mask")
+        box = boxes[k] if boxes is not None else None
+        geoms.append(g if box is None else g.with_box(box))
+    m = measure(geoms[0], geoms[1], rule)
+    if areas is not None and m.areas != areas:
+        return f"areas measured on {m.areas}, the rule says {areas}"
+    if form == "what":
+        got = relation_from(m, rule)
+        return None if got == predicate else f"the relation is {got or 'ambiguous'}, not {predicate!r}"
+    v = verdict(predicate, m, rule)
+    want = answer if form == "yesno" else True
+    if v is None:
+        return f"{predicate!r} is ambiguous for this pair"
+    return None if v == want else f"{predicate!r} is {v}, the line says {want}"
+
+
+def read_yes_no(text: str) -> bool | None:
+    """A model's yes/no answer: the first word ``yes`` or ``no`` (case-insensitive), else None."""
+    for word in text.lower().replace(",", " ").replace(".", " ").replace("!", " ").split():
+        if word in ("yes", "no"):
+            return word == "yes"
+    return None
+
+
+def read_predicate(text: str) -> str | None:
+    """The geometric predicate a statement names (its :data:`STATEMENT` or :data:`QUESTION_PHRASE` words, else
+    the predicate itself), the earliest in the text; None when it names none."""
+    low = " ".join(text.lower().split())
+    best: tuple[int, int, str] | None = None
+    for p in PREDICATES:
+        for words in (STATEMENT[p], QUESTION_PHRASE[p], p, p.replace(" than", ""), p.rstrip("s")):
+            at = low.find(words)
+            if at >= 0 and (best is None or (at, -len(words)) < (best[0], best[1])):
+                best = (at, -len(words), p)
+    return None if best is None else best[2]

@@ -30,7 +30,7 @@ from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.scoring.measures import anchors_mask
 from gtok_cli.scoring.truth import TruthRegion, attach_record_masks, meta_region
 from gtok_cli.shards.read import ExportFolder, is_export
-from gtok_cli.task_roles import geometry_role
+from gtok_cli.task_roles import carries_geometry, geometry_role
 from gtok_cli.trainer_formats import get_format
 
 
@@ -156,7 +156,7 @@ def _decode_into(view: View, codec: Codec, role: str) -> None:
     assert view.size is not None
     offset_turns: list[str] = []
     for r, text in view.turns:
-        if r != role:
+        if not carries_geometry(role, r):
             continue
         if refined.is_refinement(codec, text):
             offset_turns.append(text)

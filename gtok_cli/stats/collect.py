@@ -37,7 +37,7 @@ from gtok_cli.stats.measure import (
     box_size,
     summary,
 )
-from gtok_cli.task_roles import geometry_role
+from gtok_cli.task_roles import carries_geometry, geometry_role
 from gtok_cli.trainer_formats import get_format
 from gtok_cli.trainer_images import TrainerImage
 
@@ -238,7 +238,7 @@ def collect_export(path: Path, feed: TrainerImage | None = None) -> Tally:
         shapes = []
         sample_tokens = 0
         for r_role, text in turns:
-            if r_role != role:
+            if not carries_geometry(role, r_role):
                 continue
             dec = codec.decode(text, size)
             t.problems.update("span.invalid" for _ in dec.errors)

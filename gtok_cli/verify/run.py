@@ -46,7 +46,7 @@ from gtok_cli.parallel import auto_workers as parallel_workers
 from gtok_cli.parallel import gc_paused
 from gtok_cli.schemas import load_schema
 from gtok_cli.shards.layout import marker_path
-from gtok_cli.task_roles import geometry_role
+from gtok_cli.task_roles import carries_geometry, geometry_role
 from gtok_cli.trainer_formats import get_format, typed_assistant_texts
 from gtok_cli.verify.fastschema import compile_schema, explain
 from gtok_cli.verify.typed_lines import (
@@ -305,7 +305,7 @@ class LineChecker:
         if self.role == "assistant":
             geo = self.format.assistant_texts(line)
         else:
-            geo = [t for r, t in self.format.turns(line) if r == self.role]
+            geo = [t for r, t in self.format.turns(line) if carries_geometry(self.role, r)]
         regions = truth["regions"]
         res.regions += len(regions)
         self._mask_iou(regions, name, lineno, rid, res)
@@ -317,6 +317,10 @@ class LineChecker:
                 res.fail(Failure("objects.placeholders", problem, name, lineno, rid))
             shapes = [Shape.box(*c) if len(c) == 4 else Shape.point(*c) for c in coords]
             self._compare(shapes, truth, name, lineno, rid, res)
+            if self.task == "relation":
+                self._relation(line, shapes, truth, name, lineno, rid, res)
+        elif self.task == "relation":
+            self._relation(line, self._slow(geo, truth, name, lineno, rid, res), truth, name, lineno, rid, res)
         elif len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
             region = regions[0]
             fast.add(lineno, geo[0], truth["image_size"], region["bbox"], region["phrase"], rid, truth)
@@ -543,7 +547,7 @@ class LineChecker:
 
     def _slow(
         self, geo: list[str], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult
-    ) -> None:
+    ) -> list[Shape]:
         size = (int(truth["image_size"][0]), int(truth["image_size"][1]))
         shapes = []
         for text in geo:
@@ -552,6 +556,24 @@ class LineChecker:
                 res.fail(Failure("span.invalid", f"{issue.message}: {issue.text!r}", name, lineno, rid))
             shapes += dec.shapes()
         self._compare(shapes, truth, name, lineno, rid, res)
+        return shapes
+
+    def _relation(
+        self,
+        line: dict[str, Any],
+        shapes: list[Shape],
+        truth: dict[str, Any],
+        name: str,
+        lineno: int,
+        rid: str,
+        res: ShardResult,
+    ) -> None:
+        """A relation line's predicate and answer recomputed from its meta and its decoded tokens."""
+        from gtok_cli.verify.relation_check import check_relation
+
+        one_to_one = len(shapes) == len(truth["regions"])
+        for check, message in check_relation(truth, shapes if one_to_one else None, self.format.turns(line)):
+            res.fail(Failure(check, message, name, lineno, rid))
 
     def _compare(
         self, shapes: list[Shape], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult
