@@ -10,9 +10,7 @@ from gtok_cli.export import tasks
 from gtok_cli.refine.settings import RefineSettings
 
 
-def builder_for(
-    task: str, refine: RefineSettings | None, codec: Codec
-) -> tasks.Builder | tasks.ManyBuilder:
+def builder_for(task: str, refine: RefineSettings | None, codec: Codec) -> tasks.Builder | tasks.ManyBuilder:
     """The sample builder of ``task``; with refinement settings, wrapped to add the refinement turns."""
     if task == "relation":
         from gtok_cli.export import relation_task

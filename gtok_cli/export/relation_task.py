@@ -1,11 +1,12 @@
-"""``gtok export --task relation``: questions and statements about the spatial relation of two regions of one
-image, both grounded in the scheme's tokens (docs/spec.md#relations; the rules: :mod:`gtok_cli.geometry.relations`).
+"""``gtok export --task relation``: questions and statements about the spatial relation of two regions of
+one image, both grounded in the scheme's tokens (docs/spec.md#relations; the rules:
+:mod:`gtok_cli.geometry.relations`).
 
 One record (``instances`` or ``grounded_caption``) gives one line per written *item*:
 
-- **geometric pairs**: every unordered pair of its regions (crowd regions and unnamed regions left out), at most
-  :data:`PAIRS_PER_IMAGE` of them (drawn at random; the rest are skipped as ``pair.over_cap``). Each pair is
-  given one of three forms at random, falling back to the next form when its form cannot be written:
+- **geometric pairs**: every unordered pair of its regions (crowd regions and unnamed regions left out), at
+  most :data:`PAIRS_PER_IMAGE` of them (drawn at random; the rest are skipped as ``pair.over_cap``). Each
+  pair is given one of three forms at random, falling back to the next form when its form cannot be written:
 
   - ``yesno``: "Is the dog <box> to the left of the cat <box>?" → "Yes." / "No.". Every "yes" for a predicate
     is matched by a "no" for the same predicate from another pair of the same image (exact balance per
@@ -25,7 +26,8 @@ One record (``instances`` or ``grounded_caption``) gives one line per written *i
 
 Each line's ``meta.relation``: ``{"form", "predicate", "subject": i, "object": j, "answer": true | false |
 null, "source": "geometry" | "annotation", "rule": {…}}`` with ``i``, ``j`` indexing ``meta.regions``.
-Randomness: a PCG64 generator per record from ``(seed, record id)`` (:func:`gtok_cli.refine.proposals.rng_for`).
+Randomness: a PCG64 generator per record from ``(seed, record id)``
+(:func:`gtok_cli.refine.proposals.rng_for`).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ RULE = RelationRule()
 
 @dataclass
 class _Obj:
-    """A region taking part in pairs: its record region, name, geometry on the truth and on the decoded box."""
+    """A region taking part in pairs: its record region, name, geometry (truth box, and decoded box)."""
 
     region: dict[str, Any]
     name: str
@@ -112,7 +114,7 @@ def exhaustive(record: dict[str, Any]) -> bool:
 
 
 class _Pairs:
-    """Verdicts of the ordered pairs of one record's objects, each the truth's when the decoded boxes agree."""
+    """Verdicts of the ordered pairs of a record's objects: the truth's where the decoded boxes agree."""
 
     def __init__(self, objs: list[_Obj]) -> None:
         self.objs = objs
@@ -161,7 +163,8 @@ def build_relation(record: dict[str, Any], size: tuple[int, int], ctx: tasks.Tas
     if len(order) > PAIRS_PER_IMAGE:
         skipped["pair.over_cap"] += len(order) - PAIRS_PER_IMAGE
         order = order[:PAIRS_PER_IMAGE]
-    items = _geometric_items([pairs[k] for k in order.tolist()], _Pairs(objs), exhaustive(record), rng, skipped)
+    chosen = [pairs[k] for k in order.tolist()]
+    items = _geometric_items(chosen, _Pairs(objs), exhaustive(record), rng, skipped)
     for item in items:
         samples.append(_geometric_sample(record, size, ctx, objs, item))
     annotated = 0
@@ -212,18 +215,14 @@ def _geometric_items(
             yes = items[k]
             assert yes is not None
             a, b = yes.pair
-            other = _what(a, b, verdicts) or (
-                _which(a, b, 0.0, verdicts) if which_ok else None
-            )
+            other = _what(a, b, verdicts) or (_which(a, b, 0.0, verdicts) if which_ok else None)
             items[k] = other
             if other is None:
                 skipped["pair.unbalanced"] += 1
     return [it for it in items if it is not None]
 
 
-def _yesno(
-    a: int, b: int, u: float, verdicts: _Pairs, owed: dict[str, list[int]], at: int
-) -> _Item | None:
+def _yesno(a: int, b: int, u: float, verdicts: _Pairs, owed: dict[str, list[int]], at: int) -> _Item | None:
     for p in PREDICATES:  # a "no" first when one is owed
         if owed.get(p):
             for s, o in ((a, b), (b, a)):
@@ -327,7 +326,7 @@ def _geometric_sample(
             {"object": _mention(ctx, obj.name, 0)},
             relation=QUESTION_PHRASE[item.predicate],
         )
-        answer = _capital(_mention(ctx, subj.name, 1)) + ["."]
+        answer = [*_capital(_mention(ctx, subj.name, 1)), "."]
         shown = [(obj.region, obj.name), (subj.region, subj.name)]
         s_at, o_at = 1, 0
     else:
@@ -386,7 +385,7 @@ def _annotation_sample(
     sid = f"{record['id']}:relationship{rel_id}"
     slots = {"subject": _mention(ctx, sname, 0), "object": _mention(ctx, oname, 1)}
     user = _pieces(ctx.templates.choose("relation-what", ctx.seed, sid), slots)
-    answer = [_statement(ctx, sid, sname, pred, oname)]
+    answer: list[tasks.Piece] = [_statement(ctx, sid, sname, pred, oname)]
     relation = {
         "form": "what",
         "predicate": pred,
@@ -403,4 +402,3 @@ def _annotation_sample(
     return _relation_sample(
         record, size, ctx, sid, user, answer, [(regions[0], sname), (regions[1], oname)], relation
     )
-

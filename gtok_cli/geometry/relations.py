@@ -6,24 +6,18 @@ Every predicate has two thresholds: at or past the *yes* threshold it holds (``T
 never labelled. With ``a`` the subject and ``b`` the object (boxes ``[x1, y1, x2, y2]`` in pixels, y down),
 ``w``/``h`` a box's width/height, ``c`` its centre, and the default :class:`RelationRule`:
 
-=============  =====================================================================  =========================
-predicate      holds (True) when                                                      does not (False) when
-=============  =====================================================================  =========================
-left of        ``(c_b.x − c_a.x) ≥ 0.5 · min(w_a, w_b)`` and the boxes' x-extents     ``c_b.x − c_a.x ≤ 0``
-               overlap by at most ``0.5 · min(w_a, w_b)``
-right of       left of with ``a`` and ``b`` swapped
-above          as left of, along y (``c_a.y`` smaller: higher in the image)
-below          above with ``a`` and ``b`` swapped
-inside         ``|a ∩ b| / |a| ≥ 0.9`` and not ``|a ∩ b| / |b| ≥ 0.9`` (areas of the     ``|a ∩ b| / |a| ≤ 0.5``
-               masks when both regions have one, else of the boxes)
-contains       inside with ``a`` and ``b`` swapped
-overlaps       ``|a ∩ b| / min(|a|, |b|) ≥ 0.1`` (masks, else boxes)                  ``|a ∩ b| = 0``
-next to        box gap ``≤ 0.25 · s`` and ``|a ∩ b| / min(|a|, |b|) < 0.1``, with         box gap ``≥ 1.0 · s``
-               ``s`` the shortest side of the two boxes; the gap is the Euclidean
-               distance between the boxes (0 when they touch or overlap)
-larger than    ``|a| / |b| ≥ 1.5`` (mask areas when both have masks, else box areas)  ``|a| / |b| ≤ 1.0``
-smaller than   larger than with ``a`` and ``b`` swapped
-=============  =====================================================================  =========================
+- ``left of``: yes when ``c_b.x − c_a.x ≥ 0.5 · min(w_a, w_b)`` and the boxes' x-extents overlap by at most
+  ``0.5 · min(w_a, w_b)``; no when ``c_b.x − c_a.x ≤ 0``. ``right of``: ``a`` and ``b`` swapped.
+- ``above``: the same along y (``c_a.y`` smaller: higher in the image). ``below``: swapped.
+- ``inside``: yes when ``|a ∩ b| / |a| ≥ 0.9`` and not ``|a ∩ b| / |b| ≥ 0.9`` (near-equal regions are in
+  neither); no when ``|a ∩ b| / |a| ≤ 0.5``. Areas of the masks when both regions have one, else of the
+  boxes. ``contains``: swapped.
+- ``overlaps``: yes when ``|a ∩ b| / min(|a|, |b|) ≥ 0.1`` (masks, else boxes); no when ``|a ∩ b| = 0``.
+- ``next to``: yes when the box gap ``≤ 0.25 · s`` and ``|a ∩ b| / min(|a|, |b|) < 0.1``; no when the gap
+  ``≥ 1.0 · s``; ``s`` the shortest side of the two boxes, the gap the Euclidean distance between the boxes
+  (0 when they touch or overlap).
+- ``larger than``: yes when ``|a| / |b| ≥ 1.5`` (mask areas when both have masks, else box areas); no when
+  ``|a| / |b| ≤ 1.0``. ``smaller than``: swapped.
 
 :func:`relation_of` names *the* spatial relation of a pair (the "what is the relation" answer), by precedence:
 ``inside`` / ``contains`` when one holds (ambiguous containment: none); then ``overlaps`` (ambiguous overlap:
@@ -111,7 +105,8 @@ class RelationRule:
     ``meta.relation.rule`` so verify recomputes with the rule the export used."""
 
     direction_margin: float = 0.5
-    """Centres at least this many times the smaller extent apart (along the axis) for left/right/above/below."""
+    """Centres at least this many times the smaller extent apart (along the axis): left / right / above /
+    below."""
     direction_overlap: float = 0.5
     """… and the extents along that axis overlapping by at most this many times the smaller extent."""
     contain_yes: float = 0.9
@@ -148,7 +143,7 @@ class Geom:
 
     @staticmethod
     def of(region: Mapping[str, Any], size: tuple[int, int], with_mask: bool = True) -> Geom:
-        """A region ``{"bbox", "mask"?}`` (record or ``meta.regions`` entry) of an image ``(width, height)``."""
+        """A region ``{"bbox", "mask"?}`` (record or meta region) of a ``(width, height)`` image."""
         x1, y1, x2, y2 = (float(v) for v in region["bbox"])
         mask = region.get("mask") if with_mask else None
         if mask is None:
@@ -313,7 +308,7 @@ def verdicts(a: Geom, b: Geom, rule: RelationRule) -> dict[str, Verdict]:
     return {p: verdict(p, m, rule) for p in PREDICATES}
 
 
-# ---- a line's relation recomputed (verify) and a model's answer read (eval) ---------------------------------
+# ---- a line's relation recomputed (verify) and a model's answer read (eval) --------------------------------
 FORMS = ("yesno", "what", "which")
 
 
@@ -331,7 +326,9 @@ def recompute(
         return f"form {form!r} is not one of {', '.join(FORMS)}"
     if predicate not in PREDICATES:
         return f"predicate {predicate!r} is not a geometric predicate"
-    if not (isinstance(i, int) and isinstance(j, int) and i != j and 0 <= min(i, j) and max(i, j) < len(regions)):
+    if not (
+        isinstance(i, int) and isinstance(j, int) and i != j and 0 <= min(i, j) <= max(i, j) < len(regions)
+    ):
         return f"subject {i!r} / object {j!r} do not index two of the {len(regions)} regions"
     if (answer is None) != (form != "yesno") or not (answer is None or isinstance(answer, bool)):
         return f"answer {answer!r} does not fit the {form} form"

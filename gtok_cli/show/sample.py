@@ -122,6 +122,8 @@ class ExportSource:
             scheme=m["scheme"],
             info=f"{m['scheme']['scheme']} {_params_text(params)} · task {task} · {fmt}",
         )
+        if meta and isinstance(meta.get("relation"), dict):
+            view.info += " · " + relation_caption(meta["relation"], meta["regions"])
         if meta:
             view.truth = [meta_region(r) for r in meta["regions"]]
             view.mask_tokens = [r.get("mask_tokens") for r in meta["regions"]]
@@ -139,6 +141,20 @@ class ExportSource:
         if view.size is not None:
             _decode_into(view, self.codec, geometry_role(task))
         return view
+
+
+def relation_caption(rel: dict[str, Any], regions: list[dict[str, Any]]) -> str:
+    """``relation: dog left of cat = no (geometry, yesno)``: what a relation line's meta says."""
+
+    def name(k: Any) -> str:
+        ok = isinstance(k, int) and 0 <= k < len(regions)
+        return str((regions[k].get("label") or regions[k].get("phrase")) if ok else "?")
+
+    answer = "stated" if rel.get("answer") is None else ("yes" if rel["answer"] else "no")
+    return (
+        f"relation: {name(rel.get('subject'))} {rel.get('predicate')} {name(rel.get('object'))} = {answer} "
+        f"({rel.get('source')}, {rel.get('form')})"
+    )
 
 
 def _params_text(params: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.mask_quality import SolverIoUs, check_floor
 from gtok_cli.rendered import decodable_turns
 from gtok_cli.shards.read import UNKNOWN, ExportFolder, is_export, source_provenance
+from gtok_cli.stats import relation_balance
 from gtok_cli.stats.measure import (
     BOX_SIZES,
     MEDIUM_MAX_AREA,
@@ -72,6 +73,8 @@ class Tally:
     """Whose resize ``trainer_resize`` counts: ``--trainer``, else the export's pinned one, else
     LLaMA-Factory's default budget (the one that shrinks images silently)."""
     feed_note: str | None = None
+    relations: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Relation lines by source and predicate (:mod:`.relation_balance`)."""
 
     def add_region(self, region: dict[str, Any]) -> None:
         self.regions += 1
@@ -123,6 +126,9 @@ class Tally:
                 "per_sample": summary(self.tokens_per_sample),
                 "per_region": summary(self.tokens_per_region),
             }
+            relations = relation_balance.balance(self.relations)
+            if relations is not None:
+                out["relations"] = relations
             out["round_trip"] = {
                 "error_px": summary(self.error_px),
                 "iou": summary(self.iou),
@@ -232,6 +238,9 @@ def collect_export(path: Path, feed: TrainerImage | None = None) -> Tally:
             t.image_sizes[get_format(m["format"]).image(line)] = size
         turns = decodable_turns(get_format(m["format"]), line, codec, size)
         regions = meta["regions"]
+        rel = relation_balance.relation_key(meta.get("relation"))
+        if rel is not None:
+            t.relations[rel] += 1
         for r in regions:
             t.add_region(r)
             t.by_kind[r["kind"]] += 1

@@ -13,8 +13,8 @@ from gtok_cli.geometry.relations import NO, QUESTION_PHRASE, STATEMENT, YES, rec
 def check_relation(
     truth: dict[str, Any], shapes: list[Shape] | None, turns: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
-    """``(check, message)`` per problem; ``shapes``: the decoded shapes in region order (None when they did not
-    match the regions one to one: that is reported already)."""
+    """``(check, message)`` per problem; ``shapes``: the decoded shapes in region order (None when they do
+    not match the regions one to one: that is reported already)."""
     rel = truth.get("relation")
     if not isinstance(rel, dict):
         return [("relation.meta", "no meta.relation on a relation line")]

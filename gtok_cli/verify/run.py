@@ -320,7 +320,8 @@ class LineChecker:
             if self.task == "relation":
                 self._relation(line, shapes, truth, name, lineno, rid, res)
         elif self.task == "relation":
-            self._relation(line, self._slow(geo, truth, name, lineno, rid, res), truth, name, lineno, rid, res)
+            shapes = self._slow(geo, truth, name, lineno, rid, res)
+            self._relation(line, shapes, truth, name, lineno, rid, res)
         elif len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
             region = regions[0]
             fast.add(lineno, geo[0], truth["image_size"], region["bbox"], region["phrase"], rid, truth)
