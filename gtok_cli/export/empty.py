@@ -26,6 +26,7 @@ TAKES: dict[str, str] = {
     "multi": "category or instances",
     "point": "referring or instances",
     "detect": "instances",
+    "relation": "instances or grounded_caption",
 }
 """The kinds of record each export task takes (see the builders in :mod:`.tasks`)."""
 HINTS: dict[str, str] = {
@@ -43,6 +44,9 @@ HINTS: dict[str, str] = {
     "record.no_text": "the records have no text",
     "record.no_regions": "the records have no regions",
     "record.no_label": "the regions have no label",
+    "record.no_pairs": "--task relation needs two or more named regions per image",
+    "pair.ambiguous": "every pair's relation lies within the margins of docs/spec.md#relations",
+    "pair.unbalanced": "no pair of the image answers no where another answers yes (balance per predicate)",
 }
 
 
