@@ -46,8 +46,8 @@ def scene(rid: str, boxes: dict[str, list[float]], **extra: Any) -> dict[str, An
 
 
 # five equal 10x10 boxes in one row, 30 px apart: x order known, nothing else holds
-ROW = {"apple": [0, 40, 10, 50], "bowl": [40, 40, 50, 50], "cup": [80, 40, 90, 50], "dish": [120, 40, 130, 50]}
-ROW["egg"] = [160, 40, 170, 50]
+ROW = {"apple": [0, 40, 10, 50], "bowl": [40, 40, 50, 50], "cup": [80, 40, 90, 50]}
+ROW.update(dish=[120, 40, 130, 50], egg=[160, 40, 170, 50])
 X = {name: box[0] for name, box in ROW.items()}
 
 
@@ -205,14 +205,15 @@ def test_visual_genome_relations_are_written_and_counted_apart(tmp_path: Path) -
     ann = [x for x in lines_of(out) if x["meta"]["relation"]["source"] == "annotation"]
     assert len(ann) == want
     first = orjson.loads((VG / "relationships.json").read_bytes())[0]["relationships"][0]
-    line = next(x for x in ann if x["meta"]["relation"]["rule"]["relationship_id"] == first["relationship_id"])
+    rel_id = first["relationship_id"]
+    line = next(x for x in ann if x["meta"]["relation"]["rule"]["relationship_id"] == rel_id)
     assert first["predicate"] in line["conversations"][1]["value"]
     s = first["subject"]  # VG xywh -> the record's xyxy
     assert line["meta"]["regions"][0]["bbox"] == [s["x"], s["y"], s["x"] + s["w"], s["y"] + s["h"]]
     assert gtok("verify", out).exit_code == 0
 
 
-# ---- tampering -----------------------------------------------------------------------------------------------
+# ---- tampering ---------------------------------------------------------------------------------------------
 def _edit_first(out: Path, form: str, edit: Callable[[dict[str, Any]], None]) -> None:
     shard = next(iter(sorted(out.glob("*.jsonl"))))
     lines = shard.read_bytes().split(b"\n")

@@ -1,5 +1,5 @@
-"""The predicate rules of docs/spec.md#relations (gtok_cli.geometry.relations), table-driven: each row a pair of
-boxes placed by hand with the verdict the stated rule gives, edge rows exactly at each margin and just inside
+"""The predicate rules of docs/spec.md#relations (gtok_cli.geometry.relations), table-driven: each row a pair
+of boxes placed by hand with the verdict the stated rule gives, edge rows exactly at each margin and just inside
 the ambiguous band (None: never labelled)."""
 
 from __future__ import annotations
@@ -83,12 +83,16 @@ ROWS = [
 
 
 @pytest.mark.parametrize(("predicate", "a", "b", "want"), ROWS)
-def test_each_predicate_at_its_margins(predicate: str, a: list[float], b: list[float], want: bool | None) -> None:
+def test_each_predicate_at_its_margins(
+    predicate: str, a: list[float], b: list[float], want: bool | None
+) -> None:
     assert holds(predicate, g(a), g(b), RULE) is want
 
 
 @pytest.mark.parametrize(("predicate", "a", "b", "want"), ROWS)
-def test_converse_is_the_swapped_pair(predicate: str, a: list[float], b: list[float], want: bool | None) -> None:
+def test_converse_is_the_swapped_pair(
+    predicate: str, a: list[float], b: list[float], want: bool | None
+) -> None:
     assert holds(CONVERSE[predicate], g(b), g(a), RULE) is want
 
 
