@@ -1,6 +1,6 @@
-"""The predicate rules of docs/spec.md#relations (gtok_cli.geometry.relations), table-driven: each row a pair
-of boxes placed by hand with the verdict the stated rule gives, edge rows exactly at each margin and just inside
-the ambiguous band (None: never labelled)."""
+"""The predicate rules of docs/spec.md#relations (gtok_cli.geometry.relations), table-driven: each row a
+pair of boxes placed by hand with the verdict the stated rule gives, edge rows exactly at each margin and
+just inside the ambiguous band (None: never labelled)."""
 
 from __future__ import annotations
 
