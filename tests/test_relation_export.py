@@ -252,3 +252,28 @@ def test_stats_show_the_predicate_balance(tmp_path: Path) -> None:
     got = orjson.loads(res.output)["relations"]["geometry"]
     assert {(p, c): n for p, row in got.items() for c, n in row.items() if c != "total" and n} == dict(want)
     assert "relations" in gtok("stats", out).output
+
+
+@pytest.mark.parametrize("fmt", ["messages", "conversations", "swift"])
+def test_every_format_verifies(tmp_path: Path, fmt: str) -> None:
+    src = write_records(tmp_path / "r.jsonl", [scene(f"row{k}", ROW) for k in range(4)])
+    out = tmp_path / "out"
+    assert export(src, out, "--scheme", "qwen2-vl", "--format", fmt).exit_code == 0
+    res = gtok("verify", out)
+    assert res.exit_code == 0, res.output
+    # a which line's answer region is in the assistant turn: verify reads the spans of both roles
+    assert f" {2 * len(lines_of(out))} region(s)" in res.output
+
+
+def test_job_array_parts_and_verify_against_records(coco_records: Path, tmp_path: Path) -> None:
+    whole, parts, bare = tmp_path / "whole", tmp_path / "parts", tmp_path / "bare"
+    assert export(coco_records, whole, "--scheme", "bins", "--num-shards", "2").exit_code == 0
+    for i in ("0", "1"):
+        flags = ("--num-shards", "2", "--shard-index", i)
+        assert export(coco_records, parts, "--scheme", "bins", *flags).exit_code == 0
+    assert gtok("merge-manifests", parts).exit_code == 0
+    assert manifest(parts)["counts"] == manifest(whole)["counts"]
+    assert gtok("verify", parts).exit_code == 0
+    assert export(coco_records, bare, "--scheme", "bins", "--no-meta").exit_code == 0
+    res = gtok("verify", bare, "--against", coco_records)
+    assert res.exit_code == 0, res.output
