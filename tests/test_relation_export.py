@@ -277,3 +277,27 @@ def test_job_array_parts_and_verify_against_records(coco_records: Path, tmp_path
     assert export(coco_records, bare, "--scheme", "bins", "--no-meta").exit_code == 0
     res = gtok("verify", bare, "--against", coco_records)
     assert res.exit_code == 0, res.output
+
+
+def test_show_draws_both_regions_of_a_which_line(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from gtok_cli.show.sample import ExportSource
+
+    images = tmp_path / "images"
+    images.mkdir()
+    recs = [scene(f"row{k}", ROW) for k in range(8)]
+    for r in recs:
+        Image.new("RGB", (200, 100), (128, 128, 128)).save(images / r["image"]["file"], format="PNG")
+    src = write_records(tmp_path / "r.jsonl", recs)
+    out = tmp_path / "out"
+    assert export(src, out, "--scheme", "grid").exit_code == 0
+    which = next(x for x in lines_of(out) if x["meta"]["relation"]["form"] == "which")
+    view = ExportSource.open(out).view(which, "test")
+    assert len(view.decoded) == 2  # the asked object from the question, the answer from the reply
+    rel = which["meta"]["relation"]
+    subj = which["meta"]["regions"][rel["subject"]]["label"]
+    obj = which["meta"]["regions"][rel["object"]]["label"]
+    assert f"relation: {subj} {rel['predicate']} {obj} = stated (geometry, which)" in view.info
+    res = gtok("show", out, "--images", images, "--id", which["id"], "--out", tmp_path / "p.png")
+    assert res.exit_code == 0, res.output
