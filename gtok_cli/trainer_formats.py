@@ -36,6 +36,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from gtok_cli.task_roles import carries_geometry
+
 Turns = list[tuple[str, str]]
 ROLES = ("user", "assistant")
 
@@ -172,7 +174,7 @@ class TrainerFormat:
         at = 0
         for r, text in turns:
             n = text.count(BBOX_TAG)
-            if r == role:
+            if carries_geometry(role, r):
                 shapes += [tuple(float(v) for v in b) for b in boxes[at : at + n]]
             at += n
         return shapes, problems

@@ -2,6 +2,7 @@
 # Re-make the two README pictures from sample_data/ (deterministic: same inputs, same PNGs).
 #   docs/rec_grid_mask.png      one RefCOCO REC sample, grid scheme, mask tokens (cells backend, 32x32)
 #   docs/flickr30k_caption.png  one Flickr30k grounded caption, kosmos2 scheme
+#   docs/relation_example.png   one COCO relation line ("what"), qwen2-vl scheme
 # Usage: bash scripts/make_docs_pictures.sh [GTOK] [WORKDIR]
 set -euo pipefail
 GTOK=${1:-.venv/bin/gtok}
@@ -26,5 +27,12 @@ rm -rf "$WORK/caption-kosmos2"
   --out "$WORK/caption-kosmos2"
 "$GTOK" show "$WORK/caption-kosmos2" --images $S/flickr30k/images --index 0 --palette \
   --out docs/flickr30k_caption.png
-chmod 644 docs/rec_grid_mask.png docs/flickr30k_caption.png
-ls -l docs/rec_grid_mask.png docs/flickr30k_caption.png
+
+"$GTOK" ingest coco --instances $S/coco/annotations/instances_val2017_sample.json --images $S/coco/val2017 \
+  --out "$WORK/coco.jsonl"
+rm -rf "$WORK/relation-qwen2"
+"$GTOK" export "$WORK/coco.jsonl" --scheme qwen2-vl --task relation --format llava --out "$WORK/relation-qwen2"
+"$GTOK" show "$WORK/relation-qwen2" --images $S/coco/val2017 --id coco:val2017:22192:instances:pair0-2 \
+  --palette --out docs/relation_example.png
+chmod 644 docs/rec_grid_mask.png docs/flickr30k_caption.png docs/relation_example.png
+ls -l docs/rec_grid_mask.png docs/flickr30k_caption.png docs/relation_example.png

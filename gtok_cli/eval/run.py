@@ -83,6 +83,8 @@ def _scorer(index: ExportIndex, codec: Codec) -> str:
         return "refine"
     if task == "count":
         return "count"
+    if task == "relation":
+        return "relation"
     if task == "rec":
         if m.get("shape") == "polyline":
             raise UsageError("eval does not score polyline answers (rec --shape polyline)")
@@ -107,7 +109,7 @@ def score(
     sam: Any = None,
 ) -> Scored:
     """Score matched answers (one per export line, None: missing) with the export's task rule."""
-    from gtok_cli.eval import captions, count, detection, points, rec, refine
+    from gtok_cli.eval import captions, count, detection, points, rec, refine, relation
 
     codec = codec_from_params(index.manifest["scheme"])
     kind = _scorer(index, codec)
@@ -122,6 +124,7 @@ def score(
         "captions": captions.score_captions,
         "refine": refine.score_refine,
         "count": count.score_count,
+        "relation": relation.score_relation,
     }[kind]
     return scorer(inp)
 

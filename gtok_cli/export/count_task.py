@@ -3,7 +3,7 @@ counted instance (docs/spec.md#counting).
 
 One ``instances`` record gives one question per category present (first-appearance order) and, at the rate
 ``--negatives R``, zero-count questions about categories verified absent. Each is a line of its own
-(:class:`~gtok_cli.export.tasks.Fanout`), ``meta.count = {"label", "n"}`` and the counted regions in
+(:class:`~gtok_cli.export.tasks.Samples`), ``meta.count = {"label", "n"}`` and the counted regions in
 ``meta.regions`` in the order their shapes are written. A question is skipped, and counted by reason, when:
 
 - ``count.crowd``: X has a crowd region in the image (``iscrowd: true``, or X in ``crowd_category_ids``:
@@ -138,11 +138,11 @@ def _question(
     )
 
 
-def build_count(record: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskContext) -> tasks.Fanout:
+def build_count(record: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskContext) -> tasks.Samples:
     tasks._expect(record, "instances")
     settings = ctx.count or CountSettings()
     regions = list(record["regions"])
-    out = tasks.Fanout([], Counter())
+    out = tasks.Samples([], Counter())
     crowd = _crowd_keys(record, regions)
     present: set[Key | None] = set()
     for key, members in _members(regions).items():

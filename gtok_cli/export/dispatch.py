@@ -12,10 +12,14 @@ from gtok_cli.refine.settings import RefineSettings
 
 def builder_for(task: str, refine: RefineSettings | None, codec: Codec) -> tasks.AnyBuilder:
     """The sample builder of ``task``; with refinement settings, wrapped to add the refinement turns."""
-    if task == "count":  # several samples per record (tasks.Fanout)
+    if task == "count":  # several lines per record (tasks.Samples)
         from gtok_cli.export import count_task
 
         return count_task.build_count
+    if task == "relation":
+        from gtok_cli.export import relation_task
+
+        return relation_task.build_relation
     if refine is None and task != "refine":
         return tasks.BUILDERS[task]
     from gtok_cli.export import refine_task  # refine imports numpy-heavy modules only when asked for
@@ -25,6 +29,8 @@ def builder_for(task: str, refine: RefineSettings | None, codec: Codec) -> tasks
 
 def check_task_options(task: str, shape: str, refine: RefineSettings | None, codec: Codec) -> None:
     """Shape / refinement options that only make sense together (UsageError otherwise)."""
+    if task == "relation" and (shape != "box" or refine is not None):
+        raise UsageError("--task relation writes boxes (--shape box, or --box-as center), without --refine")
     if shape == "point" and task not in ("point", "refine", "count"):
         raise UsageError("--shape point is for --task refine (the point task writes points already)")
     if task == "count" and refine is not None:

@@ -27,6 +27,7 @@ TAKES: dict[str, str] = {
     "point": "referring or instances",
     "detect": "instances",
     "count": "instances",
+    "relation": "instances or grounded_caption",
 }
 """The kinds of record each export task takes (see the builders in :mod:`.tasks`)."""
 HINTS: dict[str, str] = {
@@ -47,6 +48,9 @@ HINTS: dict[str, str] = {
     "record.no_text": "the records have no text",
     "record.no_regions": "the records have no regions",
     "record.no_label": "the regions have no label",
+    "record.no_pairs": "--task relation needs two or more named regions per image",
+    "pair.ambiguous": "every pair's relation lies within the margins of docs/spec.md#relations",
+    "pair.unbalanced": "no pair of the image answers no where another answers yes (balance per predicate)",
 }
 
 

@@ -23,13 +23,18 @@ DATASET_INFO = "dataset_info.json"
 
 def sum_counts(counts: list[dict[str, Any]]) -> dict[str, Any]:
     skipped: Counter[str] = Counter()
+    written_by: Counter[str] = Counter()
     for c in counts:
         skipped.update(c["skipped"])
-    return {
+        written_by.update(c.get("written_by") or {})
+    out: dict[str, Any] = {
         "read": sum(c["read"] for c in counts),
         "written": sum(c["written"] for c in counts),
         "skipped": dict(sorted(skipped.items())),
     }
+    if written_by:  # tasks that tell their lines apart (relation: geometry / annotation)
+        out["written_by"] = dict(sorted(written_by.items()))
+    return out
 
 
 _PER_PART = ("command", "partition", "counts", "shards")

@@ -138,6 +138,8 @@ class BatchResult:
     """The 64-bit hashes of the batch's sample ids (:func:`.ids.id_hashes`), checked unique by the caller."""
     shared: dict[int, tuple[int, int]] = field(default_factory=dict)
     """``(offset, length)`` in the shared slots of each block's lines, while they are there."""
+    written_by: Counter[str] = field(default_factory=Counter)
+    """Lines by kind, for tasks that say (``relation``: geometry / annotation), into ``counts.written_by``."""
 
     def to_shared(self, memory: mmap.mmap, start: int, room: int) -> None:
         """Move the blocks' lines into ``memory[start : start + room]`` (when they fit): the result then
@@ -240,15 +242,16 @@ class Worker:
                     continue
                 res.read[part] += 1
                 size = (int(image["width"]), int(image["height"]))
-                sample = self.build(record, size, self.ctx)
+                built = self.build(record, size, self.ctx)
                 # the records a task skips are not checked (nor on the fast path, fastlines.entry_ok)
                 RecordEntry().check(record, file=file, lineno=lineno)
-                if isinstance(sample, tasks.Fanout):  # one read per question: read = written + skipped
-                    res.read[part] += len(sample.samples) + sum(sample.skipped.values()) - 1
-                    res.skipped[part].update(sample.skipped)
-                    samples += [(part, s) for s in sample.samples]
+                if isinstance(built, tasks.Samples):  # several lines per record: its items are counted
+                    res.read[part] += built.items - 1
+                    res.skipped[part].update(built.skipped)
+                    res.written_by.update(built.written_by)
+                    samples += [(part, s) for s in built.samples]
                 else:
-                    samples.append((part, sample))
+                    samples.append((part, built))
                 rids.append(record["id"])
             except tasks.Skip as skip:
                 res.skipped[part][skip.reason] += 1
@@ -397,6 +400,7 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
     sources = [SourceInfo(p) for p in opts.records]
     read: Counter[int] = Counter()
     skipped: dict[int, Counter[str]] = {p: Counter() for p in indices}
+    written_by: Counter[str] = Counter()
     workers = auto_workers(_input_bytes(opts.records), PARALLEL_MIN_BYTES, opts.workers)
     bar = _progress(None, "export")
     try:
@@ -411,6 +415,7 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
             for res in run_batches(partial(Worker, spec), opts.records, sources, workers, bar):
                 seen.add(res.ids)
                 read.update(res.read)
+                written_by.update(res.written_by)
                 for p in indices:
                     skipped[p].update(res.skipped[p])
                     block = res.blocks.get(p)
@@ -438,6 +443,8 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
         # (a job-array part no record falls in is not an error: the other parts hold them)
         raise nothing_written(counts["read"], counts["skipped"], opts.task)
     manifest["sources"] = [asdict(s) for s in sources]
+    if written_by:
+        counts["written_by"] = dict(sorted(written_by.items()))
     manifest["counts"] = counts
     manifest["shards"] = sorted(shards, key=lambda s: s["name"])
     if len(indices) == opts.num_shards:

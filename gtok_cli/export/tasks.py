@@ -71,13 +71,20 @@ class Sample:
 
 
 @dataclass(slots=True)
-class Fanout:
-    """Several samples of one record (``--task count``: one question per category), and the questions of it
-    skipped, by reason. The runner counts each question as read: ``read = written + Σ skipped`` holds per
-    question (docs/spec.md#counting)."""
+class Samples:
+    """The lines a task that writes several per record makes of one record (``count``: one question per
+    category; ``relation``: one line per pair), and the record's items it did not write, by reason. The
+    runner counts items, not records, as read for such a task (``read = items = written + Σ skipped``:
+    docs/spec.md#counting, #relations)."""
 
     samples: list[Sample]
     skipped: Counter[str] = field(default_factory=Counter)
+    written_by: dict[str, int] = field(default_factory=dict)
+    """Written lines by kind (``relation.geometry`` / ``relation.annotation``): ``counts.written_by``."""
+
+    @property
+    def items(self) -> int:
+        return len(self.samples) + sum(self.skipped.values())
 
 
 class Skip(Exception):
@@ -458,8 +465,8 @@ def build_detect(record: dict[str, Any], size: tuple[int, int], ctx: TaskContext
 
 
 Builder = Callable[[dict[str, Any], tuple[int, int], TaskContext], Sample]
-AnyBuilder = Callable[[dict[str, Any], tuple[int, int], TaskContext], Sample | Fanout]
-"""A builder that may return several samples of one record (:class:`Fanout`)."""
+AnyBuilder = Callable[[dict[str, Any], tuple[int, int], TaskContext], Sample | Samples]
+"""A builder that may return several lines of one record (:class:`Samples`: ``count``, ``relation``)."""
 BUILDERS: dict[str, Builder] = {
     "rec": build_rec,
     "reg": build_reg,

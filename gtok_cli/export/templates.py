@@ -32,9 +32,14 @@ REQUIRED_SLOTS: dict[str, frozenset[str]] = {
     "detect": frozenset(),
     "refine": frozenset(),
     "count": frozenset({"label"}),
+    "relation-yesno": frozenset({"subject", "relation", "object"}),
+    "relation-what": frozenset({"subject", "object"}),
+    "relation-answer": frozenset({"subject", "statement", "object"}),
+    "relation-which": frozenset({"relation", "object"}),
 }
 """Slots each template list must contain (``point-all``: the point task on an ``instances`` record;
-``refine``: the question of each refinement turn)."""
+``refine``: the question of each refinement turn; ``relation-*``: the relation task's forms and its
+statement, docs/spec.md#relations)."""
 
 
 def _slots(template: str) -> set[str]:

@@ -31,7 +31,7 @@ from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.scoring.measures import anchors_mask
 from gtok_cli.scoring.truth import TruthRegion, attach_record_masks, meta_region
 from gtok_cli.shards.read import ExportFolder, is_export
-from gtok_cli.task_roles import geometry_role
+from gtok_cli.task_roles import carries_geometry, geometry_role
 from gtok_cli.trainer_formats import get_format
 
 
@@ -126,6 +126,8 @@ class ExportSource:
         counted = meta_count(meta)
         if counted is not None:  # --task count: the question's answer, beside the shapes drawn
             view.info += f" · meta.count: {counted[0]} = {counted[1]}"
+        if meta and isinstance(meta.get("relation"), dict):
+            view.info += " · " + relation_caption(meta["relation"], meta["regions"])
         if meta:
             view.truth = [meta_region(r) for r in meta["regions"]]
             view.mask_tokens = [r.get("mask_tokens") for r in meta["regions"]]
@@ -145,6 +147,20 @@ class ExportSource:
         return view
 
 
+def relation_caption(rel: dict[str, Any], regions: list[dict[str, Any]]) -> str:
+    """``relation: dog left of cat = no (geometry, yesno)``: what a relation line's meta says."""
+
+    def name(k: Any) -> str:
+        ok = isinstance(k, int) and 0 <= k < len(regions)
+        return str((regions[k].get("label") or regions[k].get("phrase")) if ok else "?")
+
+    answer = "stated" if rel.get("answer") is None else ("yes" if rel["answer"] else "no")
+    return (
+        f"relation: {name(rel.get('subject'))} {rel.get('predicate')} {name(rel.get('object'))} = {answer} "
+        f"({rel.get('source')}, {rel.get('form')})"
+    )
+
+
 def _params_text(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
@@ -160,7 +176,7 @@ def _decode_into(view: View, codec: Codec, role: str) -> None:
     assert view.size is not None
     offset_turns: list[str] = []
     for r, text in view.turns:
-        if r != role:
+        if not carries_geometry(role, r):
             continue
         if refined.is_refinement(codec, text):
             offset_turns.append(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gtok_cli.stats import relation_balance
 from gtok_cli.stats.collect import Tally, collect
 from gtok_cli.stats.measure import PAPER_TOKENS_PER_MASK_32, box_size
 from gtok_cli.trainer_images import TrainerImage
@@ -80,6 +81,8 @@ def human(r: dict[str, Any]) -> str:
         out.append(_dist("round-trip box IoU", rt["iou"], digits=4))
         if rt["problems"]:
             out.append(f"  problems     {_top(rt['problems'])}")
+        if r.get("relations"):
+            out += relation_balance.human(r["relations"])
     return "\n".join(out)
 
 

@@ -29,6 +29,7 @@ from gtok_cli.jsonio import iter_jsonl
 from gtok_cli.mask_quality import SolverIoUs, check_floor
 from gtok_cli.rendered import decodable_turns
 from gtok_cli.shards.read import UNKNOWN, ExportFolder, is_export, source_provenance
+from gtok_cli.stats import relation_balance
 from gtok_cli.stats.measure import (
     BOX_SIZES,
     MEDIUM_MAX_AREA,
@@ -38,7 +39,7 @@ from gtok_cli.stats.measure import (
     box_size,
     summary,
 )
-from gtok_cli.task_roles import geometry_role
+from gtok_cli.task_roles import carries_geometry, geometry_role
 from gtok_cli.trainer_formats import get_format
 from gtok_cli.trainer_images import TrainerImage
 
@@ -75,6 +76,8 @@ class Tally:
     feed_note: str | None = None
     count_histogram: Counter[int] = field(default_factory=Counter)
     """``--task count`` exports: lines per answer ``meta.count.n`` (0 = the negatives)."""
+    relations: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Relation lines by source and predicate (:mod:`.relation_balance`)."""
 
     def add_region(self, region: dict[str, Any]) -> None:
         self.regions += 1
@@ -128,6 +131,9 @@ class Tally:
             }
             if self.count_histogram:
                 out["count_histogram"] = {str(k): v for k, v in sorted(self.count_histogram.items())}
+            relations = relation_balance.balance(self.relations)
+            if relations is not None:
+                out["relations"] = relations
             out["round_trip"] = {
                 "error_px": summary(self.error_px),
                 "iou": summary(self.iou),
@@ -240,13 +246,16 @@ def collect_export(path: Path, feed: TrainerImage | None = None) -> Tally:
             t.image_sizes[get_format(m["format"]).image(line)] = size
         turns = decodable_turns(get_format(m["format"]), line, codec, size)
         regions = meta["regions"]
+        rel = relation_balance.relation_key(meta.get("relation"))
+        if rel is not None:
+            t.relations[rel] += 1
         for r in regions:
             t.add_region(r)
             t.by_kind[r["kind"]] += 1
         shapes = []
         sample_tokens = 0
         for r_role, text in turns:
-            if r_role != role:
+            if not carries_geometry(role, r_role):
                 continue
             dec = codec.decode(text, size)
             t.problems.update("span.invalid" for _ in dec.errors)

@@ -47,7 +47,7 @@ from gtok_cli.parallel import auto_workers as parallel_workers
 from gtok_cli.parallel import gc_paused
 from gtok_cli.schemas import load_schema
 from gtok_cli.shards.layout import marker_path
-from gtok_cli.task_roles import geometry_role
+from gtok_cli.task_roles import carries_geometry, geometry_role
 from gtok_cli.trainer_formats import get_format, typed_assistant_texts
 from gtok_cli.verify.count_check import check_count_line
 from gtok_cli.verify.fastschema import compile_schema, explain
@@ -309,7 +309,7 @@ class LineChecker:
         if self.role == "assistant":
             geo = self.format.assistant_texts(line)
         else:
-            geo = [t for r, t in self.format.turns(line) if r == self.role]
+            geo = [t for r, t in self.format.turns(line) if carries_geometry(self.role, r)]
         regions = truth["regions"]
         res.regions += len(regions)
         self._mask_iou(regions, name, lineno, rid, res)
@@ -323,6 +323,11 @@ class LineChecker:
                 res.fail(Failure("objects.placeholders", problem, name, lineno, rid))
             shapes = [Shape.box(*c) if len(c) == 4 else Shape.point(*c) for c in coords]
             self._compare(shapes, truth, name, lineno, rid, res)
+            if self.task == "relation":
+                self._relation(line, shapes, truth, name, lineno, rid, res)
+        elif self.task == "relation":
+            shapes = self._slow(geo, truth, name, lineno, rid, res)
+            self._relation(line, shapes, truth, name, lineno, rid, res)
         elif len(geo) == 1 and len(regions) == 1 and regions[0]["kind"] == "box":
             region = regions[0]
             fast.add(lineno, geo[0], truth["image_size"], region["bbox"], region["phrase"], rid, truth)
@@ -567,7 +572,7 @@ class LineChecker:
 
     def _slow(
         self, geo: list[str], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult
-    ) -> None:
+    ) -> list[Shape]:
         size = (int(truth["image_size"][0]), int(truth["image_size"][1]))
         shapes = []
         for text in geo:
@@ -576,6 +581,24 @@ class LineChecker:
                 res.fail(Failure("span.invalid", f"{issue.message}: {issue.text!r}", name, lineno, rid))
             shapes += dec.shapes()
         self._compare(shapes, truth, name, lineno, rid, res)
+        return shapes
+
+    def _relation(
+        self,
+        line: dict[str, Any],
+        shapes: list[Shape],
+        truth: dict[str, Any],
+        name: str,
+        lineno: int,
+        rid: str,
+        res: ShardResult,
+    ) -> None:
+        """A relation line's predicate and answer recomputed from its meta and its decoded tokens."""
+        from gtok_cli.verify.relation_check import check_relation
+
+        one_to_one = len(shapes) == len(truth["regions"])
+        for check, message in check_relation(truth, shapes if one_to_one else None, self.format.turns(line)):
+            res.fail(Failure(check, message, name, lineno, rid))
 
     def _compare(
         self, shapes: list[Shape], truth: dict[str, Any], name: str, lineno: int, rid: str, res: ShardResult
@@ -656,6 +679,9 @@ def check_counts(manifest: dict[str, Any]) -> list[Failure]:
                 f"read {c['read']} != written {c['written']} + skipped {sum(c['skipped'].values())}",
             )
         )
+    by = c.get("written_by")
+    if by is not None and sum(by.values()) != c["written"]:
+        out.append(Failure("counts.written_by", f"written_by sums to {sum(by.values())}, not {c['written']}"))
     lines = sum(s["lines"] for s in manifest["shards"])
     if lines != c["written"]:
         out.append(Failure("counts.written", f"shards hold {lines} lines, counts.written is {c['written']}"))

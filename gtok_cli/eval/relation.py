@@ -1,0 +1,80 @@
+"""``relation`` scores (docs/spec.md#relations): each form of the relation task by its own measure.
+
+- ``yes_no_acc``: over ``yesno`` lines, the share whose answer's first ``yes`` / ``no`` word
+  (:func:`~gtok_cli.geometry.relations.read_yes_no`) is the line's answer (none: wrong);
+- ``relation_acc``: over geometric ``what`` lines, the share whose answer names the line's predicate first
+  (:func:`~gtok_cli.geometry.relations.read_predicate`);
+- ``annotation_acc``: over annotated (Visual Genome) ``what`` lines, the share whose answer holds the labelled
+  predicate's words;
+- ``which_acc@0.5``: over ``which`` lines, the share whose first decoded box has IoU ≥ 0.5 with the subject.
+
+A missing answer is wrong. Per line ``correct`` is 1 / 0 (``--per-sample``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from gtok_cli.eval.scored import Inputs, Rows, Scored, read_turns, shapes_json
+from gtok_cli.geometry.relations import read_predicate, read_yes_no
+from gtok_cli.scoring.measures import box_iou_matrix
+
+KINDS = ("yes_no_acc", "relation_acc", "annotation_acc", "which_acc@0.5")
+
+
+def _kind(relation: dict[str, object]) -> str:
+    if relation.get("source") == "annotation":
+        return "annotation_acc"
+    return {"yesno": "yes_no_acc", "what": "relation_acc", "which": "which_acc@0.5"}[str(relation["form"])]
+
+
+def score_relation(inp: Inputs) -> Scored:
+    index, answers, codec, strict = inp.index, inp.answers, inp.codec, inp.strict
+    n = index.n
+    correct = np.zeros(n, dtype=np.float64)
+    kind = np.zeros(n, dtype=np.int64)
+
+    def aggregate(rows: Rows) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for k, name in enumerate(KINDS):
+            sel = rows[kind[rows] == k]
+            out[name] = float(correct[sel].mean()) if len(sel) else None
+        return out
+
+    out = Scored(n, aggregate, {"correct": correct}, np.zeros(n, dtype=bool))
+    forms: Counter[str] = Counter()
+    for k in range(n):
+        meta = index.meta(k)
+        rel = meta["relation"]
+        name = _kind(rel)
+        kind[k] = KINDS.index(name)
+        forms[name] += 1
+        turns = answers[k]
+        if turns is None:
+            continue
+        text = " ".join(turns)
+        if name == "yes_no_acc":
+            got = read_yes_no(text)
+            out.format_error[k] = got is None
+            correct[k] = float(got is not None and got == rel["answer"])
+        elif name == "relation_acc":
+            got_p = read_predicate(text)
+            out.format_error[k] = got_p is None
+            correct[k] = float(got_p == rel["predicate"])
+        elif name == "annotation_acc":
+            correct[k] = float(" ".join(str(rel["predicate"]).split()) in " ".join(text.lower().split()))
+        else:
+            size = (int(meta["image_size"][0]), int(meta["image_size"][1]))
+            answer, _ = read_turns(turns, codec, size, strict)
+            out.note(k, answer)
+            boxes = [(g.label, s) for g in answer.groundings for s in g.shapes if s.kind == "box"]
+            out.decoded[k] = shapes_json(boxes)
+            if boxes:
+                truth = meta["regions"][rel["subject"]]["bbox"]
+                correct[k] = float(box_iou_matrix([boxes[0][1].coords], [truth])[0, 0] >= 0.5)
+        if out.format_error[k] and k not in out.issues:
+            out.issues[k] = "no yes/no" if name == "yes_no_acc" else "no predicate named"
+    out.info["lines"] = dict(forms)
+    return out
