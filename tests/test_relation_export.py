@@ -301,3 +301,107 @@ def test_show_draws_both_regions_of_a_which_line(tmp_path: Path) -> None:
     assert f"relation: {subj} {rel['predicate']} {obj} = stated (geometry, which)" in view.info
     res = gtok("show", out, "--images", images, "--id", which["id"], "--out", tmp_path / "p.png")
     assert res.exit_code == 0, res.output
+
+
+REFCOCO = Path(__file__).resolve().parents[1] / "sample_data" / "refcoco"
+
+
+def test_refcoco_expressions_name_the_coco_objects_they_refer_to(coco_records: Path, tmp_path: Path) -> None:
+    """The genuine RefCOCO sample refers to 12 objects of 4 images of the COCO sample (same COCO ann ids):
+    with --phrases each of those objects is named by one of its own expressions, every other by its category."""
+    refs = tmp_path / "refcoco.jsonl"
+    res = gtok(
+        "ingest", "refcoco", "--dataset", "refcoco", "--refs", REFCOCO / "refs(unc).p",
+        "--instances", REFCOCO / "instances.json", "--out", refs,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    expressions: dict[tuple[Any, int], set[str]] = {}
+    for raw in refs.read_bytes().splitlines():
+        rec = orjson.loads(raw)
+        expressions.setdefault((rec["image"]["id"], rec["regions"][0]["ann_id"]), set()).add(rec["text"])
+    assert len(expressions) == 12
+    out = tmp_path / "out"
+    res = export(coco_records, out, "--scheme", "bins", "--phrases", refs)
+    assert res.exit_code == 0, res.output
+    images = {orjson.loads(r)["id"]: orjson.loads(r) for r in coco_records.read_bytes().splitlines()}
+    named = 0
+    for line in lines_of(out):
+        record = images[line["meta"]["record_id"]]
+        for r in line["meta"]["regions"]:
+            ann = next(g["ann_id"] for g in record["regions"] if g["bbox"] == r["bbox"])
+            want = expressions.get((record["image"]["id"], ann))
+            if want is None:
+                assert r["phrase"] == r["label"], r
+            else:
+                assert r["phrase"] in want, r
+                assert f"the {r['phrase']} " in line["conversations"][0]["value"] + line["conversations"][1]["value"]
+                named += 1
+    assert named > 0
+    m = manifest(out)
+    assert m["phrases"]["objects"] == 12 and m["phrases"]["expressions"] == 22 == m["phrases"]["records"]
+    assert gtok("verify", out, "--against", coco_records).exit_code == 0
+    # the same seed names the same way; a changed phrases file is refused by verify --against
+    again = tmp_path / "again"
+    assert export(coco_records, again, "--scheme", "bins", "--phrases", refs).exit_code == 0
+    assert (again / "gtok-00000.jsonl").read_bytes() == (out / "gtok-00000.jsonl").read_bytes()
+    refs.write_bytes(refs.read_bytes() + b"\n")
+    res = gtok("verify", out, "--against", coco_records)
+    assert res.exit_code == 2 and "changed since the export" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--task", "rec", "--phrases", "P"), "--phrases is an option of --task relation"),
+        (("--task", "relation", "--phrases", "-"), "give a file, not stdin"),
+    ],
+)
+def test_phrases_option_misuse_is_a_usage_error(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    src = write_records(tmp_path / "r.jsonl", [scene("row", ROW)])
+    res = gtok("export", src, "--scheme", "bins", "--out", tmp_path / "out", *args)
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_a_phrases_file_that_is_not_json_names_its_line(tmp_path: Path) -> None:
+    src = write_records(tmp_path / "r.jsonl", [scene("row", ROW)])
+    bad = tmp_path / "refs.jsonl"
+    bad.write_text('{"task": "referring"}\nnot json\n')
+    res = export(src, tmp_path / "out", "--scheme", "bins", "--phrases", bad)
+    assert res.exit_code == 2 and "line 2 is not a JSON record" in res.output and str(bad) in res.output
+
+
+def test_captions_name_their_phrases_and_never_answer_which(tmp_path: Path) -> None:
+    """A grounded caption names its regions by their phrases (a determiner kept: "A girl" reads "a girl", not
+    "the A girl") and, grounding only what the caption mentions, never claims an object is the only one."""
+    records = [scene(f"cap{k}", ROW, task="grounded_caption", text="A apple, the bowl, cup, dish and egg.")
+               for k in range(6)]  # fmt: skip
+    for rec in records:  # as instances records these six give every form (test_row_scene_…)
+        for r, phrase in zip(rec["regions"], ["A apple", "the bowl", "cup", "dish", "egg"], strict=True):
+            r["phrase"] = phrase
+    src = write_records(tmp_path / "r.jsonl", records)
+    out = tmp_path / "out"
+    assert export(src, out, "--scheme", "bins").exit_code == 0
+    lines = lines_of(out)
+    assert lines and all(x["meta"]["relation"]["form"] != "which" for x in lines)
+    text = " ".join(t["value"] for x in lines for t in x["conversations"])
+    assert "the A apple" not in text and "the the bowl" not in text
+    assert "a apple" in text or "the bowl" in text or "the cup" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [
+        ("dog", "the dog"),
+        ("A girl", "a girl"),
+        ("The man in red", "the man in red"),
+        ("two dogs", "two dogs"),
+        ("their bikes", "their bikes"),
+        ("man on the right", "the man on the right"),
+        ("Anne", "the Anne"),  # only whole determiners: "An" is one, "Anne" is not
+        ("a", "a"),
+    ],
+)
+def test_noun_phrase(name: str, want: str) -> None:
+    from gtok_cli.export.relation_task import noun_phrase
+
+    assert noun_phrase(name) == want

@@ -119,6 +119,11 @@ def register(app: typer.Typer) -> None:
         max_count: int | None = typer.Option(
             None, "--max-count", help="--task count: skip a category with more instances than this."
         ),
+        phrases: str | None = typer.Option(
+            None,
+            "--phrases",
+            help="--task relation: referring records (gtok ingest refcoco …) naming objects by expression.",
+        ),
         bins: int | None = typer.Option(None, "--bins", help="Scheme parameter: number of bins."),
         grid: int | None = typer.Option(None, "--grid", help="Scheme parameter: grid size n."),
         offset_step: float | None = typer.Option(None, "--offset-step", help="Scheme parameter (grid)."),
@@ -205,6 +210,7 @@ def register(app: typer.Typer) -> None:
             box_as=box_as,
             negatives=negatives,
             max_count=max_count,
+            phrases=phrases,
         )
         manifest = export(opts)
         c = manifest["counts"]

@@ -54,6 +54,10 @@ class ExportOptions:
     max_count: int | None = None
     """``--task count``: skip a category with more instances (``--max-count``; None: no cap)."""
 
+    phrases: str | None = None
+    """``--task relation``: a records file of ``referring`` records naming objects (``--phrases``,
+    :mod:`.phrases`)."""
+
     def count_settings(self) -> CountSettings | None:
         """``--task count``'s settings (None for the other tasks)."""
         if self.task != "count":
@@ -97,6 +101,7 @@ OPTION_FLAGS: tuple[tuple[str, str, FlagKind], ...] = (
     ("box_as", "--box-as", "value"),
     ("negatives", "--negatives", "value"),
     ("max_count", "--max-count", "value"),
+    ("phrases", "--phrases", "value"),
 )
 """``(ExportOptions field, flag, how)`` in the command's order: ``value`` is written when not None,
 ``switch`` when true, ``negated`` when false."""
@@ -213,6 +218,8 @@ def check_options(opts: ExportOptions, codec: Codec) -> None:
         )
     dispatch.check_task_options(opts.task, opts.shape, opts.refine, codec)
     check_count_options(opts)
+    if opts.phrases is not None and opts.task != "relation":
+        raise UsageError("--phrases is an option of --task relation")
 
 
 def check_count_options(opts: ExportOptions) -> None:

@@ -82,12 +82,25 @@ def _name(region: dict[str, Any]) -> str | None:
     return None
 
 
-def _decoded_box(region: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskContext) -> Any:
+def _object_name(record: dict[str, Any], region: dict[str, Any], ctx: tasks.TaskContext) -> str | None:
+    """The region's own ``phrase``, else a referring expression of its object (``--phrases``), else its label."""
+    own = region.get("phrase")
+    if isinstance(own, str) and own.strip():
+        return own.strip()
+    if ctx.phrases is not None:
+        image_id = record["image"].get("id")
+        named = ctx.phrases.name_for(region, image_id=image_id, seed=ctx.seed, record_id=record["id"])
+        if named is not None:
+            return named
+    return _name(region)
+
+
+def _decoded_box(region: dict[str, Any], name: str, size: tuple[int, int], ctx: tasks.TaskContext) -> Any:
     """The box the scheme's tokens for ``region`` decode to (the truth box when it writes a point)."""
     shape, _ = tasks.region_shape(region, size, ctx, None)
     if shape.kind != "box":
         return None
-    text = ctx.codec.encode([Grounding(_name(region), (shape,))], size)
+    text = ctx.codec.encode([Grounding(name, (shape,))], size)
     shapes = ctx.codec.decode(text, size).shapes()
     return shapes[0].coords if len(shapes) == 1 and shapes[0].kind == "box" else None
 
@@ -95,18 +108,21 @@ def _decoded_box(region: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskC
 def _objects(record: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskContext) -> list[_Obj]:
     out = []
     for r in record["regions"]:
-        name = _name(r)
+        name = _object_name(record, r, ctx)
         if r.get("iscrowd") or name is None:
             continue
         geom = Geom.of(r, size, with_mask=RULE.use_masks)
-        box = _decoded_box(r, size, ctx)
+        box = _decoded_box(r, name, size, ctx)
         out.append(_Obj(r, name, geom, geom if box is None else geom.with_box(tuple(box))))
     return out
 
 
 def exhaustive(record: dict[str, Any]) -> bool:
-    """Whether the record lists every object of its image (the ``which`` form names the only one)."""
-    if record.get("exhaustive") is False or record.get("not_exhaustive_category_ids"):
+    """Whether the record lists every object of its image (the ``which`` form names the only one): an
+    ``instances`` record (a caption grounds only the phrases it mentions) that is exhaustive, without crowd."""
+    if record["task"] != "instances" or record.get("exhaustive") is False:
+        return False
+    if record.get("not_exhaustive_category_ids"):
         return False
     if record.get("incomplete"):
         return False
@@ -256,9 +272,23 @@ def _which(a: int, b: int, u: float, verdicts: _Pairs) -> _Item | None:
 
 
 # ---- samples -----------------------------------------------------------------------------------------------
+DETERMINERS = frozenset(
+    "a an the this that these those his her its their my our your some another one two three four five".split()
+)
+"""First words that make a name a noun phrase already (Flickr30k's "A girl", GRIT's "the dog"): no "the"."""
+
+
+def noun_phrase(name: str) -> str:
+    """``name`` as it reads inside a sentence: ``dog`` → ``the dog``, ``A girl`` → ``a girl``."""
+    first, _, rest = name.partition(" ")
+    if first.lower() in DETERMINERS:
+        return f"{first.lower()} {rest}".rstrip()
+    return f"the {name}"
+
+
 def _mention(ctx: tasks.TaskContext, name: str, request: int) -> list[tasks.Piece]:
     """A grounded mention: ``the dog <box>``, or the scheme's own labelled span."""
-    return [request] if ctx.codec.carries_label else [f"the {name} ", request]
+    return [request] if ctx.codec.carries_label else [f"{noun_phrase(name)} ", request]
 
 
 def _pieces(template: str, slots: dict[str, list[tasks.Piece]], **plain: str) -> list[tasks.Piece]:
@@ -359,7 +389,7 @@ def _geometric_sample(
 
 def _statement(ctx: tasks.TaskContext, pick: str, subject: str, statement: str, obj: str) -> str:
     text = ctx.templates.choose("relation-answer", ctx.seed, pick).format(
-        subject=f"the {subject}", statement=statement, object=f"the {obj}"
+        subject=noun_phrase(subject), statement=statement, object=noun_phrase(obj)
     )
     return text[:1].upper() + text[1:]
 

@@ -40,9 +40,10 @@ from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.ids import SeenIds, duplicate_error, id_hashes
 from gtok_cli.export.manifest import sum_counts, write_dataset_info
 from gtok_cli.export.options import ExportOptions, check_options
+from gtok_cli.export.phrases import ReferringPhrases, load_phrases
 from gtok_cli.export.templates import Templates, load_templates
 from gtok_cli.export.uptodate import finished_output
-from gtok_cli.jsonio import STDIO, write_json
+from gtok_cli.jsonio import STDIO, sha256_file, write_json
 from gtok_cli.parallel import SourceInfo, Span, auto_workers, gc_paused, read_span, run_batches
 from gtok_cli.paths import check_distinct_inputs
 from gtok_cli.record_entry import RecordEntry
@@ -73,6 +74,8 @@ class WorkSpec:
     box_as: str | None = None
     count: CountSettings | None = None
     """``--task count``'s settings, with the records' category table (:func:`.count_task.category_table`)."""
+    phrases: ReferringPhrases | None = None
+    """``--task relation --phrases``: the referring expressions by object, read once in the main process."""
 
     @staticmethod
     def of(manifest: Mapping[str, Any], templates: Templates, emit: str = "lines") -> WorkSpec:
@@ -93,6 +96,7 @@ class WorkSpec:
             refine=_refine_of(manifest),
             box_as=manifest.get("box_as"),
             count=_count_of(manifest),
+            phrases=_phrases_of(manifest),
         )
 
     def with_categories(self, records: list[str]) -> WorkSpec:
@@ -101,6 +105,30 @@ class WorkSpec:
         if self.count is None or self.count.negatives <= 0:
             return self
         return replace(self, count=replace(self.count, categories=count_task.category_table(records)))
+
+
+def phrases_entry(path: str) -> dict[str, Any]:
+    """The manifest's ``phrases``: the file, its sha256 (a changed file re-exports) and what it held."""
+    table = load_phrases(path)
+    return {"file": path, "sha256": sha256_file(path), **table.summary()}
+
+
+def _phrases_of(manifest: Mapping[str, Any]) -> ReferringPhrases | None:
+    """The export's referring expressions, read again from the file its manifest names (which must be the
+    file it was exported with: same sha256)."""
+    entry = manifest.get("phrases")
+    if entry is None:
+        return None
+    path = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(path, str):
+        raise InputError("malformed phrases entry", field="phrases", reason="manifest.phrases")
+    if not Path(path).is_file():
+        raise InputError("the --phrases file of this export is gone", file=path, reason="file.missing")
+    if sha256_file(path) != entry.get("sha256"):
+        raise InputError(
+            "the --phrases file changed since the export (sha256 differs)", file=path, reason="phrases.changed"
+        )
+    return load_phrases(path)
 
 
 def _count_of(manifest: Mapping[str, Any]) -> CountSettings | None:
@@ -179,6 +207,7 @@ class Worker:
             grid,
             box_as=spec.box_as,
             count=spec.count,
+            phrases=spec.phrases,
         )
         self.build = dispatch.builder_for(spec.task, spec.refine, self.codec)
         self.line = get_format(spec.fmt).build
@@ -383,6 +412,8 @@ def _export(opts: ExportOptions, codec: Codec, templates: Templates, out_dir: Pa
     count = opts.count_settings()
     if count is not None:  # only count exports carry the key (the others' manifests stay as they were)
         manifest["count"] = count.to_json()
+    if opts.phrases is not None:  # only relation exports naming objects by expression carry the key
+        manifest["phrases"] = phrases_entry(opts.phrases)
     target = manifest_path(out_dir, indices, opts.num_shards)
     done, why = finished_output(out_dir, target, manifest, list(opts.records))
     if done is not None:

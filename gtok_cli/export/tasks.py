@@ -41,6 +41,7 @@ import numpy as np
 
 from gtok_cli.codecs.base import Codec, Grounding, Shape
 from gtok_cli.counting import CountSettings
+from gtok_cli.export.phrases import ReferringPhrases
 from gtok_cli.export.points import interior_point
 from gtok_cli.export.templates import Templates
 from gtok_cli.task_roles import TASKS, geometry_role  # noqa: F401  (re-exported; readers use task_roles)
@@ -110,6 +111,8 @@ class TaskContext:
     """``"center"``: a region written as a box is written as its centre point (``--box-as center``)."""
     count: CountSettings | None = None
     """``--task count``: negatives rate, cap and the records' category table (:mod:`.count_task`)."""
+    phrases: ReferringPhrases | None = None
+    """``--task relation --phrases``: referring expressions by object (:mod:`.phrases`)."""
 
 
 # ---- regions -----------------------------------------------------------------------------------------------
