@@ -308,7 +308,8 @@ REFCOCO = Path(__file__).resolve().parents[1] / "sample_data" / "refcoco"
 
 def test_refcoco_expressions_name_the_coco_objects_they_refer_to(coco_records: Path, tmp_path: Path) -> None:
     """The genuine RefCOCO sample refers to 12 objects of 4 images of the COCO sample (same COCO ann ids):
-    with --phrases each of those objects is named by one of its own expressions, every other by its category."""
+    with --phrases each of those objects is named by one of its own expressions, every other by its
+    category."""
     refs = tmp_path / "refcoco.jsonl"
     res = gtok(
         "ingest", "refcoco", "--dataset", "refcoco", "--refs", REFCOCO / "refs(unc).p",
@@ -334,7 +335,8 @@ def test_refcoco_expressions_name_the_coco_objects_they_refer_to(coco_records: P
                 assert r["phrase"] == r["label"], r
             else:
                 assert r["phrase"] in want, r
-                assert f"the {r['phrase']} " in line["conversations"][0]["value"] + line["conversations"][1]["value"]
+                said = line["conversations"][0]["value"] + line["conversations"][1]["value"]
+                assert f"the {r['phrase']} " in said
                 named += 1
     assert named > 0
     m = manifest(out)

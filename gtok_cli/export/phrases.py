@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -56,7 +56,7 @@ class ReferringPhrases:
         return {"records": self.read, "expressions": self.used, "objects": len(self.by_object)}
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -64,7 +64,7 @@ def load_phrases(path: str) -> ReferringPhrases:
     """Index the ``referring`` records of ``path`` by ``(image id, ann_id)`` (texts in file order, each once).
 
     A line that is not JSON is bad input (exit 2, naming the file and line); records of another task, or
-    whose one region has no integer ``ann_id``, are read and not used (counted in :attr:`ReferringPhrases.read`).
+    whose one region has no integer ``ann_id``, are read and not used (in :attr:`ReferringPhrases.read`).
     """
     if path == STDIO:
         raise UsageError("--phrases reads a records file: give a file, not stdin")

@@ -83,7 +83,8 @@ def _name(region: dict[str, Any]) -> str | None:
 
 
 def _object_name(record: dict[str, Any], region: dict[str, Any], ctx: tasks.TaskContext) -> str | None:
-    """The region's own ``phrase``, else a referring expression of its object (``--phrases``), else its label."""
+    """The region's own ``phrase``, else an expression referring to its object (``--phrases``), else its
+    label."""
     own = region.get("phrase")
     if isinstance(own, str) and own.strip():
         return own.strip()
@@ -119,7 +120,7 @@ def _objects(record: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskConte
 
 def exhaustive(record: dict[str, Any]) -> bool:
     """Whether the record lists every object of its image (the ``which`` form names the only one): an
-    ``instances`` record (a caption grounds only the phrases it mentions) that is exhaustive, without crowd."""
+    ``instances`` record (a caption grounds only what it mentions) that is exhaustive, without crowd."""
     if record["task"] != "instances" or record.get("exhaustive") is False:
         return False
     if record.get("not_exhaustive_category_ids"):
@@ -273,7 +274,10 @@ def _which(a: int, b: int, u: float, verdicts: _Pairs) -> _Item | None:
 
 # ---- samples -----------------------------------------------------------------------------------------------
 DETERMINERS = frozenset(
-    "a an the this that these those his her its their my our your some another one two three four five".split()
+    {
+        *("a", "an", "the", "this", "that", "these", "those", "his", "her", "its", "their", "my", "our"),
+        *("your", "some", "another", "one", "two", "three", "four", "five"),
+    }
 )
 """First words that make a name a noun phrase already (Flickr30k's "A girl", GRIT's "the dog"): no "the"."""
 

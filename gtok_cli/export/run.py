@@ -22,11 +22,11 @@ import mmap
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -93,9 +93,9 @@ class WorkSpec:
             part["num_shards"],
             tuple(part["indices"]),
             emit=emit,
-            refine=_refine_of(manifest),
+            refine=_settings_of(manifest, "refine", RefineSettings.from_json, "refinement"),
             box_as=manifest.get("box_as"),
-            count=_count_of(manifest),
+            count=_settings_of(manifest, "count", CountSettings.from_json, "count"),
             phrases=_phrases_of(manifest),
         )
 
@@ -126,32 +126,25 @@ def _phrases_of(manifest: Mapping[str, Any]) -> ReferringPhrases | None:
         raise InputError("the --phrases file of this export is gone", file=path, reason="file.missing")
     if sha256_file(path) != entry.get("sha256"):
         raise InputError(
-            "the --phrases file changed since the export (sha256 differs)", file=path, reason="phrases.changed"
+            "the --phrases file changed since the export (sha256 differs)",
+            file=path,
+            reason="phrases.changed",
         )
     return load_phrases(path)
 
 
-def _count_of(manifest: Mapping[str, Any]) -> CountSettings | None:
-    if manifest.get("count") is None:
-        return None
-    try:
-        return CountSettings.from_json(manifest["count"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"malformed count settings: {exc!r}", field="count", reason="manifest.count"
-        ) from None
+T = TypeVar("T")
 
 
-def _refine_of(manifest: Mapping[str, Any]) -> RefineSettings | None:
-    """The manifest's refinement settings, parsed once (a malformed entry is bad input, not a crash)."""
-    if manifest.get("refine") is None:
+def _settings_of(manifest: Mapping[str, Any], key: str, parse: Callable[[Any], T], what: str) -> T | None:
+    """The manifest's ``key`` settings (refine, count), parsed once: a malformed entry is bad input, not a
+    crash."""
+    if manifest.get(key) is None:
         return None
     try:
-        return RefineSettings.from_json(manifest["refine"])
+        return parse(manifest[key])
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"malformed refinement settings: {exc!r}", field="refine", reason="manifest.refine"
-        ) from None
+        raise InputError(f"malformed {what} settings: {exc!r}", field=key, reason=f"manifest.{key}") from None
 
 
 @dataclass
