@@ -387,7 +387,7 @@ def test_mask_refine_reward(case: str, answer: str, want: float) -> None:
 def test_registry_names() -> None:
     assert set(REWARD_NAMES) == {
         "format_reward", "non_repetition_reward", "box_reward", "mask_iou_reward", "point_reward",
-        "point_refine_reward", "box_refine_reward", "mask_refine_reward",
+        "point_refine_reward", "box_refine_reward", "mask_refine_reward", "count_reward", "relation_reward",
     }  # fmt: skip
     assert get_reward("box") is box_reward
     with pytest.raises(UsageError, match="unknown reward"):

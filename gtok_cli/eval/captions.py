@@ -18,9 +18,10 @@ from collections import Counter
 
 import numpy as np
 
-from gtok_cli.eval.detection import MATCH_IOU, norm_label
+from gtok_cli.eval.detection import norm_label
 from gtok_cli.eval.scored import Inputs, Rows, Scored, zeros
 from gtok_cli.scoring import box_iou, read_answer
+from gtok_cli.scoring.instances import MATCH_IOU
 
 
 def truth_phrases(regions: list[object]) -> list[tuple[str, list[tuple[float, ...]]]]:

@@ -7,54 +7,23 @@ ones (docs/spec.md#counting).
 - ``count_exact``: share of lines whose predicted count equals ``meta.count.n``; ``count_off_by_one``: share
   within one of it; ``count_mae``: mean absolute error over the lines with a prediction.
 - ``precision@0.5`` / ``recall@0.5``: the grounded instances. Boxes are matched one to one to the truth
-  regions at IoU ≥ 0.5, greedily in answer order (:func:`.detection.greedy_matches`, every box of the one
-  category asked); points (``--shape point``) hit a region whose real mask (else box) holds them, each region
-  once; masks (``--shape mask``) as the box enclosing their anchors' grid cells. Pooled over lines: matched /
-  predicted shapes and matched / truth regions (a zero-count line adds only its false positives).
+  regions at IoU ≥ 0.5, greedily in answer order (every box of the one category asked;
+  :func:`gtok_cli.scoring.instances.instance_matches`, shared with the count reward); points
+  (``--shape point``) hit a region whose real mask (else box) holds them, each region once; masks
+  (``--shape mask``) as the box enclosing their anchors' grid cells. Pooled over lines: matched / predicted
+  shapes and matched / truth regions (a zero-count line adds only its false positives).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import numpy as np
 
-from gtok_cli.codecs import Shape
 from gtok_cli.counting import meta_count, stated_count
 from gtok_cli.errors import InputError
-from gtok_cli.eval.detection import greedy_matches
 from gtok_cli.eval.scored import Inputs, Rows, Scored, mean, read_turns, shapes_json, zeros
-from gtok_cli.scoring import Truth, point_hits
-
-Box = tuple[float, float, float, float]
-
-
-def _box_of(shape: Shape, grid: int | None, size: tuple[int, int]) -> Box | None:
-    if shape.kind == "box":
-        x1, y1, x2, y2 = shape.coords
-        return (x1, y1, x2, y2)
-    if shape.kind == "mask" and shape.anchors and grid:
-        w, h = size
-        i = [a[0] for a in shape.anchors]
-        j = [a[1] for a in shape.anchors]
-        return (min(i) / grid * w, min(j) / grid * h, (max(i) + 1) / grid * w, (max(j) + 1) / grid * h)
-    return None
-
-
-def _point_matches(points: list[Shape], truth: Truth) -> int:
-    """Each point, in answer order, takes the first free region that holds it."""
-    free = list(range(len(truth.regions)))
-    masks: dict[int, Any] = {}
-    for p in points:
-        for r in free:
-            region = truth.regions[r]
-            if r not in masks:
-                masks[r] = region.mask_array(truth.size, truth.record_id)
-            if point_hits([p.coords], region.bbox, masks[r])[0]:
-                free.remove(r)
-                break
-    return len(truth.regions) - len(free)
+from gtok_cli.scoring.instances import instance_matches
 
 
 def score_count(inp: Inputs) -> Scored:
@@ -104,12 +73,6 @@ def score_count(inp: Inputs) -> Scored:
             stated = len(shapes)
         got[k] = stated
         npred[k] = len(shapes)
-        points = [s for _, s in shapes if s.kind == "point"]
-        if points:
-            matched[k] = _point_matches(points, truth)
-            continue
-        boxes = [b for _, s in shapes if (b := _box_of(s, grid, truth.size)) is not None]
-        want_boxes = [("", r.bbox) for r in truth.regions if r.bbox is not None]
-        matched[k] = greedy_matches([("", b) for b in boxes], want_boxes)
+        matched[k] = instance_matches([s for _, s in shapes], truth, grid)
     out.info.update(info)
     return out

@@ -21,16 +21,15 @@ import contextlib
 import io
 import re
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from gtok_cli.codecs import Codec
 from gtok_cli.eval.scored import Inputs, Rows, Scored, zeros
-from gtok_cli.scoring import box_iou_matrix, read_answer
+from gtok_cli.scoring import read_answer
+from gtok_cli.scoring.instances import greedy_matches
 
-MATCH_IOU = 0.5
 _BLANKS = re.compile(r"\s+")
 _LEAD = re.compile(r"^[\s;,.:]+|[\s;,.:]+$")
 
@@ -75,26 +74,6 @@ def read_detections(
             prev_end = end
             boxes += [(label, s.coords) for s in g.shapes if s.kind == "box"]
     return boxes, answers
-
-
-def greedy_matches(
-    pred: Sequence[tuple[str, Sequence[float]]], truth: Sequence[tuple[str, Sequence[float]]]
-) -> int:
-    """Predicted boxes (in answer order) matched one to one to truth boxes of their label with IoU ≥ 0.5."""
-    if not pred or not truth:
-        return 0
-    iou = box_iou_matrix([p[1] for p in pred], [t[1] for t in truth])
-    same = np.asarray([[p[0] == t[0] for t in truth] for p in pred], dtype=bool)
-    iou = np.where(same, iou, -1.0)
-    taken = np.zeros(len(truth), dtype=bool)
-    matched = 0
-    for row in iou:
-        cand = np.where(taken, -1.0, row)
-        j = int(np.argmax(cand))
-        if cand[j] >= MATCH_IOU:
-            taken[j] = True
-            matched += 1
-    return matched
 
 
 def coco_xywh(box: tuple[float, ...]) -> list[float]:

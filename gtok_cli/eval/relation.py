@@ -19,6 +19,7 @@ import numpy as np
 
 from gtok_cli.eval.scored import Inputs, Rows, Scored, read_turns, shapes_json
 from gtok_cli.geometry.relations import read_predicate, read_yes_no
+from gtok_cli.scoring.instances import MATCH_IOU
 from gtok_cli.scoring.measures import box_iou_matrix
 
 KINDS = ("yes_no_acc", "relation_acc", "annotation_acc", "which_acc@0.5")
@@ -73,7 +74,7 @@ def score_relation(inp: Inputs) -> Scored:
             out.decoded[k] = shapes_json(boxes)
             if boxes:
                 truth = meta["regions"][rel["subject"]]["bbox"]
-                correct[k] = float(box_iou_matrix([boxes[0][1].coords], [truth])[0, 0] >= 0.5)
+                correct[k] = float(box_iou_matrix([boxes[0][1].coords], [truth])[0, 0] >= MATCH_IOU)
         if out.format_error[k] and k not in out.issues:
             out.issues[k] = "no yes/no" if name == "yes_no_acc" else "no predicate named"
     out.info["lines"] = dict(forms)

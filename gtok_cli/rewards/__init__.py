@@ -21,6 +21,11 @@ Offset stage (:mod:`.offset_stage`, ``previous=`` the turns before the completio
 - ``point_refine_reward``: mean over anchors of s ∈ {−1, 0, +1} (−1 left the truth, +1 entered or stayed in);
 - ``box_refine_reward``: IoU after − IoU before; ``mask_refine_reward``: mask IoU after − before.
 
+Questions (:mod:`.question_stage`):
+
+- ``count_reward``: (closeness of the stated count + F1 of the grounded instances at IoU 0.5) / 2; 0–1;
+- ``relation_reward``: the yes/no answer, the named predicate, or the IoU of a ``which`` answer's box.
+
 A reward that does not apply to a line (a box reward on a line with no box region) raises
 :class:`~gtok_cli.rewards.context.NotApplicable`. Trainer shapes: :mod:`gtok_cli.rewards.trl` (TRL
 ``GRPOTrainer``), :mod:`gtok_cli.rewards.verl` (``compute_score``), ``gtok_cli/rewards/swift_plugin.py``
@@ -45,6 +50,7 @@ from gtok_cli.rewards.grid_stage import (
     point_reward,
 )
 from gtok_cli.rewards.offset_stage import box_refine_reward, mask_refine_reward, point_refine_reward
+from gtok_cli.rewards.question_stage import count_reward, relation_reward
 from gtok_cli.rewards.registry import REWARD_NAMES, REWARDS, call_reward, get_reward
 
 __all__ = [
@@ -54,6 +60,7 @@ __all__ = [
     "box_refine_reward",
     "box_reward",
     "call_reward",
+    "count_reward",
     "format_reward",
     "get_reward",
     "mask_iou_reward",
@@ -61,4 +68,5 @@ __all__ = [
     "non_repetition_reward",
     "point_refine_reward",
     "point_reward",
+    "relation_reward",
 ]

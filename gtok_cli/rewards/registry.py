@@ -17,6 +17,7 @@ from gtok_cli.rewards.grid_stage import (
     point_reward,
 )
 from gtok_cli.rewards.offset_stage import box_refine_reward, mask_refine_reward, point_refine_reward
+from gtok_cli.rewards.question_stage import count_reward, relation_reward
 
 Reward = Callable[..., float]
 
@@ -29,6 +30,8 @@ REWARDS: dict[str, Reward] = {
     "point_refine_reward": point_refine_reward,
     "box_refine_reward": box_refine_reward,
     "mask_refine_reward": mask_refine_reward,
+    "count_reward": count_reward,
+    "relation_reward": relation_reward,
 }
 REWARD_NAMES = tuple(REWARDS)
 

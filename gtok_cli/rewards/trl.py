@@ -154,5 +154,7 @@ point_reward = make_reward("point_reward")
 point_refine_reward = make_reward("point_refine_reward")
 box_refine_reward = make_reward("box_refine_reward")
 mask_refine_reward = make_reward("mask_refine_reward")
+count_reward = make_reward("count_reward")
+relation_reward = make_reward("relation_reward")
 
 __all__ = [*REWARD_NAMES, "grpo_example", "make_reward"]

@@ -1,12 +1,14 @@
-"""`gtok export --task count` against `--task detect` on the same synthetic COCO-like records (baseline:
-detect, one line per image): count without negatives, with ``--negatives 0.5`` (the category table read
-first: one more pass over the records), and that pass alone.
+"""`gtok export --task count` and `--task relation` against `--task detect` on the same synthetic COCO-like
+records (baseline: detect, one line per image): count without negatives, with ``--negatives 0.5`` (the
+category table read first: one more pass over the records), and that pass alone; relation (21 pairs per image,
+each box encoded and decoded to check the verdict holds on the tokens), and relation with ``--phrases`` naming
+one object in seven by a referring expression (the phrases file is written beside the records).
 
 Records: N images 640×480, 7 boxes each from 80 categories (seeded), like COCO's ~7.3 annotations per image.
 Each run is a fresh export in-process (``gtok_cli.export.run.export``, ``--workers`` automatic); wall time is
 the best of ``--repeat``.
 
-Run: .venv/bin/python benchmarks/bench_count.py [--n 100000] [--repeat 3]
+Run: .venv/bin/python benchmarks/bench_tasks.py [--n 100000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ def records(n: int, path: Path) -> None:
             fh.write(orjson.dumps(rec) + b"\n")
 
 
+def phrases(n: int, path: Path) -> None:
+    """A referring record for the first object of every image (RefCOCO's share: ~1 object in 7)."""
+    with open(path, "wb") as fh:
+        for k in range(n):
+            rec = {"id": f"refcoco:{k}", "task": "referring", "text": f"the object {k} on the left",
+                   "image": {"id": k}, "regions": [{"ann_id": 7 * k}]}  # fmt: skip
+            fh.write(orjson.dumps(rec) + b"\n")
+
+
 def best(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
     times, out = [], None
     for _ in range(repeat):
@@ -67,11 +78,15 @@ def main() -> None:
     try:
         src = tmp / "records.jsonl"
         records(args.n, src)
+        refs = tmp / "refs.jsonl"
+        phrases(args.n, refs)
         scheme = get_codec("qwen2.5-vl").describe()
         runs: list[tuple[str, str, dict[str, Any]]] = [
             ("detect (baseline)", "detect", {}),
             ("count", "count", {}),
             ("count --negatives 0.5", "count", {"negatives": 0.5}),
+            ("relation", "relation", {}),
+            ("relation --phrases", "relation", {"phrases": str(refs)}),
         ]
         base = None
         print(f"{args.n} records, {src.stat().st_size / 1e6:.1f} MB, best of {args.repeat}")
