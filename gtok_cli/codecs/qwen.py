@@ -286,11 +286,15 @@ class _JsonCodec(Codec):
 
     def encode(self, groundings: Sequence[Grounding], size: Size) -> str:
         w, h = check_size(size)
-        items = []
-        for g in groundings:
-            for s in g.shapes:
-                q = self._quantise(shape_coords(s, self.name, self.kinds), w, h)[0].tolist()
-                items.append(self._item("bbox_2d" if s.kind == "box" else "point_2d", q, g.label))
+        # every box quantised in one call, every point in another (a call per shape cost ~80 % of detect)
+        shapes = [(s, g.label) for g in groundings for s in g.shapes]
+        coords = [shape_coords(s, self.name, self.kinds) for s, _ in shapes]  # checks every shape first
+        rows = {k: [c for (s, _), c in zip(shapes, coords, strict=True) if s.kind == k] for k in self.kinds}
+        quantised = {k: iter(self._quantise(np.concatenate(r), w, h).tolist()) for k, r in rows.items() if r}
+        items = [
+            self._item("bbox_2d" if s.kind == "box" else "point_2d", next(quantised[s.kind]), label)
+            for s, label in shapes
+        ]
         return "[" + ", ".join(items) + "]"
 
     def encode_boxes(
