@@ -151,6 +151,7 @@ class _Pairs:
     def __init__(self, objs: list[_Obj]) -> None:
         self.objs = objs
         self._cache: dict[tuple[int, int], tuple[dict[str, bool | None], str | None]] = {}
+        self._true: dict[tuple[int, int], list[str]] = {}
 
     def get(self, a: int, b: int) -> tuple[dict[str, bool | None], str | None]:
         hit = self._cache.get((a, b))
@@ -168,6 +169,14 @@ class _Pairs:
 
     def verdict(self, p: str, a: int, b: int) -> bool | None:
         return self.get(a, b)[0][p]
+
+    def true(self, a: int, b: int) -> list[str]:
+        """The predicates that decidedly hold of ``(a, b)``, in :data:`PREDICATES` order."""
+        hit = self._true.get((a, b))
+        if hit is None:
+            vs = self.get(a, b)[0]
+            hit = self._true[(a, b)] = [p for p in PREDICATES if vs[p]]
+        return hit
 
 
 @dataclass
@@ -261,7 +270,7 @@ def _yesno(a: int, b: int, u: float, verdicts: _Pairs, owed: dict[str, list[int]
                 if verdicts.verdict(p, s, o) is False:
                     owed[p].pop()
                     return _Item("yesno", p, s, o, False, (a, b))
-    yes = [(p, s, o) for s, o in ((a, b), (b, a)) for p in PREDICATES if verdicts.verdict(p, s, o)]
+    yes = [(p, s, o) for s, o in ((a, b), (b, a)) for p in verdicts.true(s, o)]
     if not yes:
         return None
     p, s, o = yes[min(int(u * len(yes)), len(yes) - 1)]
@@ -277,7 +286,7 @@ def _what(a: int, b: int, verdicts: _Pairs) -> _Item | None:
 def _which(a: int, b: int, u: float, verdicts: _Pairs) -> _Item | None:
     """``a`` is the only object that is ``P`` ``b``: every other object decidedly is not."""
     n = len(verdicts.objs)
-    true = [p for p in PREDICATES if verdicts.verdict(p, a, b)]
+    true = verdicts.true(a, b)
     if not true:
         return None
     start = min(int(u * len(true)), len(true) - 1)
@@ -366,7 +375,7 @@ def _geometric_sample(
     subj, obj = objs[item.subject], objs[item.obj]
     i, j = sorted(item.pair)
     sid = f"{record['id']}:pair{i}-{j}"
-    areas = measure(subj.geom, obj.geom, RULE).areas
+    areas = "mask" if RULE.use_masks and subj.geom.rle is not None and obj.geom.rle is not None else "box"
     rule = {**RULE_JSON, "areas": areas}
     pick = f"{sid}:{item.form}"
     if item.form == "which":  # the object is asked about (region 0), the subject answers (region 1)
