@@ -217,12 +217,44 @@ def swap_predicate(obj: dict[str, Any]) -> None:
     rel["predicate"] = other
 
 
+def swap_ends_and_answer(obj: dict[str, Any]) -> None:
+    """Subject and object swapped in the meta and the answer flipped to match: a consistent-looking lie (the
+    text still asks about the first region)."""
+    rel = obj["meta"]["relation"]
+    rel["subject"], rel["object"] = rel["object"], rel["subject"]
+    flip_answer(obj)
+
+
+def loosen_the_rule(obj: dict[str, Any]) -> None:
+    """A size threshold of the line's own, that makes its answer true."""
+    rel = obj["meta"]["relation"]
+    rel["rule"]["direction_margin"] = -100.0
+    rel["rule"]["size_ratio"] = 0.01
+
+
+def rule_of_strings(obj: dict[str, Any]) -> None:
+    obj["meta"]["relation"]["rule"]["direction_margin"] = "0.5"
+
+
+def rule_not_an_object(obj: dict[str, Any]) -> None:
+    obj["meta"]["relation"]["rule"] = ["x"]
+
+
+def bool_subject(obj: dict[str, Any]) -> None:
+    obj["meta"]["relation"]["subject"] = False
+
+
 @pytest.mark.parametrize(
     ("form", "edit", "check"),
     [
         ("yesno", flip_answer_text, "relation.text"),
         ("yesno", flip_answer, "relation.geometry"),
         ("what", swap_predicate, "relation.geometry"),
+        ("yesno", swap_ends_and_answer, "relation.meta"),
+        ("what", loosen_the_rule, "relation.rule"),
+        ("yesno", rule_of_strings, "relation.rule"),
+        ("yesno", rule_not_an_object, "relation.rule"),
+        ("yesno", bool_subject, "relation.meta"),
     ],
 )
 def test_verify_fails_a_tampered_relation(
@@ -233,9 +265,40 @@ def test_verify_fails_a_tampered_relation(
     assert export(src, out, "--scheme", "qwen3-vl").exit_code == 0
     _edit_first(out, form, edit)
     res = gtok("verify", out, "--json")
-    assert res.exit_code == 1
+    assert res.exit_code == 1, res.output  # a failed line, not a crash
     checks = {f["check"] for f in orjson.loads(res.output)["failures"]}
     assert check in checks, checks
+
+
+def test_which_needs_crowds_named_and_every_region_named(tmp_path: Path) -> None:
+    """A crowd left out at ingest (crowd_category_ids) or an unnamed region could be "the other object left of
+    the cat": the record is not exhaustive, no which line; the 6 row scenes give which lines otherwise."""
+    crowd = [scene(f"c{k}", ROW, crowd_category_ids=[7]) for k in range(6)]
+    unnamed = [scene(f"u{k}", ROW) for k in range(6)]
+    for rec in unnamed:
+        rec["regions"].append({**rec["regions"][0], "bbox": [0, 0, 10, 10], "label": None, "ann_id": 99})
+    for name, records in (("crowd", crowd), ("unnamed", unnamed)):
+        src = write_records(tmp_path / f"{name}.jsonl", records)
+        out = tmp_path / name
+        assert export(src, out, "--scheme", "bins").exit_code == 0
+        forms = {x["meta"]["relation"]["form"] for x in lines_of(out)}
+        assert forms and "which" not in forms, (name, forms)
+
+
+def test_a_bad_annotated_relation_is_skipped_and_counted(tmp_path: Path) -> None:
+    rec = scene("vg", {"man": [0, 0, 50, 80], "horse": [40, 20, 190, 90]}, exhaustive=False)
+    good = {"relationship_id": 1, "predicate": "on", "subject": {"label": "man", "bbox": [0, 0, 50, 80]},
+            "object": {"label": "horse", "bbox": [40, 20, 190, 90]}}  # fmt: skip
+    bad = {**good, "relationship_id": 2, "subject": {"label": "man", "bbox": [10, 10, 10, 50]}}
+    rec["relations"] = [good, bad]
+    src = write_records(tmp_path / "r.jsonl", [rec])
+    out = tmp_path / "out"
+    res = export(src, out, "--scheme", "bins")
+    assert res.exit_code == 0, res.output
+    counts = manifest(out)["counts"]
+    assert counts["skipped"]["relation.bad_box"] == 1
+    assert counts["written_by"]["relation.annotation"] == 1
+    assert counts["read"] == counts["written"] + sum(counts["skipped"].values())
 
 
 def test_stats_show_the_predicate_balance(tmp_path: Path) -> None:

@@ -10,14 +10,18 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from gtok_cli.geometry.relation_answers import (
+    named_predicate_holds,
+    read_relation,
+    read_yes_no,
+    states_annotated,
+)
 from gtok_cli.geometry.relations import (
     CONVERSE,
     PREDICATES,
     Geom,
     RelationRule,
     holds,
-    read_predicate,
-    read_yes_no,
     recompute,
     relation_of,
 )
@@ -162,17 +166,86 @@ def test_recompute_agrees_with_the_rows_and_names_what_is_wrong() -> None:
     [
         ("Yes.", True, None),
         ("no, it is not", False, None),
+        ('"No"', False, None),
+        ("(yes)", True, None),
+        ("No: the cup is elsewhere", False, None),
+        ("Yes; clearly", True, None),
+        ("Nobody knows", None, None),  # a whole word only
         ("The dog is to the left of the cat.", None, "left of"),
         ("It is above the table and left of the cup", None, "above"),
         ("The bowl contains the apple.", None, "contains"),
         ("They overlap.", None, "overlaps"),
         ("It is larger.", None, "larger than"),
         ("I cannot tell", None, None),
+        ("It is not to the left of it; it is to the right.", None, "right of"),
+        ("The cup isn't really above the plate, it is below it", None, "below"),
+        ("The apple is contained in the bowl.", None, "inside"),
+        ("The cat sits beneath the table.", None, "below"),
+        ("The cup is on the right side of the laptop.", None, "right of"),
+        ("The truck is bigger than the car.", None, "larger than"),
+        ("The dog is beside the cat.", None, "next to"),
     ],
 )
 def test_reading_a_model_answer(text: str, yes_no: bool | None, predicate: str | None) -> None:
     assert read_yes_no(text) is yes_no
-    assert read_predicate(text) == predicate
+    assert read_relation(text) == predicate
+
+
+@pytest.mark.parametrize(
+    ("text", "subject", "obj", "predicate"),
+    [
+        # the names hold predicate words: they are taken out before reading
+        ("The kite above the tree is to the right of the man next to the car.", "kite above the tree",
+         "man next to the car", "right of"),
+        ("The man next to the car is left of the kite.", "man next to the car", "kite", "left of"),
+        # the object named first: the subject's relation is the converse
+        ("The cat is to the left of the dog.", "dog", "cat", "right of"),
+        ("The bowl contains the apple.", "apple", "bowl", "inside"),
+        # one name inside the other: the longer is taken out first
+        ("The man is left of the man in red.", "man in red", "man", "right of"),
+        # the same name twice: no order to read, the predicate as said
+        ("The person is to the left of the person.", "person", "person", "left of"),
+        # names not in the text (a labelled span scheme wrote them elsewhere): as said
+        ("It is above it.", "cup", "table", "above"),
+    ],
+)  # fmt: skip
+def test_reading_an_answer_with_the_regions_names(text: str, subject: str, obj: str, predicate: str) -> None:
+    assert read_relation(text, subject, obj) == predicate
+
+
+def test_a_named_predicate_is_right_when_it_holds_of_the_pair() -> None:
+    """A cup 5 px left of a laptop of its size: "left of" (the line's) and "next to" (also true) are right,
+    "above" (no) and "overlaps" (no) are not."""
+    regions = [{"bbox": [0, 0, 20, 20]}, {"bbox": [25, 0, 45, 20]}]
+    rel = {"form": "what", "predicate": "left of", "subject": 0, "object": 1, "answer": None,
+           "rule": {**RULE.to_json(), "areas": "box"}}  # fmt: skip
+    assert holds("next to", g(regions[0]["bbox"]), g(regions[1]["bbox"]), RULE) is True
+    got = {
+        p: named_predicate_holds(p, rel, regions, SIZE) for p in ("left of", "next to", "above", "overlaps")
+    }
+    assert got == {"left of": True, "next to": True, "above": False, "overlaps": False}
+    assert named_predicate_holds(None, rel, regions, SIZE) is False
+
+
+@pytest.mark.parametrize(
+    ("predicate", "text", "want"),
+    [
+        ("on", "The man on the horse.", True),
+        ("on", "The person is beside the horse.", False),  # "on" inside "person"
+        ("on", "The man is in front of the horse.", False),  # "on" inside "front"
+        ("sitting on", "The cup sitting on the table.", True),
+        ("sitting on", "The cup is sitting near the table, on the floor.", False),
+    ],
+)
+def test_annotated_predicates_are_whole_words(predicate: str, text: str, want: bool) -> None:
+    assert states_annotated(predicate, text) is want
+
+
+def test_two_empty_regions_are_neither_larger_nor_smaller() -> None:
+    a, b = g([5, 5, 5, 5]), g([50, 50, 50, 50])
+    verdicts = {p: (holds(p, a, b, RULE), holds(p, b, a, RULE)) for p in ("larger than", "smaller than")}
+    assert verdicts == {"larger than": (False, False), "smaller than": (False, False)}
+    assert holds("smaller than", a, g([0, 0, 10, 10]), RULE) is True
 
 
 def test_rule_round_trips_and_every_predicate_has_a_converse() -> None:

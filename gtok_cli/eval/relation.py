@@ -1,11 +1,13 @@
 """``relation`` scores (docs/spec.md#relations): each form of the relation task by its own measure.
 
-- ``yes_no_acc``: over ``yesno`` lines, the share whose answer's first ``yes`` / ``no`` word
-  (:func:`~gtok_cli.geometry.relations.read_yes_no`) is the line's answer (none: wrong);
-- ``relation_acc``: over geometric ``what`` lines, the share whose answer names the line's predicate first
-  (:func:`~gtok_cli.geometry.relations.read_predicate`);
+- ``yes_no_acc``: over ``yesno`` lines, the share whose answer's first whole word ``yes`` / ``no``
+  (:func:`~gtok_cli.geometry.relation_answers.read_yes_no`) is the line's answer (none: wrong);
+- ``relation_acc``: over geometric ``what`` lines, the share whose answer names a predicate that is right for
+  the pair: the line's, or any other that decidedly holds under the line's rule
+  (:func:`~gtok_cli.geometry.relation_answers.read_relation`: the regions' names taken out, negations passed
+  over, synonyms read, names in swapped order read as the converse);
 - ``annotation_acc``: over annotated (Visual Genome) ``what`` lines, the share whose answer holds the labelled
-  predicate's words;
+  predicate's words, whole;
 - ``which_acc@0.5``: over ``which`` lines, the share whose first decoded box has IoU ≥ 0.5 with the subject.
 
 A missing answer is wrong. Per line ``correct`` is 1 / 0 (``--per-sample``).
@@ -18,7 +20,7 @@ from collections import Counter
 import numpy as np
 
 from gtok_cli.eval.scored import Inputs, Rows, Scored, read_turns, shapes_json
-from gtok_cli.geometry.relations import read_predicate, read_yes_no
+from gtok_cli.geometry.relation_answers import stated_relation_right
 from gtok_cli.scoring.instances import MATCH_IOU
 from gtok_cli.scoring.measures import box_iou_matrix
 
@@ -55,19 +57,12 @@ def score_relation(inp: Inputs) -> Scored:
         turns = answers[k]
         if turns is None:
             continue
-        text = " ".join(turns)
-        if name == "yes_no_acc":
-            got = read_yes_no(text)
-            out.format_error[k] = got is None
-            correct[k] = float(got is not None and got == rel["answer"])
-        elif name == "relation_acc":
-            got_p = read_predicate(text)
-            out.format_error[k] = got_p is None
-            correct[k] = float(got_p == rel["predicate"])
-        elif name == "annotation_acc":
-            correct[k] = float(" ".join(str(rel["predicate"]).split()) in " ".join(text.lower().split()))
+        size = (int(meta["image_size"][0]), int(meta["image_size"][1]))
+        if name != "which_acc@0.5":
+            right = stated_relation_right(rel, meta["regions"], size, " ".join(turns))
+            out.format_error[k] = right is None and name != "annotation_acc"
+            correct[k] = float(bool(right))
         else:
-            size = (int(meta["image_size"][0]), int(meta["image_size"][1]))
             answer, _ = read_turns(turns, codec, size, strict)
             out.note(k, answer)
             boxes = [(g.label, s) for g in answer.groundings for s in g.shapes if s.kind == "box"]

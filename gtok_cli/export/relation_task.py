@@ -135,14 +135,16 @@ def _objects(record: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskConte
 
 def exhaustive(record: dict[str, Any]) -> bool:
     """Whether the record lists every object of its image (the ``which`` form names the only one): an
-    ``instances`` record (a caption grounds only what it mentions) that is exhaustive, without crowd."""
+    ``instances`` record (a caption grounds only what it mentions) that is exhaustive, with no crowd region
+    (kept, or left out at ingest: ``crowd_category_ids``), no annotation rejected at ingest, and a name for
+    every region (an unnamed one takes part in no pair, so "the only one" could not be checked against it)."""
     if record["task"] != "instances" or record.get("exhaustive") is False:
         return False
-    if record.get("not_exhaustive_category_ids"):
+    if record.get("not_exhaustive_category_ids") or record.get("crowd_category_ids"):
         return False
     if record.get("incomplete"):
         return False
-    return not any(r.get("iscrowd") for r in record["regions"])
+    return not any(r.get("iscrowd") or _name(r) is None for r in record["regions"])
 
 
 class _Pairs:
@@ -210,7 +212,11 @@ def build_relation(record: dict[str, Any], size: tuple[int, int], ctx: tasks.Tas
         samples.append(_geometric_sample(record, size, ctx, objs, item))
     annotated = 0
     for k, rel in enumerate(record.get("relations") or ()):
-        sample = _annotation_sample(record, size, ctx, rel, k)
+        try:
+            sample = _annotation_sample(record, size, ctx, rel, k)
+        except tasks.Skip as skip:  # one bad relation is counted; the record's other lines are kept
+            skipped[skip.reason] += 1
+            continue
         if sample is None:
             skipped["relation.unnamed"] += 1
             continue
@@ -422,6 +428,10 @@ def _statement(ctx: tasks.TaskContext, pick: str, subject: str, statement: str, 
     return text[:1].upper() + text[1:]
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _annotation_sample(
     record: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskContext, rel: dict[str, Any], k: int
 ) -> tasks.Sample | None:
@@ -433,10 +443,10 @@ def _annotation_sample(
         return None
     for end in (sub, obj):
         box = end.get("bbox")
-        if not (isinstance(box, list) and len(box) == 4 and all(math.isfinite(float(v)) for v in box)):
-            raise ValueError(f"relation {k}: bbox must be 4 finite numbers, found {box!r}")
-        if not (box[2] > box[0] and box[3] > box[1]):
-            raise ValueError(f"relation {k}: bbox corners out of order: {box!r}")
+        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+            raise tasks.Skip("relation.bad_box")
+        if not (all(math.isfinite(v) for v in box) and box[2] > box[0] and box[3] > box[1]):
+            raise tasks.Skip("relation.bad_box")
     sname, oname = str(names[0]), str(names[1])
     pred = " ".join(predicate.lower().split())
     rel_id = rel.get("relationship_id", k)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, cast
 
 PREDICATES = (
     "left of",
@@ -130,7 +130,14 @@ class RelationRule:
         extra = set(data) - known - {"name", "areas"}  # areas: what one pair was measured on
         if extra:
             raise ValueError(f"unknown relation rule keys {sorted(extra)}")
-        return replace(RelationRule(), **{k: data[k] for k in known if k in data})
+        values = {k: data[k] for k in known if k in data}
+        for k, v in values.items():
+            want = bool if k == "use_masks" else (int, float)
+            if not isinstance(v, want) or (k != "use_masks" and isinstance(v, bool)):
+                raise ValueError(
+                    f"rule {k} must be a {'bool' if k == 'use_masks' else 'number'}, found {v!r}"
+                )
+        return replace(RelationRule(), **values)
 
 
 @dataclass(frozen=True)
@@ -223,7 +230,7 @@ def measure(a: Geom, b: Geom, rule: RelationRule) -> Measures:
         in_a=inter / max(area_b, tiny),
         overlap=inter / max(min(area_a, area_b), tiny),
         gap=math.hypot(gx, gy) / side,
-        ratio=area_a / max(area_b, tiny),
+        ratio=1.0 if max(area_a, area_b) < tiny else area_a / max(area_b, tiny),
         areas="mask" if masks else "box",
     )
 
@@ -326,27 +333,14 @@ def recompute(
         return f"form {form!r} is not one of {', '.join(FORMS)}"
     if predicate not in PREDICATES:
         return f"predicate {predicate!r} is not a geometric predicate"
-    if not (
-        isinstance(i, int) and isinstance(j, int) and i != j and 0 <= min(i, j) <= max(i, j) < len(regions)
-    ):
+    if not _indexes_pair(i, j, len(regions)):
         return f"subject {i!r} / object {j!r} do not index two of the {len(regions)} regions"
     if (answer is None) != (form != "yesno") or not (answer is None or isinstance(answer, bool)):
         return f"answer {answer!r} does not fit the {form} form"
-    try:
-        rule = RelationRule.from_json(relation.get("rule") or {})
-    except (TypeError, ValueError) as exc:
-        return f"rule: {exc}"
-    areas = (relation.get("rule") or {}).get("areas")
-    if areas == "mask" and not all(regions[k].get("mask") is not None for k in (i, j)):
-        return "rule measured areas on masks but the regions carry none"
-    geoms = []
-    for k in (i, j):
-        g = Geom.of(regions[k], size, with_mask=areas == "mask")
-        box = boxes[k] if boxes is not None else None
-        geoms.append(g if box is None else g.with_box(box))
-    m = measure(geoms[0], geoms[1], rule)
-    if areas is not None and m.areas != areas:
-        return f"areas measured on {m.areas}, the rule says {areas}"
+    measured = _pair_measures(relation, regions, size, boxes)
+    if isinstance(measured, str):
+        return measured
+    m, rule = measured
     if form == "what":
         got = relation_from(m, rule)
         return None if got == predicate else f"the relation is {got or 'ambiguous'}, not {predicate!r}"
@@ -357,22 +351,50 @@ def recompute(
     return None if v == want else f"{predicate!r} is {v}, the line says {want}"
 
 
-def read_yes_no(text: str) -> bool | None:
-    """A model's yes/no answer: the first word ``yes`` or ``no`` (case-insensitive), else None."""
-    for word in text.lower().replace(",", " ").replace(".", " ").replace("!", " ").split():
-        if word in ("yes", "no"):
-            return word == "yes"
-    return None
+def _indexes_pair(i: Any, j: Any, n: int) -> bool:
+    """``i``, ``j`` index two different regions of ``n`` (integers, not bools)."""
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (i, j))
+    return ints and i != j and 0 <= min(i, j) <= max(i, j) < n
 
 
-def read_predicate(text: str) -> str | None:
-    """The geometric predicate a statement names (its :data:`STATEMENT` or :data:`QUESTION_PHRASE` words, else
-    the predicate itself), the earliest in the text; None when it names none."""
-    low = " ".join(text.lower().split())
-    best: tuple[int, int, str] | None = None
-    for p in PREDICATES:
-        for words in (STATEMENT[p], QUESTION_PHRASE[p], p, p.replace(" than", ""), p.rstrip("s")):
-            at = low.find(words)
-            if at >= 0 and (best is None or (at, -len(words)) < (best[0], best[1])):
-                best = (at, -len(words), p)
-    return None if best is None else best[2]
+def _pair_measures(
+    relation: Mapping[str, Any],
+    regions: list[Mapping[str, Any]],
+    size: tuple[int, int],
+    boxes: list[tuple[float, float, float, float] | None] | None = None,
+) -> tuple[Measures, RelationRule] | str:
+    """The measures of a line's ``(subject, object)`` under its rule, or what makes them unreadable."""
+    i, j = relation.get("subject"), relation.get("object")
+    if not _indexes_pair(i, j, len(regions)):
+        return f"subject {i!r} / object {j!r} do not index two of the {len(regions)} regions"
+    pair = (cast(int, i), cast(int, j))
+    raw = relation.get("rule")
+    if not isinstance(raw, Mapping):
+        return f"rule {raw!r} is not an object"
+    try:
+        rule = RelationRule.from_json(raw)
+    except (TypeError, ValueError) as exc:
+        return f"rule: {exc}"
+    areas = raw.get("areas")
+    if areas == "mask" and not all(regions[k].get("mask") is not None for k in pair):
+        return "rule measured areas on masks but the regions carry none"
+    geoms = []
+    for k in pair:
+        g = Geom.of(regions[k], size, with_mask=areas == "mask")
+        box = boxes[k] if boxes is not None else None
+        geoms.append(g if box is None else g.with_box(box))
+    m = measure(geoms[0], geoms[1], rule)
+    if areas is not None and m.areas != areas:
+        return f"areas measured on {m.areas}, the rule says {areas}"
+    return m, rule
+
+
+def pair_verdicts(
+    relation: Mapping[str, Any], regions: list[Mapping[str, Any]], size: tuple[int, int]
+) -> dict[str, Verdict] | None:
+    """Every predicate's verdict for a line's ``(subject, object)`` from its meta (None: unreadable meta)."""
+    measured = _pair_measures(relation, regions, size)
+    if isinstance(measured, str):
+        return None
+    m, rule = measured
+    return {p: verdict(p, m, rule) for p in PREDICATES}

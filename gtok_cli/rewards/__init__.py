@@ -38,7 +38,7 @@ Example:
     ...         "regions": [{"kind": "box", "bbox": [150, 100, 400, 350]}]}
     >>> answer = "<box><grid_7_6><grid_19_23></box>"
     >>> format_reward(answer, meta), round(box_reward(answer, meta), 3)
-    (1.0, 1.935)
+    (1.0, 1.929)
 """
 
 from gtok_cli.rewards.context import NotApplicable

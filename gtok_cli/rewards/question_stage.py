@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gtok_cli.counting import meta_count, stated_count
-from gtok_cli.geometry.relations import read_predicate, read_yes_no
+from gtok_cli.geometry.relation_answers import stated_relation_right
 from gtok_cli.rewards.context import SchemeSpec, not_applicable
 from gtok_cli.rewards.reading import read_line
 from gtok_cli.scoring import box_iou
@@ -58,9 +58,11 @@ def relation_reward(
 ) -> float:
     """The relation line's own measure, as ``gtok eval`` reads it; range 0–1.
 
-    - ``yesno``: 1 when the answer's first ``yes`` / ``no`` is the line's answer, else 0;
-    - ``what`` (geometry): 1 when the first predicate the answer names is the line's, else 0;
-    - ``what`` (annotation, Visual Genome): 1 when the answer holds the labelled predicate's words, else 0;
+    - ``yesno``: 1 when the answer's first whole ``yes`` / ``no`` is the line's answer, else 0;
+    - ``what`` (geometry): 1 when the predicate the answer names is right for the pair (the line's, or one
+      that decidedly holds under its rule; names taken out, negations passed over:
+      :func:`gtok_cli.geometry.relation_answers.read_relation`), else 0;
+    - ``what`` (annotation, Visual Genome): 1 when the answer holds the labelled predicate's words, whole;
     - ``which``: the IoU of the answer's first box with the subject's box (0 without a box): graded where
       ``gtok eval``'s ``which_acc@0.5`` thresholds it at 0.5.
     """
@@ -69,14 +71,8 @@ def relation_reward(
     if not isinstance(rel, dict):
         raise not_applicable("relation_reward", reading.meta, "the line has no meta.relation")
     text = answer if isinstance(answer, str) else ""
-    if rel.get("source") == "annotation":
-        return float(" ".join(str(rel["predicate"]).split()) in " ".join(text.lower().split()))
-    form = rel.get("form")
-    if form == "yesno":
-        got = read_yes_no(text)
-        return float(got is not None and got == rel.get("answer"))
-    if form == "what":
-        return float(read_predicate(text) == rel.get("predicate"))
+    if rel.get("source") == "annotation" or rel.get("form") in ("yesno", "what"):
+        return float(bool(stated_relation_right(rel, reading.meta["regions"], reading.truth.size, text)))
     boxes = reading.shapes("box")
     if not boxes:
         return 0.0

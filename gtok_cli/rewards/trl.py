@@ -103,7 +103,12 @@ def make_reward(name: str, *, tokenizer: Tokenizer | None = None, **params: Any)
 
     reward.__name__ = name
     reward.__qualname__ = name
-    reward.__doc__ = f"TRL reward function of :func:`gtok_cli.rewards.{name}`.\n\n{plain.__doc__ or ''}"
+    # the plain function's text, not its examples: they call it as (answer, meta), this takes TRL's columns
+    doc = (plain.__doc__ or "").split("Example")[0].rstrip()
+    reward.__doc__ = (
+        f"TRL reward function of :func:`gtok_cli.rewards.{name}`: "
+        f"``reward(prompts, completions, completion_ids, **columns)`` with a ``meta`` column.\n\n{doc}"
+    )
     return reward
 
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from gtok_cli.codecs.base import Shape
-from gtok_cli.geometry.relations import NO, QUESTION_PHRASE, STATEMENT, YES, recompute
+from gtok_cli.geometry.relation_answers import states_annotated
+from gtok_cli.geometry.relations import NO, QUESTION_PHRASE, STATEMENT, YES, RelationRule, recompute
+
+TEXT_ORDER = {"yesno": (0, 1), "what": (0, 1), "which": (1, 0)}
+"""``(subject, object)`` of each form: regions in text order (a which question grounds the object first)."""
 
 
 def check_relation(
@@ -23,16 +27,36 @@ def check_relation(
     user = " ".join(t for r, t in turns if r == "user")
     answer = " ".join(t for r, t in turns if r == "assistant")
     out: list[tuple[str, str]] = []
-    source = rel.get("source")
+    source, form = rel.get("source"), rel.get("form")
+    pair = (rel.get("subject"), rel.get("object"))
+    want_pair = TEXT_ORDER.get(form) if isinstance(form, str) else None
+    if want_pair is not None and (pair != want_pair or any(isinstance(v, bool) for v in pair)):
+        out.append(
+            ("relation.meta", f"a {form} line's subject / object are regions {want_pair}, found {pair}")
+        )
     if source == "annotation":
-        i, j = rel.get("subject"), rel.get("object")
-        if not (isinstance(i, int) and isinstance(j, int) and i != j and {i, j} <= set(range(len(regions)))):
-            out.append(("relation.meta", f"subject {i!r} / object {j!r} do not index two regions"))
-        if not isinstance(rel.get("predicate"), str) or rel["predicate"] not in answer:
-            out.append(("relation.text", f"the answer does not state the predicate {rel.get('predicate')!r}"))
+        rule = rel.get("rule")
+        if form != "what" or rel.get("answer") is not None:
+            out.append(("relation.meta", f"an annotated relation is a what line, found form {form!r}"))
+        if not isinstance(rule, dict) or rule.get("name") != "annotation":
+            out.append(("relation.meta", f"an annotated relation's rule is named annotation, found {rule!r}"))
+        predicate = rel.get("predicate")
+        if not isinstance(predicate, str) or not states_annotated(predicate, answer):
+            out.append(("relation.text", f"the answer does not state the predicate {predicate!r}"))
         return out
     if source != "geometry":
         return [("relation.meta", f"source {source!r} is not geometry or annotation")]
+    if out:
+        return out
+    rule = rel.get("rule")
+    try:
+        pinned = RelationRule.from_json(rule) == RelationRule() if isinstance(rule, dict) else False
+    except (TypeError, ValueError):
+        pinned = False
+    if not pinned:  # the rule's name pins its thresholds: a line cannot carry its own
+        return [
+            ("relation.rule", f"the rule is not {RelationRule().to_json()['name']}'s thresholds: {rule!r}")
+        ]
     problem = recompute(rel, regions, size)
     if problem is not None:
         return [("relation.geometry", f"recomputed from meta: {problem}")]
