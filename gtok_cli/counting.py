@@ -6,9 +6,10 @@ answer) share the one spelling of a count answer and the one reading of it:
 - the answer of "How many X are in the image?" is the number in digits, then, when it is not 0, ``": "`` and
   one grounded shape per counted instance in the scheme's tokens: ``3: <box>…</box><box>…</box><box>…</box>``;
   a zero answer is ``0`` alone;
-- :func:`stated_count` reads the number back: the first run of digits at the start of the answer (after
-  blanks and an optional code fence), or the first number word (``zero`` … ``twenty``) there; None when the
-  answer states no number.
+- :func:`stated_count` reads the number back from a model's answer: a JSON ``"count": N``, else the first
+  number in the prose before the answer's first span (digits, or a number word ``zero`` … ``ninety-nine``,
+  ``none`` = 0; a code fence skipped); None when the answer states no number. Export's own ``N: `` head is
+  the first case of the prose.
 
 Example:
 
@@ -16,6 +17,8 @@ Example:
     ('3: ', '0')
     >>> stated_count("3: <box>1,2,3,4</box>"), stated_count("There are two."), stated_count("<box>…")
     (3, 2, None)
+    >>> stated_count("I count 12 dogs."), stated_count("twenty-one"), stated_count('{"count": 4}')
+    (12, 21, 4)
 """
 
 from __future__ import annotations
@@ -26,15 +29,23 @@ from functools import cached_property
 from typing import Any
 
 TASK = "count"
-_WORDS = [
+_UNITS = [
     *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
     *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"),
-    "twenty",
 ]
-_LEADING_DIGITS = re.compile(r"\s*(?:```\w*\s*)?(\d{1,9})(?!\d)")
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
-_WORD_WINDOW = 40
-"""A number word counts only this close to the start (``There are two dogs``, not a caption's ``two``)."""
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_NUMBER = re.compile(
+    r"(?<![\w.])(\d{1,9})(?![\d.]\d)"  # digits, not part of a decimal
+    r"|\b(?:(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(_UNITS[1:10]) + r"))?"  # twenty … ninety-nine
+    r"|(" + "|".join(_UNITS) + r"|none))\b",  # zero … nineteen, none
+    re.IGNORECASE,
+)
+_JSON_COUNT = re.compile(r'"count"\s*:\s*(\d{1,9})\b')
+_SPAN_START = re.compile(r"[\[<{(]")
+"""Where a scheme's first span can begin (``[`` JSON / plain lists, ``<`` tokens, ``{`` MiniGPT-v2, ``(`` Qwen
+corner pairs after ``skip_special_tokens``): a count is read only in the prose before it."""
+_PROSE = 200
+"""At most this much prose is read for the number (an answer is short; a caption's numbers are not counts)."""
 
 
 def count_answer_head(n: int) -> str:
@@ -46,11 +57,23 @@ def count_answer_head(n: int) -> str:
 
 def stated_count(text: str) -> int | None:
     """The number an answer states (see the module docstring), None when it states none."""
-    m = _LEADING_DIGITS.match(text)
+    body = text.strip()
+    if body.startswith("```"):  # a fenced answer: its first line names the language
+        body = body.split("\n", 1)[1] if "\n" in body else body[3:]
+    m = _JSON_COUNT.search(body)
     if m is not None:
         return int(m.group(1))
-    w = _NUMBER_WORD.search(text[:_WORD_WINDOW])
-    return _WORDS.index(w.group(1).lower()) if w is not None else None
+    span = _SPAN_START.search(body)
+    prose = body[: span.start() if span else _PROSE][:_PROSE]
+    n = _NUMBER.search(prose)
+    if n is None:
+        return None
+    digits, tens, unit, word = n.groups()
+    if digits is not None:
+        return int(digits)
+    if tens is not None:
+        return 20 + 10 * _TENS.index(tens.lower()) + (_UNITS.index(unit.lower()) if unit else 0)
+    return 0 if word.lower() == "none" else _UNITS.index(word.lower())
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,12 @@ def test_stats_count_histogram(export: Path) -> None:
     assert orjson.loads(res.output)["count_histogram"] == {"0": 2, "1": 1, "3": 1}
     human = gtok("stats", export)
     assert "count histogram (n: lines) 0: 2, 1: 1, 3: 1" in human.output
+
+
+def test_saying_nothing_is_not_saying_zero(tmp_path: Path, export: Path) -> None:
+    """An answer with no number and no shape is unanswered: wrong on every line, a zero line included."""
+    preds = {"i1:count:17": "I don't know.", "i1:count:18": "There are 3 of them."}
+    r = _eval(tmp_path, export, preds)
+    assert r["info"]["count_unstated"] == 1
+    assert r["metrics"]["count_exact"] == pytest.approx(1 / 4)  # only i1:count:18 (3 dogs) is right
+    assert r["metrics"]["count_mae"] == 0.0  # over the one answered line (its "3" read in the prose)

@@ -215,3 +215,57 @@ def test_negatives_refuse_stdin(tmp_path: Path) -> None:
     ]
     res = CliRunner().invoke(app, args, input=data)
     assert res.exit_code == 2 and "not stdin" in res.output
+
+
+def test_a_record_with_rejected_annotations_is_not_counted(tmp_path: Path) -> None:
+    """Ingest's --on-error skip left out an annotation of unknown category (``incomplete``): any count of the
+    image, and any "0" about it, could be wrong."""
+    records = [
+        instances("ok", [obj(DOG, 0)]),
+        instances("bad", [obj(DOG, 0)], incomplete={"rejected_annotations": 1}),
+    ]
+    out = run(tmp_path, "--negatives", "5", records=records)
+    assert {ln["meta"]["record_id"] for ln in lines_of(out)} == {"ok"}
+    counts = orjson.loads((out / "manifest.json").read_bytes())["counts"]
+    assert counts["skipped"] == {"record.incomplete": 1}
+
+
+def test_negatives_refuse_two_category_lists_under_one_dataset(tmp_path: Path) -> None:
+    """Two COCO-format files of other vocabularies both ingest as dataset "coco": category 1 is a dog in one
+    and a car in the other, and a negative drawn across them would ask about the wrong name."""
+    pets = instances("p", [region([0, 0, 9, 9], label="dog", category_id=1, ann_id=1)])
+    roads = instances("r", [region([0, 0, 9, 9], label="car", category_id=1, ann_id=2)])
+    src = write_records(tmp_path / "mix.jsonl", [pets, roads])
+    res = gtok(
+        "export", src, "--scheme", "bins", "--task", "count", "--negatives", "1", "--out", tmp_path / "o"
+    )
+    assert res.exit_code == 2
+    assert "category 1 of dataset 'coco' is 'car' here and 'dog'" in res.output
+    # without negatives the table is not needed: the counts themselves are right
+    res = gtok("export", src, "--scheme", "bins", "--task", "count", "--out", tmp_path / "o2")
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("3: <box>1 2 3 4</box>", 3),
+        ("0", 0),
+        ("There are 3 dogs.", 3),
+        ("I count 12 dogs", 12),
+        ("The answer is: 3", 3),
+        ('```json\n{"count": 3}\n```', 3),
+        ("There are twenty-one dogs", 21),
+        ("ninety nine", 99),
+        ("Three.", 3),
+        ("There are none.", 0),
+        ("There is one dog and two cats", 1),  # the first number
+        ("2.5 dogs", None),  # not a count
+        ('[{"bbox_2d": [1, 2, 3, 4]}]', None),  # numbers inside a span are coordinates
+        ("dog(234,208),(625,729)", None),
+        ("I cannot tell.", None),
+        ("", None),
+    ],
+)
+def test_stated_count(text: str, want: int | None) -> None:
+    assert stated_count(text) == want

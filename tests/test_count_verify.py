@@ -162,7 +162,9 @@ def test_tampered_answer_fails(
     [
         (["2: <b><b>"], 2, 2, ["dog", "dog"], set()),
         (["0"], 0, 0, [], set()),
-        (["two dogs: <b><b>"], 2, 2, ["dog", "dog"], set()),
+        (["two dogs: <b><b>"], 2, 2, ["dog", "dog"], {"count.answer"}),  # the number, not as export spells it
+        (["2 <b><b>"], 2, 2, ["dog", "dog"], {"count.answer"}),  # no ": "
+        (["0 dogs"], 0, 0, [], {"count.answer"}),  # a zero answer is "0" alone
         (["<b><b>"], 2, 2, ["dog", "dog"], {"count.answer"}),  # no number stated
         (["2: <b><b>"], 2, 2, ["dog", "cat"], {"count.label"}),
         (["2: <b>"], 1, 2, ["dog", "dog"], {"count.shapes"}),

@@ -1,9 +1,11 @@
 """``count`` scores: how often the stated number is right, and whether the instances it grounds are the real
 ones (docs/spec.md#counting).
 
-- The predicted count is the number the answer states (:func:`gtok_cli.counting.stated_count`: leading digits,
-  else a number word near the start); an answer stating none counts its decoded shapes instead (counted as
-  ``count_from_shapes`` in ``info``). A missing prediction is wrong.
+- The predicted count is the number the answer states (:func:`gtok_cli.counting.stated_count`: a JSON
+  ``"count"``, else the first number, digits or words, in the prose before the first span); an answer stating
+  none counts its decoded shapes instead (``count_from_shapes`` in ``info``); one with neither is unanswered
+  (``count_unstated``, a format error: saying nothing is not saying "0"). A missing or unanswered prediction
+  is wrong.
 - ``count_exact``: share of lines whose predicted count equals ``meta.count.n``; ``count_off_by_one``: share
   within one of it; ``count_mae``: mean absolute error over the lines with a prediction.
 - ``precision@0.5`` / ``recall@0.5``: the grounded instances. Boxes are matched one to one to the truth
@@ -68,10 +70,15 @@ def score_count(inp: Inputs) -> Scored:
         shapes = [(g.label, s) for g in answer.groundings for s in g.shapes]
         out.decoded[k] = shapes_json(shapes)
         stated = stated_count(" ".join(turns))
-        if stated is None:
+        if stated is None and shapes:
             info["count_from_shapes"] += 1
             stated = len(shapes)
-        got[k] = stated
+        elif stated is None:  # no number, no shape: unanswered (wrong), not "0"
+            info["count_unstated"] += 1
+            out.format_error[k] = True
+            out.issues.setdefault(k, "states no number and grounds nothing")
+        if stated is not None:
+            got[k] = stated
         npred[k] = len(shapes)
         matched[k] = instance_matches([s for _, s in shapes], truth, grid)
     out.info.update(info)

@@ -52,7 +52,8 @@ def category_key(region: dict[str, Any]) -> Key | None:
 
 def category_table(records: Iterable[str]) -> tuple[tuple[str, Key, str], ...]:
     """Every ``(dataset, key, label)`` the record files name (sorted): the universe of negatives. A key named
-    with two labels keeps the first in sort order (deterministic). Read once, line by line."""
+    with two labels is a UsageError (two category lists under one dataset name: COCO-format files of other
+    vocabularies all ingest as ``coco``). Read once, line by line."""
     seen: dict[tuple[str, Key], str] = {}
     for path in records:
         if path == STDIO:
@@ -75,9 +76,13 @@ def category_table(records: Iterable[str]) -> tuple[tuple[str, Key, str], ...]:
                     key, label = category_key(r), r.get("label")
                     if key is None or not isinstance(label, str) or not label.strip():
                         continue
-                    old = seen.get((dataset, key))
-                    if old is None or label < old:
-                        seen[(dataset, key)] = label
+                    old = seen.setdefault((dataset, key), label)
+                    if old != label:  # two category lists under one dataset name: negatives would mislabel
+                        raise UsageError(
+                            f"{path} line {lineno}: category {key!r} of dataset {dataset!r} is {label!r} "
+                            f"here and {old!r} in an earlier record; --negatives draws from one category "
+                            "list per dataset: export record files with different category lists separately"
+                        )
     return tuple(sorted(((d, k, v) for (d, k), v in seen.items()), key=lambda t: (t[0], str(t[1]), t[2])))
 
 
@@ -140,6 +145,8 @@ def _question(
 
 def build_count(record: dict[str, Any], size: tuple[int, int], ctx: tasks.TaskContext) -> tasks.Samples:
     tasks._expect(record, "instances")
+    if record.get("incomplete"):  # ingest rejected annotations of unknown category: no count is certain
+        raise tasks.Skip("record.incomplete")
     settings = ctx.count or CountSettings()
     regions = list(record["regions"])
     out = tasks.Samples([], Counter())

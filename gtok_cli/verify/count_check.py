@@ -3,7 +3,8 @@
 
 Four numbers must agree: ``meta.count.n``, the number of ``meta.regions`` (the counted instances), the
 number the answer states (:func:`gtok_cli.counting.stated_count`) and the number of shapes its tokens decode
-to; every region is labelled as the count's label. The shapes themselves are compared with the regions by
+to; the answer is spelled as export writes it (``N: `` then the shapes, or ``0`` alone); every region is
+labelled as the count's label. The shapes themselves are compared with the regions by
 verify's general check (kind, error bound, IoU).
 
 Example:
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gtok_cli.counting import meta_count, stated_count
+from gtok_cli.counting import count_answer_head, meta_count, stated_count
 
 
 def check_count_line(geo: list[str], shapes: int, truth: dict[str, Any]) -> list[tuple[str, str]]:
@@ -41,6 +42,9 @@ def check_count_line(geo: list[str], shapes: int, truth: dict[str, Any]) -> list
     elif stated != n:
         said = "no number" if stated is None else str(stated)
         problems.append(("count.answer", f"the answer states {said}, meta.count.n is {n}"))
+    elif (geo[0] != "0") if n == 0 else not geo[0].startswith(count_answer_head(n)):
+        head = "0 alone" if n == 0 else repr(count_answer_head(n))
+        problems.append(("count.answer", f"the answer is not spelled as export writes it: {head} first"))
     if shapes != n:
         msg = f"the answer's tokens decode to {shapes} shapes, meta.count.n is {n}"
         problems.append(("count.shapes", msg))
