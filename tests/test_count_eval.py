@@ -126,3 +126,18 @@ def test_saying_nothing_is_not_saying_zero(tmp_path: Path, export: Path) -> None
     assert r["info"]["count_unstated"] == 1
     assert r["metrics"]["count_exact"] == pytest.approx(1 / 4)  # only i1:count:18 (3 dogs) is right
     assert r["metrics"]["count_mae"] == 0.0  # over the one answered line (its "3" read in the prose)
+
+
+def test_stats_count_histogram_of_a_no_meta_export(tmp_path: Path) -> None:
+    """--no-meta lines have no meta.count: the histogram comes from the numbers their answers state."""
+    records = [
+        _record("i1", [region(b, label="dog", category_id=18, ann_id=k) for k, b in enumerate(DOGS)]),
+        _record("i2", [region(CAT, label="cat", category_id=17, ann_id=9)]),
+    ]
+    src = write_records(tmp_path / "r.jsonl", records)
+    out = tmp_path / "out"
+    args = ("--scheme", "bins", "--task", "count", "--negatives", "1", "--no-meta", "--out", out)
+    assert gtok("export", src, *args).exit_code == 0
+    res = gtok("stats", out, "--json")
+    assert res.exit_code == 0, res.output
+    assert orjson.loads(res.output)["count_histogram"] == {"0": 2, "1": 1, "3": 1}

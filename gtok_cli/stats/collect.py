@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gtok_cli.codecs import TRAINER_PARAMS, Codec, codec_from_params
-from gtok_cli.counting import meta_count
+from gtok_cli.counting import meta_count, stated_count
 from gtok_cli.errors import InputError
 from gtok_cli.geometry.compare import COMPARATORS
 from gtok_cli.jsonio import iter_jsonl
@@ -233,6 +233,11 @@ def collect_export(path: Path, feed: TrainerImage | None = None) -> Tally:
         meta = line.get("meta")
         if not meta:
             t.problems["no_meta"] += 1
+            if m["task"] == "count":  # --no-meta: the histogram from the numbers the answers state
+                answers = get_format(m["format"]).assistant_texts(line)
+                stated = stated_count(answers[0]) if answers else None
+                if stated is not None:
+                    t.count_histogram[stated] += 1
             continue
         counted = meta_count(meta)
         if counted is not None:
