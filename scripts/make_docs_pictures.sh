@@ -3,6 +3,7 @@
 #   docs/rec_grid_mask.png      one RefCOCO REC sample, grid scheme, mask tokens (cells backend, 32x32)
 #   docs/flickr30k_caption.png  one Flickr30k grounded caption, kosmos2 scheme
 #   docs/relation_example.png   one COCO relation line ("what"), qwen2-vl scheme
+#   docs/count_example.png      one COCO count line (5 persons), qwen2.5-vl scheme
 # Usage: bash scripts/make_docs_pictures.sh [GTOK] [WORKDIR]
 set -euo pipefail
 GTOK=${1:-.venv/bin/gtok}
@@ -34,5 +35,11 @@ rm -rf "$WORK/relation-qwen2"
 "$GTOK" export "$WORK/coco.jsonl" --scheme qwen2-vl --task relation --format llava --out "$WORK/relation-qwen2"
 "$GTOK" show "$WORK/relation-qwen2" --images $S/coco/val2017 --id coco:val2017:22192:instances:pair0-2 \
   --palette --out docs/relation_example.png
-chmod 644 docs/rec_grid_mask.png docs/flickr30k_caption.png docs/relation_example.png
-ls -l docs/rec_grid_mask.png docs/flickr30k_caption.png docs/relation_example.png
+rm -rf "$WORK/count-qwen25"
+"$GTOK" export "$WORK/coco.jsonl" --scheme qwen2.5-vl --task count --negatives 0.5 --format llava \
+  --out "$WORK/count-qwen25"
+"$GTOK" show "$WORK/count-qwen25" --images $S/coco/val2017 --id coco:val2017:311002:instances:count:1 \
+  --palette --out docs/count_example.png
+PICTURES="docs/rec_grid_mask.png docs/flickr30k_caption.png docs/relation_example.png docs/count_example.png"
+chmod 644 $PICTURES
+ls -l $PICTURES
