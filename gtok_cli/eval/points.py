@@ -10,12 +10,11 @@ not matter. A referring line has one region: its first point is the answer (the 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import numpy as np
 
 from gtok_cli.eval.scored import Inputs, Rows, Scored, read_turns, shapes_json, zeros
-from gtok_cli.scoring import point_hits
+from gtok_cli.scoring.instances import point_matches
 
 
 def score_points(inp: Inputs) -> Scored:
@@ -42,17 +41,7 @@ def score_points(inp: Inputs) -> Scored:
         out.note(k, answer)
         pts = [(g.label, s) for g in answer.groundings for s in g.shapes if s.kind == "point"]
         out.decoded[k] = shapes_json(pts)
-        masks: dict[int, Any] = {}
-        free = list(range(len(truth.regions)))
-        for _, shape in pts[: len(truth.regions)]:
-            for r in free:
-                region = truth.regions[r]
-                if r not in masks:
-                    masks[r] = region.mask_array(truth.size, truth.record_id)
-                if point_hits([shape.coords], region.bbox, masks[r])[0]:
-                    free.remove(r)
-                    break
-        hits[k] = len(truth.regions) - len(free)
+        hits[k] = point_matches([s for _, s in pts[: len(truth.regions)]], truth)
         hit[k] = hits[k] / regions[k] if regions[k] else np.nan
     out.info["truth"] = dict(sources)
     return out
