@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 PREDICATES = (
     "left of",
@@ -172,9 +172,9 @@ class Geom:
         return max(0.0, x2 - x1) * max(0.0, y2 - y1)
 
 
-@dataclass(frozen=True)
-class Measures:
-    """What the rules read of an ordered pair ``(a, b)``."""
+class Measures(NamedTuple):
+    """What the rules read of an ordered pair ``(a, b)`` (a named tuple: built once per ordered pair, many
+    times per image, where a frozen dataclass cost a third of the measuring)."""
 
     dx: float
     """``(c_b.x − c_a.x) / min(w_a, w_b)``: positive when ``a`` is left of ``b``."""
