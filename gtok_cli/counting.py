@@ -7,8 +7,9 @@ answer) share the one spelling of a count answer and the one reading of it:
   one grounded shape per counted instance in the scheme's tokens: ``3: <box>…</box><box>…</box><box>…</box>``;
   a zero answer is ``0`` alone;
 - :func:`stated_count` reads the number back from a model's answer: a JSON ``"count": N``, else the first
-  number in the prose before the answer's first span (digits, or a number word ``zero`` … ``ninety-nine``,
-  ``none`` = 0; a code fence skipped); None when the answer states no number. Export's own ``N: `` head is
+  number in the prose before the answer's first span (digits; a number word ``zero`` … ``ninety-nine``;
+  ``none`` / ``no dogs`` = 0; ``there is a`` / ``a single`` = 1; a code fence skipped, a numbered list's item
+  numbers passed over); None when the answer states no number. Export's own ``N: `` head is
   the first case of the prose.
 
 Example:
@@ -35,15 +36,19 @@ _UNITS = [
 ]
 _TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _NUMBER = re.compile(
-    r"(?<![\w.])(\d{1,9})(?![\d.]\d)"  # digits, not part of a decimal
-    r"|\b(?:(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(_UNITS[1:10]) + r"))?"  # twenty … ninety-nine
-    r"|(" + "|".join(_UNITS) + r"|none))\b",  # zero … nineteen, none
+    r"(?<![\w.,])(\d{1,9})(?![.,]\d|\w)"  # digits, not part of a decimal, 3,000, 1990s, 640x480 or 1st
+    r"|\b(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(_UNITS[1:10]) + r"))?\b"  # twenty … ninety-nine
+    r"|\b(" + "|".join(_UNITS) + r"|none)\b"  # zero … nineteen, none
+    r"|\b(no)\s+(?=[a-z])"  # "no dogs", "there is no dog" (not "No, …" / "No.": a yes/no word)
+    r"|\b(there\s+is\s+an?|there's\s+an?|a\s+single|only\s+an?)\s+(?=[a-z])",  # one
     re.IGNORECASE,
 )
 _JSON_COUNT = re.compile(r'"count"\s*:\s*(\d{1,9})\b')
-_SPAN_START = re.compile(r"[\[<{(]")
-"""Where a scheme's first span can begin (``[`` JSON / plain lists, ``<`` tokens, ``{`` MiniGPT-v2, ``(`` Qwen
-corner pairs after ``skip_special_tokens``): a count is read only in the prose before it."""
+_SPAN_START = re.compile(r"[\[<{]|\(\s*-?\d+(?:\.\d+)?\s*,")
+"""Where a scheme's first span can begin (``[`` JSON / plain lists, ``<`` tokens, ``{`` MiniGPT-v2, ``(`` and
+a number: Qwen corner pairs after ``skip_special_tokens``): a count is read only in the prose before it."""
+_LIST_MARKER = re.compile(r"(?m)^\s*\d{1,3}[.)]\s+(?=\S)")
+"""``1. dog at left`` lines: item numbers, not counts, when an answer has two or more of them."""
 _PROSE = 200
 """At most this much prose is read for the number (an answer is short; a caption's numbers are not counts)."""
 
@@ -65,14 +70,20 @@ def stated_count(text: str) -> int | None:
         return int(m.group(1))
     span = _SPAN_START.search(body)
     prose = body[: span.start() if span else _PROSE][:_PROSE]
+    if len(_LIST_MARKER.findall(prose)) >= 2:  # a numbered list: its item numbers are not the count
+        prose = _LIST_MARKER.sub(" ", prose)
     n = _NUMBER.search(prose)
     if n is None:
         return None
-    digits, tens, unit, word = n.groups()
+    digits, tens, unit, word, no, one = n.groups()
     if digits is not None:
         return int(digits)
     if tens is not None:
         return 20 + 10 * _TENS.index(tens.lower()) + (_UNITS.index(unit.lower()) if unit else 0)
+    if no is not None:
+        return 0
+    if one is not None:
+        return 1
     return 0 if word.lower() == "none" else _UNITS.index(word.lower())
 
 

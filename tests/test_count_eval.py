@@ -141,3 +141,27 @@ def test_stats_count_histogram_of_a_no_meta_export(tmp_path: Path) -> None:
     res = gtok("stats", out, "--json")
     assert res.exit_code == 0, res.output
     assert orjson.loads(res.output)["count_histogram"] == {"0": 2, "1": 1, "3": 1}
+
+
+def test_own_polygon_answers_ground_every_instance(tmp_path: Path) -> None:
+    """--shape polygon (loc, Florence-2's polygons): a polygon is matched by the box of its vertices."""
+    src = tmp_path / "coco.jsonl"
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "coco" / "annotations"
+    assert (
+        gtok(
+            "ingest", "coco", "--instances", sample / "instances_val2017_sample.json", "--out", src
+        ).exit_code
+        == 0
+    )
+    out = tmp_path / "out"
+    res = gtok("export", src, "--scheme", "loc", "--task", "count", "--shape", "polygon", "--out", out)
+    assert res.exit_code == 0, res.output
+    from gtok_cli.eval import ground_truth_predictions
+
+    preds = tmp_path / "preds.jsonl"
+    preds.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in ground_truth_predictions(out)))
+    res = gtok("eval", preds, "--against", out, "--json")
+    assert res.exit_code == 0, res.output
+    m = orjson.loads(res.output)["metrics"]
+    assert m["count_exact"] == 1.0
+    assert m["precision@0.5"] == 1.0 and m["recall@0.5"] == 1.0, m

@@ -261,6 +261,18 @@ def test_negatives_refuse_two_category_lists_under_one_dataset(tmp_path: Path) -
         ("There are none.", 0),
         ("There is one dog and two cats", 1),  # the first number
         ("2.5 dogs", None),  # not a count
+        ("No dogs.", 0),
+        ("There is no dog in the image.", 0),
+        ("No, there are 3.", 3),  # "No," answers, it does not count
+        ("There is a dog.", 1),
+        ("a single dog", 1),
+        ("There are (3) dogs", 3),  # a parenthesis that is not a corner pair
+        ("In the image (a kitchen), there are 3 bottles", 3),
+        ("1. dog at left\n2. dog at right\nTotal: 2", 2),  # item numbers are not the count
+        ("3,000 dogs", None),
+        ("In the 1990s", None),
+        ("640x480 image, 2 dogs", 2),
+        ("The 1st dog", None),
         ('[{"bbox_2d": [1, 2, 3, 4]}]', None),  # numbers inside a span are coordinates
         ("dog(234,208),(625,729)", None),
         ("I cannot tell.", None),

@@ -78,3 +78,18 @@ def test_own_answers_score_one(tmp_path: Path) -> None:
         "annotation_acc": None,
         "which_acc@0.5": 1.0,
     }
+
+
+def test_own_answers_of_a_points_only_scheme_score_one(tmp_path: Path) -> None:
+    """molmo writes points (--box-as center): a which answer's point inside the subject is right."""
+    src = write_records(tmp_path / "r.jsonl", [scene(f"row{k}", ROW) for k in range(8)])
+    out = tmp_path / "out"
+    res = gtok("export", src, "--task", "relation", "--scheme", "molmo", "--box-as", "center", "--out", out)
+    assert res.exit_code == 0, res.output
+    forms = {
+        orjson.loads(x)["meta"]["relation"]["form"]
+        for x in (out / "gtok-00000.jsonl").read_bytes().splitlines()
+    }
+    assert "which" in forms
+    report = _eval(tmp_path, out, list(ground_truth_predictions(out)))
+    assert report["metrics"]["which_acc@0.5"] == 1.0

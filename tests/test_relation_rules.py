@@ -175,7 +175,10 @@ def test_recompute_agrees_with_the_rows_and_names_what_is_wrong() -> None:
         ("It is above the table and left of the cup", None, "above"),
         ("The bowl contains the apple.", None, "contains"),
         ("They overlap.", None, "overlaps"),
-        ("It is larger.", None, "larger than"),
+        ("It is larger than the cup.", None, "larger than"),
+        ("Compared with the larger laptop, it is on its left.", None, None),  # an adjective, no predicate
+        ("Nope.", False, None),
+        ("Yeah, it is.", True, None),
         ("I cannot tell", None, None),
         ("It is not to the left of it; it is to the right.", None, "right of"),
         ("The cup isn't really above the plate, it is below it", None, "below"),
@@ -207,6 +210,14 @@ def test_reading_a_model_answer(text: str, yes_no: bool | None, predicate: str |
         ("The person is to the left of the person.", "person", "person", "left of"),
         # names not in the text (a labelled span scheme wrote them elsewhere): as said
         ("It is above it.", "cup", "table", "above"),
+        # the predicate said first: as said, whatever the names' order
+        ("Below the laptop is the cup.", "cup", "laptop", "below"),
+        ("To the left of the laptop is the cup.", "cup", "laptop", "left of"),
+        # a possessive is not the object said first
+        ("The man's tie is below his face.", "tie", "man", "below"),
+        # plurals are the names; one name said (the object, first): the converse
+        ("The laptops are to the right of the cups.", "cup", "laptop", "left of"),
+        ("The laptop is to the right of it.", "cup", "laptop", "left of"),
     ],
 )  # fmt: skip
 def test_reading_an_answer_with_the_regions_names(text: str, subject: str, obj: str, predicate: str) -> None:
@@ -235,6 +246,8 @@ def test_a_named_predicate_is_right_when_it_holds_of_the_pair() -> None:
         ("on", "The man is in front of the horse.", False),  # "on" inside "front"
         ("sitting on", "The cup sitting on the table.", True),
         ("sitting on", "The cup is sitting near the table, on the floor.", False),
+        ("behind.", "The plant behind. the tv.", True),  # Visual Genome's free text keeps its punctuation
+        ("(near)", "The cup (near) the plate.", True),
     ],
 )
 def test_annotated_predicates_are_whole_words(predicate: str, text: str, want: bool) -> None:
@@ -252,3 +265,10 @@ def test_rule_round_trips_and_every_predicate_has_a_converse() -> None:
     assert RelationRule.from_json(RULE.to_json()) == RULE
     assert RelationRule.from_json({**RULE.to_json(), "size_ratio": 2.0}).size_ratio == 2.0
     assert set(CONVERSE) == set(PREDICATES) and all(CONVERSE[CONVERSE[p]] == p for p in PREDICATES)
+
+
+def test_a_long_repetitive_answer_is_read_in_linear_time() -> None:
+    """A degenerate RL sample ("it is not left of it " x 5000) is read, not stuck on: each negation is looked
+    for in a bounded window before its match (the earlier whole-prefix search took 27 s on this input)."""
+    text = "it is not left of it " * 5000 + "it is above it"
+    assert read_relation(text, "cup", "laptop") == "above"

@@ -8,7 +8,8 @@
   over, synonyms read, names in swapped order read as the converse);
 - ``annotation_acc``: over annotated (Visual Genome) ``what`` lines, the share whose answer holds the labelled
   predicate's words, whole;
-- ``which_acc@0.5``: over ``which`` lines, the share whose first decoded box has IoU ≥ 0.5 with the subject.
+- ``which_acc@0.5``: over ``which`` lines, the share whose first decoded box has IoU ≥ 0.5 with the subject
+  (a point, ``--box-as center``: inside it; :func:`gtok_cli.scoring.instances.grounding_score`).
 
 A missing answer is wrong. Per line ``correct`` is 1 / 0 (``--per-sample``).
 """
@@ -21,8 +22,7 @@ import numpy as np
 
 from gtok_cli.eval.scored import Inputs, Rows, Scored, read_turns, shapes_json
 from gtok_cli.geometry.relation_answers import stated_relation_right
-from gtok_cli.scoring.instances import MATCH_IOU
-from gtok_cli.scoring.measures import box_iou_matrix
+from gtok_cli.scoring.instances import MATCH_IOU, grounding_score
 
 KINDS = ("yes_no_acc", "relation_acc", "annotation_acc", "which_acc@0.5")
 
@@ -65,11 +65,10 @@ def score_relation(inp: Inputs) -> Scored:
         else:
             answer, _ = read_turns(turns, codec, size, strict)
             out.note(k, answer)
-            boxes = [(g.label, s) for g in answer.groundings for s in g.shapes if s.kind == "box"]
-            out.decoded[k] = shapes_json(boxes)
-            if boxes:
-                truth = meta["regions"][rel["subject"]]["bbox"]
-                correct[k] = float(box_iou_matrix([boxes[0][1].coords], [truth])[0, 0] >= MATCH_IOU)
+            found = [(g.label, s) for g in answer.groundings for s in g.shapes if s.kind in ("box", "point")]
+            out.decoded[k] = shapes_json(found)
+            score = grounding_score([s for _, s in found], inp.truth(k), int(rel["subject"]))
+            correct[k] = float(score >= MATCH_IOU)
         if out.format_error[k] and k not in out.issues:
             out.issues[k] = "no yes/no" if name == "yes_no_acc" else "no predicate named"
     out.info["lines"] = dict(forms)

@@ -36,7 +36,7 @@ from gtok_cli.geometry.relations import (
     pair_verdicts,
 )
 
-_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"\b(yes|yeah|yep|no|nope)\b", re.IGNORECASE)
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "left of": ("on the left of", "left side of", "to the left"),
     "right of": ("on the right of", "right side of", "to the right"),
@@ -46,12 +46,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "contains": ("containing", "encloses"),
     "overlaps": ("overlapping", "overlap with", "overlap"),
     "next to": ("beside", "adjacent to", "alongside"),
-    "larger than": ("bigger than", "larger"),
-    "smaller than": ("tinier than", "smaller"),
+    "larger than": ("bigger than",),
+    "smaller than": ("tinier than",),
 }
 """Other words a model says for a predicate (eval reads them; export writes :data:`STATEMENT` only)."""
 _NEGATION = re.compile(r"(?:\bnot|n't|\bnever|\bneither|\bnor)\W+(?:\w+\W+){0,2}$")
 """A negation at most two words before a predicate's words ("is not to the left", "isn't really above")."""
+_NEGATION_WINDOW = 48
+"""Characters before a match searched for its negation (a bounded window: the reading stays linear)."""
 
 
 def _phrases() -> list[tuple[str, str]]:
@@ -63,21 +65,28 @@ def _phrases() -> list[tuple[str, str]]:
     return sorted(out.items(), key=lambda item: -len(item[0]))
 
 
-_PHRASES = [(re.compile(rf"\b{re.escape(words)}\b"), p) for words, p in _phrases()]
+def _whole(words: str, suffix: str = "") -> re.Pattern[str]:
+    """``words`` as whole words (edges that are punctuation need no word boundary: VG's ``behind.``)."""
+    return re.compile(rf"(?<!\w){re.escape(words)}{suffix}(?!\w)")
+
+
+_PHRASES = [(_whole(words), p) for words, p in _phrases()]
 
 
 def read_yes_no(text: str) -> bool | None:
-    """A model's yes/no answer: the first whole word ``yes`` or ``no`` (any case), else None."""
-    m = _YES_NO.search(text)
-    return None if m is None else m.group(1).lower() == "yes"
+    """A model's yes/no answer: the first whole word ``yes`` / ``yeah`` / ``yep`` or ``no`` / ``nope``
+    (any case), else None."""
+    m = _YES_NO.search(text or "")
+    return None if m is None else m.group(1).lower() in ("yes", "yeah", "yep")
 
 
 def _blank(low: str, name: str | None) -> tuple[str, int | None]:
-    """``low`` with the first mention of ``name`` blanked out, and where it was (None: not mentioned)."""
+    """``low`` with the first mention of ``name`` (or its plural) blanked out, and where it was (None: not
+    mentioned)."""
+    name = " ".join((name or "").lower().split())
     if not name:
         return low, None
-    name = " ".join(name.lower().split())
-    m = re.search(rf"\b{re.escape(name)}\b", low)
+    m = _whole(name, "(?:s|es)?").search(low)
     if m is None:
         return low, None
     return low[: m.start()] + " " * (m.end() - m.start()) + low[m.end() :], m.start()
@@ -86,7 +95,7 @@ def _blank(low: str, name: str | None) -> tuple[str, int | None]:
 def read_relation(text: str, subject: str | None = None, obj: str | None = None) -> str | None:
     """The geometric predicate ``text`` says holds of the subject to the object (module docstring), or
     None."""
-    low = " ".join(text.lower().split())
+    low = " ".join((text or "").lower().split())
     # the longer name first: a name may hold the other ("man" in "man next to the car")
     names = sorted((("subject", subject), ("object", obj)), key=lambda kv: -len(kv[1] or ""))
     at: dict[str, int | None] = {}
@@ -95,7 +104,7 @@ def read_relation(text: str, subject: str | None = None, obj: str | None = None)
     best: tuple[int, int, str] | None = None
     for pattern, p in _PHRASES:
         for m in pattern.finditer(low):
-            if _NEGATION.search(low[: m.start()]):
+            if _NEGATION.search(low, max(0, m.start() - _NEGATION_WINDOW), m.start()):
                 continue
             key = (m.start(), -(m.end() - m.start()), p)
             if best is None or key[:2] < best[:2]:
@@ -103,10 +112,14 @@ def read_relation(text: str, subject: str | None = None, obj: str | None = None)
             break
     if best is None:
         return None
-    said = best[2]
+    at_p, said = best[0], best[2]
     s_at, o_at = at["subject"], at["object"]
     same_name = subject is not None and obj is not None and subject.lower().strip() == obj.lower().strip()
-    if s_at is not None and o_at is not None and o_at < s_at and not same_name:
+    # the object said before the predicate and the subject (if said) after it: "the cat is left of the dog"
+    # of subject dog. A predicate said first ("Below the laptop is the cup") reads as said.
+    object_first = o_at is not None and o_at < at_p and (s_at is None or s_at > at_p)
+    subject_last = s_at is not None and s_at > at_p and (o_at is None or o_at < at_p)
+    if (object_first or subject_last) and not same_name:
         return CONVERSE[said]
     return said
 
@@ -159,4 +172,4 @@ def stated_relation_right(
 def states_annotated(predicate: str, text: str) -> bool:
     """Whether ``text`` states a human-labelled (Visual Genome) predicate: its words, whole, in order."""
     words = " ".join(predicate.lower().split())
-    return bool(words) and re.search(rf"\b{re.escape(words)}\b", " ".join(text.lower().split())) is not None
+    return bool(words) and _whole(words).search(" ".join(text.lower().split())) is not None

@@ -379,11 +379,14 @@ def _pair_measures(
     if areas == "mask" and not all(regions[k].get("mask") is not None for k in pair):
         return "rule measured areas on masks but the regions carry none"
     geoms = []
-    for k in pair:
-        g = Geom.of(regions[k], size, with_mask=areas == "mask")
-        box = boxes[k] if boxes is not None else None
-        geoms.append(g if box is None else g.with_box(box))
-    m = measure(geoms[0], geoms[1], rule)
+    try:
+        for k in pair:
+            g = Geom.of(regions[k], size, with_mask=areas == "mask")
+            box = boxes[k] if boxes is not None else None
+            geoms.append(g if box is None else g.with_box(box))
+        m = measure(geoms[0], geoms[1], rule)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a meta region that is not one
+        return f"regions {pair} are not readable regions: {exc!r}"
     if areas is not None and m.areas != areas:
         return f"areas measured on {m.areas}, the rule says {areas}"
     return m, rule

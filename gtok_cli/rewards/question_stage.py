@@ -14,8 +14,7 @@ from gtok_cli.counting import meta_count, stated_count
 from gtok_cli.geometry.relation_answers import stated_relation_right
 from gtok_cli.rewards.context import SchemeSpec, not_applicable
 from gtok_cli.rewards.reading import read_line
-from gtok_cli.scoring import box_iou
-from gtok_cli.scoring.instances import instance_matches
+from gtok_cli.scoring.instances import grounding_score, instance_matches
 
 
 def count_reward(
@@ -63,8 +62,8 @@ def relation_reward(
       that decidedly holds under its rule; names taken out, negations passed over:
       :func:`gtok_cli.geometry.relation_answers.read_relation`), else 0;
     - ``what`` (annotation, Visual Genome): 1 when the answer holds the labelled predicate's words, whole;
-    - ``which``: the IoU of the answer's first box with the subject's box (0 without a box): graded where
-      ``gtok eval``'s ``which_acc@0.5`` thresholds it at 0.5.
+    - ``which``: the IoU of the answer's first box with the subject's box (a point: 1 inside it, else 0; 0
+      without either): graded where ``gtok eval``'s ``which_acc@0.5`` thresholds it at 0.5.
     """
     reading = read_line("relation_reward", answer, meta, scheme, strict, codec_params)
     rel = reading.meta.get("relation")
@@ -73,8 +72,4 @@ def relation_reward(
     text = answer if isinstance(answer, str) else ""
     if rel.get("source") == "annotation" or rel.get("form") in ("yesno", "what"):
         return float(bool(stated_relation_right(rel, reading.meta["regions"], reading.truth.size, text)))
-    boxes = reading.shapes("box")
-    if not boxes:
-        return 0.0
-    subject = reading.truth.regions[int(rel["subject"])].bbox
-    return 0.0 if subject is None else float(box_iou(boxes[0].coords, subject)[0])
+    return grounding_score(reading.shapes(), reading.truth, int(rel["subject"]))

@@ -1,5 +1,6 @@
 """Predicted instances matched to truth regions one to one (detection, counting): boxes at IoU ≥ 0.5, points
-by the region that holds them, grid masks by the box of their anchors' cells. ``gtok eval`` (detect, multi,
+by the region that holds them, polygons by the box of their vertices, grid masks by the box of their
+anchors' cells. ``gtok eval`` (detect, multi,
 count) and the count reward share these, so a model is scored the same way in evaluation and in RL.
 
 Example:
@@ -47,10 +48,14 @@ def greedy_matches(
 
 
 def box_of(shape: Shape, grid: int | None, size: tuple[int, int]) -> Box | None:
-    """A box shape's corners; a grid mask's box of its anchors' cells (``grid``: the scheme's); else None."""
+    """A box shape's corners; a polygon's (or polyline's) box of its vertices; a grid mask's box of its
+    anchors' cells (``grid``: the scheme's); else None."""
     if shape.kind == "box":
         x1, y1, x2, y2 = shape.coords
         return (x1, y1, x2, y2)
+    if shape.kind in ("polygon", "polyline") and len(shape.coords) >= 4:
+        xs, ys = shape.coords[0::2], shape.coords[1::2]
+        return (min(xs), min(ys), max(xs), max(ys))
     if shape.kind == "mask" and shape.anchors and grid:
         w, h = size
         i = [a[0] for a in shape.anchors]
@@ -82,3 +87,16 @@ def instance_matches(shapes: Sequence[Shape], truth: Truth, grid: int | None) ->
         return point_matches(points, truth)
     boxes = [("", b) for s in shapes if (b := box_of(s, grid, truth.size)) is not None]
     return greedy_matches(boxes, [("", r.bbox) for r in truth.regions if r.bbox is not None])
+
+
+def grounding_score(shapes: Sequence[Shape], truth: Truth, k: int) -> float:
+    """How well an answer's first box or point grounds truth region ``k`` (a ``which`` answer): the IoU of a
+    box, 1.0 / 0.0 for a point inside / outside it (real mask, else box); 0.0 without either."""
+    first = next((s for s in shapes if s.kind in ("box", "point")), None)
+    region = truth.regions[k]
+    if first is None or region.bbox is None:
+        return 0.0
+    if first.kind == "point":
+        mask = region.mask_array(truth.size, truth.record_id)
+        return float(point_hits([first.coords], region.bbox, mask)[0])
+    return float(box_iou_matrix([first.coords], [region.bbox])[0, 0])
