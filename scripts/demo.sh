@@ -32,8 +32,11 @@ run detect-qwen25 "$OUT/coco.jsonl" --scheme qwen2.5-vl --task detect --format m
 run multi-paligemma "$OUT/coco.jsonl" --scheme paligemma --task multi --format llava
 run caption-kosmos2 "$OUT/flickr30k.jsonl" --scheme kosmos2 --task grounded-caption --format llava
 run refine-grid-llava "$OUT/refcoco.jsonl" --scheme grid --task refine --refine-turns 2 --format llava
+run count-qwen25 "$OUT/coco.jsonl" --scheme qwen2.5-vl --task count --negatives 0.5 --format messages
+run relation-qwen2 "$OUT/coco.jsonl" --scheme qwen2-vl --task relation --phrases "$OUT/refcoco.jsonl" --format llava
 
 echo "== stats + a picture" >&2
 "$GTOK" stats "$OUT/shards/rec-grid-mask-messages"
+"$GTOK" stats "$OUT/shards/relation-qwen2"
 "$GTOK" show "$OUT/shards/caption-kosmos2" --images $S/flickr30k/images --index 0 --out "$OUT/caption.png"
 echo "done: shards under $OUT/shards, picture $OUT/caption.png" >&2
