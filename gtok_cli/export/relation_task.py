@@ -50,7 +50,9 @@ from gtok_cli.geometry.relations import (
     STATEMENT,
     YES,
     Geom,
+    Measures,
     RelationRule,
+    mask_intersection,
     measure,
     relation_from,
     verdict,
@@ -152,14 +154,29 @@ class _Pairs:
 
     def __init__(self, objs: list[_Obj]) -> None:
         self.objs = objs
+        self._measures: dict[tuple[int, int], tuple[Measures, Measures]] = {}
+        self._inters: dict[tuple[int, int], float] = {}
         self._cache: dict[tuple[int, int], tuple[dict[str, bool | None], str | None]] = {}
         self._true: dict[tuple[int, int], list[str]] = {}
+
+    def _measured(self, a: int, b: int) -> tuple[Measures, Measures]:
+        """The pair measured on the truth and on the decoded boxes (once per ordered pair)."""
+        hit = self._measures.get((a, b))
+        if hit is None:
+            oa, ob = self.objs[a], self.objs[b]
+            # the masks' intersection is the same both ways and for the decoded boxes: one RLE merge per pair
+            key = (min(a, b), max(a, b))
+            inter = self._inters.get(key)
+            if inter is None and oa.geom.rle is not None and ob.geom.rle is not None and RULE.use_masks:
+                inter = self._inters[key] = mask_intersection(oa.geom, ob.geom)
+            m = measure(oa.geom, ob.geom, RULE, mask_inter=inter)
+            hit = self._measures[(a, b)] = (m, measure(oa.decoded, ob.decoded, RULE, mask_inter=inter))
+        return hit
 
     def get(self, a: int, b: int) -> tuple[dict[str, bool | None], str | None]:
         hit = self._cache.get((a, b))
         if hit is None:
-            oa, ob = self.objs[a], self.objs[b]
-            m, md = measure(oa.geom, ob.geom, RULE), measure(oa.decoded, ob.decoded, RULE)
+            m, md = self._measured(a, b)
             vs = {}
             for p in PREDICATES:
                 v = verdict(p, m, RULE)
@@ -170,7 +187,14 @@ class _Pairs:
         return hit
 
     def verdict(self, p: str, a: int, b: int) -> bool | None:
-        return self.get(a, b)[0][p]
+        """One predicate's verdict (the which form asks one predicate of every other object: measuring the
+        pair is needed, the other nine verdicts are not)."""
+        full = self._cache.get((a, b))
+        if full is not None:
+            return full[0][p]
+        m, md = self._measured(a, b)
+        v = verdict(p, m, RULE)
+        return v if v == verdict(p, md, RULE) else None
 
     def true(self, a: int, b: int) -> list[str]:
         """The predicates that decidedly hold of ``(a, b)``, in :data:`PREDICATES` order."""

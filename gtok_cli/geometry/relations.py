@@ -200,7 +200,16 @@ def _extent_overlap(lo1: float, hi1: float, lo2: float, hi2: float) -> float:
     return max(0.0, min(hi1, hi2) - max(lo1, lo2))
 
 
-def measure(a: Geom, b: Geom, rule: RelationRule) -> Measures:
+def mask_intersection(a: Geom, b: Geom) -> float:
+    """``|a ∩ b|`` of two regions' masks, in pixels (pycocotools RLE)."""
+    from pycocotools import mask as mask_utils
+
+    return float(mask_utils.area(mask_utils.merge([a.rle, b.rle], intersect=True)))
+
+
+def measure(a: Geom, b: Geom, rule: RelationRule, mask_inter: float | None = None) -> Measures:
+    """What the rules read of ``(a, b)``; ``mask_inter``: :func:`mask_intersection` of the two when the
+    caller has it already (the same both ways, and for the decoded boxes of the same masks)."""
     ax1, ay1, ax2, ay2 = a.box
     bx1, by1, bx2, by2 = b.box
     wa, ha, wb, hb = ax2 - ax1, ay2 - ay1, bx2 - bx1, by2 - by1
@@ -211,9 +220,7 @@ def measure(a: Geom, b: Geom, rule: RelationRule) -> Measures:
     oy = _extent_overlap(ay1, ay2, by1, by2)
     masks = rule.use_masks and a.rle is not None and b.rle is not None
     if masks:
-        from pycocotools import mask as mask_utils
-
-        inter = float(mask_utils.area(mask_utils.merge([a.rle, b.rle], intersect=True)))
+        inter = mask_intersection(a, b) if mask_inter is None else mask_inter
         area_a, area_b = float(a.mask_area or 0.0), float(b.mask_area or 0.0)
     else:
         inter, area_a, area_b = ox * oy, a.box_area, b.box_area
