@@ -13,10 +13,11 @@ import typer
 
 from gtok_cli.commands import ingest_grounding, ingest_refs, ingest_sources
 from gtok_cli.commands.ingest_run import (
-    ALLOW_EMPTY_HELP,
-    JSON_HELP,
-    ON_ERROR_HELP,
-    REJECTS_HELP,
+    ALLOW_EMPTY_OPTION,
+    JSON_OPTION,
+    ON_ERROR_OPTION,
+    OUT_OPTION,
+    REJECTS_OPTION,
     rejects_path,
     run_and_report,
 )
@@ -78,11 +79,11 @@ def coco(
         help="coco; lvis (LVIS v1: file from coco_url, no iscrowd, exhaustiveness lists kept); objects365 "
         "(Objects365 v2: patch folders, boxes only).",
     ),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz ok), or - for stdout."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: Optional[str] = typer.Option(None, "--rejects", help=REJECTS_HELP),  # noqa: UP045
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: Optional[str] = REJECTS_OPTION,  # noqa: UP045
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """COCO instances (+ captions): per image an `instances` record (+ `category` records with --tasks)."""
     from gtok_cli.ingest.coco import TASKS, iter_coco

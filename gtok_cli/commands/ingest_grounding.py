@@ -13,10 +13,11 @@ from typing import Any
 import typer
 
 from gtok_cli.commands.ingest_run import (
-    ALLOW_EMPTY_HELP,
-    JSON_HELP,
-    ON_ERROR_HELP,
-    REJECTS_HELP,
+    ALLOW_EMPTY_OPTION,
+    JSON_OPTION,
+    ON_ERROR_OPTION,
+    OUT_OPTION,
+    REJECTS_OPTION,
     rejects_path,
     run_and_report,
 )
@@ -81,11 +82,11 @@ def mdetr(
         None, "--images", help="Image folder: each image must exist with the annotated size."
     ),
     split: str | None = typer.Option(None, "--split", help="Split name (default: from the file name)."),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: str | None = REJECTS_OPTION,
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """MDETR's pre-processed JSONs → one referring (RefCOCO family) or grounded_caption record per caption."""
     from gtok_cli.ingest.mdetr import iter_mdetr
@@ -117,11 +118,11 @@ def refcoco_hf(
         "that embed no image.",
     ),
     extract_images: str | None = typer.Option(None, "--extract-images", help=EXTRACT_HELP),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: str | None = REJECTS_OPTION,
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """RefCOCO / + / g as Hugging Face parquet (lmms-lab or jxu124) → one referring record per expression."""
     from gtok_cli.ingest.embedded_images import ImageWriter
@@ -159,11 +160,11 @@ def grit(
         0.0, "--min-conf", help="Leave out spans whose confidence (7th number) is below this (counted)."
     ),
     extract_images: str | None = typer.Option(None, "--extract-images", help=EXTRACT_HELP),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: str | None = REJECTS_OPTION,
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """GRIT-20M parquet (Kosmos-2) → one grounded_caption record per row (and span list)."""
     from gtok_cli.ingest.embedded_images import ImageWriter

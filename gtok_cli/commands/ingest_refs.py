@@ -9,10 +9,11 @@ from __future__ import annotations
 import typer
 
 from gtok_cli.commands.ingest_run import (
-    ALLOW_EMPTY_HELP,
-    JSON_HELP,
-    ON_ERROR_HELP,
-    REJECTS_HELP,
+    ALLOW_EMPTY_OPTION,
+    JSON_OPTION,
+    ON_ERROR_OPTION,
+    OUT_OPTION,
+    REJECTS_OPTION,
     rejects_path,
     run_and_report,
 )
@@ -60,11 +61,11 @@ def refcoco(
         "--exclusions",
         help="Write the COCO image ids of every non-train ref (one id per line, ascending) to this file.",
     ),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: str | None = REJECTS_OPTION,
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """RefCOCO / RefCOCO+ / RefCOCOg (lichengunc/refer format) → one referring record per sentence."""
     from gtok_cli.ingest.refcoco import exclusions as excluded_ids
@@ -109,11 +110,11 @@ def flickr30k(
     images: str | None = typer.Option(
         None, "--images", help="Image folder: each image must exist with the annotated size."
     ),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: str | None = REJECTS_OPTION,
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """Flickr30k Entities (Sentences + Annotations) → one grounded_caption record per caption."""
     from gtok_cli.errors import UsageError

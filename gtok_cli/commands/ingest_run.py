@@ -29,6 +29,13 @@ ALLOW_EMPTY_HELP = (
 )
 JSON_HELP = "Print the summary as one JSON object (on stdout; on stderr when the records go to stdout)."
 
+# the options every ingest command ends with, declared once (typer reads each default's OptionInfo)
+OUT_OPTION: Any = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout).")
+ON_ERROR_OPTION: Any = typer.Option("fail", "--on-error", help=ON_ERROR_HELP)
+REJECTS_OPTION: Any = typer.Option(None, "--rejects", help=REJECTS_HELP)
+JSON_OPTION: Any = typer.Option(False, "--json", help=JSON_HELP)
+ALLOW_EMPTY_OPTION: Any = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP)
+
 EmptyHint = Callable[[IngestStats], str]
 """The likely fix when nothing was written, from what was read."""
 

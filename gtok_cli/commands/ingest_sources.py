@@ -10,10 +10,11 @@ from __future__ import annotations
 import typer
 
 from gtok_cli.commands.ingest_run import (
-    ALLOW_EMPTY_HELP,
-    JSON_HELP,
-    ON_ERROR_HELP,
-    REJECTS_HELP,
+    ALLOW_EMPTY_OPTION,
+    JSON_OPTION,
+    ON_ERROR_OPTION,
+    OUT_OPTION,
+    REJECTS_OPTION,
     EmptyHint,
     rejects_path,
     run_and_report,
@@ -57,11 +58,11 @@ def odvg(
     images: str | None = typer.Option(
         None, "--images", help="Image folder: each image must exist with the annotated size."
     ),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: str | None = REJECTS_OPTION,
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """GroundingDINO ODVG jsonl → `instances` (detection) and `grounded_caption` (grounding) records."""
     from gtok_cli.ingest.odvg import iter_odvg, load_label_map
@@ -93,11 +94,11 @@ def vg(
     images: str | None = typer.Option(
         None, "--images", help="Folder holding VG_100K/ and VG_100K_2/: each image must exist with its size."
     ),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: str | None = REJECTS_OPTION,
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """Visual Genome v1.2 → `referring` records (regions) and `instances` records (objects + relations)."""
     from gtok_cli.ingest.vg import iter_vg
@@ -137,11 +138,11 @@ def sa1b(
     max_masks_per_image: int | None = typer.Option(
         None, "--max-masks-per-image", help="Keep at most N masks per image, highest predicted_iou first."
     ),
-    out: str = typer.Option(..., "--out", "-o", help="Output JSONL (.gz compresses; - = stdout)."),
-    on_error: str = typer.Option("fail", "--on-error", help=ON_ERROR_HELP),
-    rejects: str | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
-    json_summary: bool = typer.Option(False, "--json", help=JSON_HELP),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help=ALLOW_EMPTY_HELP),
+    out: str = OUT_OPTION,
+    on_error: str = ON_ERROR_OPTION,
+    rejects: str | None = REJECTS_OPTION,
+    json_summary: bool = JSON_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
 ) -> None:
     """SA-1B per-image JSONs → one `instances` record per image, masks kept as COCO RLE."""
     from gtok_cli.ingest.sa1b import iter_sa1b
