@@ -34,7 +34,7 @@ from gtok_cli.codecs._common import (
     geometry_issue,
     matched_boxes,
     ordered_within,
-    shape_coords,
+    quantised_shapes,
 )
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
 from gtok_cli.quantize import IntArray, quantise
@@ -84,11 +84,12 @@ class GeminiCodec(Codec):
 
     def encode(self, groundings: Sequence[Grounding], size: Size) -> str:
         w, h = check_size(size)
-        items = []
-        for g in groundings:
-            for s in g.shapes:
-                q = self._yx(shape_coords(s, self.name, self.kinds), w, h)[0].tolist()
-                items.append(self._item("box_2d" if s.kind == "box" else "point", q, g.label))
+        shapes = [(s, g.label) for g in groundings for s in g.shapes]
+        values = quantised_shapes([s for s, _ in shapes], self.name, self.kinds, lambda c: self._yx(c, w, h))
+        items = [
+            self._item("box_2d" if s.kind == "box" else "point", q, label)
+            for (s, label), q in zip(shapes, values, strict=True)
+        ]
         return "[" + ", ".join(items) + "]"
 
     def encode_boxes(

@@ -38,6 +38,7 @@ from gtok_cli.codecs._common import (
     geometry_issue,
     matched_boxes,
     ordered_within,
+    quantised_shapes,
     shape_coords,
 )
 from gtok_cli.codecs.base import Codec, Decoded, DecodeIssue, ErrorBound, Grounding, Shape, Size
@@ -286,14 +287,13 @@ class _JsonCodec(Codec):
 
     def encode(self, groundings: Sequence[Grounding], size: Size) -> str:
         w, h = check_size(size)
-        # every box quantised in one call, every point in another (a call per shape cost ~80 % of detect)
         shapes = [(s, g.label) for g in groundings for s in g.shapes]
-        coords = [shape_coords(s, self.name, self.kinds) for s, _ in shapes]  # checks every shape first
-        rows = {k: [c for (s, _), c in zip(shapes, coords, strict=True) if s.kind == k] for k in self.kinds}
-        quantised = {k: iter(self._quantise(np.concatenate(r), w, h).tolist()) for k, r in rows.items() if r}
+        values = quantised_shapes(
+            [s for s, _ in shapes], self.name, self.kinds, lambda c: self._quantise(c, w, h)
+        )
         items = [
-            self._item("bbox_2d" if s.kind == "box" else "point_2d", next(quantised[s.kind]), label)
-            for s, label in shapes
+            self._item("bbox_2d" if s.kind == "box" else "point_2d", q, label)
+            for (s, label), q in zip(shapes, values, strict=True)
         ]
         return "[" + ", ".join(items) + "]"
 
