@@ -23,15 +23,18 @@ def _record(rid: str, regions: list[dict[str, Any]]) -> dict[str, Any]:
             "regions": regions, "source": {}}  # fmt: skip
 
 
-@pytest.fixture()
-def export(tmp_path: Path) -> Path:
+def _two_images() -> list[dict[str, Any]]:
     # image i1: 3 dogs; image i2: 1 cat. The table is {dog, cat}; with --negatives 1 each image has one
     # positive and one absent category: i1 asks cat = 0, i2 asks dog = 0 (floor(1·1 + u) = 1, one candidate)
-    records = [
+    return [
         _record("i1", [region(b, label="dog", category_id=18, ann_id=k) for k, b in enumerate(DOGS)]),
         _record("i2", [region(CAT, label="cat", category_id=17, ann_id=9)]),
     ]
-    src = write_records(tmp_path / "r.jsonl", records)
+
+
+@pytest.fixture()
+def export(tmp_path: Path) -> Path:
+    src = write_records(tmp_path / "r.jsonl", _two_images())
     out = tmp_path / "out"
     res = gtok("export", src, "--scheme", "bins", "--task", "count", "--negatives", "1", "--out", out)
     assert res.exit_code == 0, res.output
@@ -130,11 +133,7 @@ def test_saying_nothing_is_not_saying_zero(tmp_path: Path, export: Path) -> None
 
 def test_stats_count_histogram_of_a_no_meta_export(tmp_path: Path) -> None:
     """--no-meta lines have no meta.count: the histogram comes from the numbers their answers state."""
-    records = [
-        _record("i1", [region(b, label="dog", category_id=18, ann_id=k) for k, b in enumerate(DOGS)]),
-        _record("i2", [region(CAT, label="cat", category_id=17, ann_id=9)]),
-    ]
-    src = write_records(tmp_path / "r.jsonl", records)
+    src = write_records(tmp_path / "r.jsonl", _two_images())
     out = tmp_path / "out"
     args = ("--scheme", "bins", "--task", "count", "--negatives", "1", "--no-meta", "--out", out)
     assert gtok("export", src, *args).exit_code == 0
