@@ -60,14 +60,19 @@ def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def refuse_stdin(path: str) -> None:
+    """``--phrases -``: the file is read (and hashed) apart from the records, so it cannot be stdin."""
+    if path == STDIO:
+        raise UsageError("--phrases reads a records file: give a file, not stdin")
+
+
 def load_phrases(path: str) -> ReferringPhrases:
     """Index the ``referring`` records of ``path`` by ``(image id, ann_id)`` (texts in file order, each once).
 
     A line that is not JSON is bad input (exit 2, naming the file and line); records of another task, or
     whose one region has no integer ``ann_id``, are read and not used (in :attr:`ReferringPhrases.read`).
     """
-    if path == STDIO:
-        raise UsageError("--phrases reads a records file: give a file, not stdin")
+    refuse_stdin(path)
     by_object: dict[ObjectKey, list[str]] = {}
     read = used = 0
     with open_binary_input(path) as fh:

@@ -17,6 +17,7 @@ before the manifest is written.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import mmap
 import os
@@ -40,7 +41,7 @@ from gtok_cli.export.fastlines import RecLines
 from gtok_cli.export.ids import SeenIds, duplicate_error, id_hashes
 from gtok_cli.export.manifest import sum_counts, write_dataset_info
 from gtok_cli.export.options import ExportOptions, check_options
-from gtok_cli.export.phrases import ReferringPhrases, load_phrases
+from gtok_cli.export.phrases import ReferringPhrases, load_phrases, refuse_stdin
 from gtok_cli.export.templates import Templates, load_templates
 from gtok_cli.export.uptodate import finished_output
 from gtok_cli.jsonio import STDIO, sha256_file, write_json
@@ -107,10 +108,18 @@ class WorkSpec:
         return replace(self, count=replace(self.count, categories=count_task.category_table(records)))
 
 
+@functools.lru_cache(maxsize=2)
+def _phrases_table(path: str, sha256: str) -> ReferringPhrases:
+    """The file's expressions, parsed once per content (the manifest entry and the export's work spec both
+    ask for them; the sha256 in the key makes a changed file a new entry)."""
+    return load_phrases(path)
+
+
 def phrases_entry(path: str) -> dict[str, Any]:
     """The manifest's ``phrases``: the file, its sha256 (a changed file re-exports) and what it held."""
-    table = load_phrases(path)
-    return {"file": path, "sha256": sha256_file(path), **table.summary()}
+    refuse_stdin(path)
+    sha256 = sha256_file(path)
+    return {"file": path, "sha256": sha256, **_phrases_table(path, sha256).summary()}
 
 
 def _phrases_of(manifest: Mapping[str, Any]) -> ReferringPhrases | None:
@@ -124,13 +133,14 @@ def _phrases_of(manifest: Mapping[str, Any]) -> ReferringPhrases | None:
         raise InputError("malformed phrases entry", field="phrases", reason="manifest.phrases")
     if not Path(path).is_file():
         raise InputError("the --phrases file of this export is gone", file=path, reason="file.missing")
-    if sha256_file(path) != entry.get("sha256"):
+    sha256 = sha256_file(path)
+    if sha256 != entry.get("sha256"):
         raise InputError(
             "the --phrases file changed since the export (sha256 differs)",
             file=path,
             reason="phrases.changed",
         )
-    return load_phrases(path)
+    return _phrases_table(path, sha256)
 
 
 T = TypeVar("T")
