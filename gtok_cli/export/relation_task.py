@@ -43,6 +43,7 @@ import numpy as np
 
 from gtok_cli.codecs.base import Grounding
 from gtok_cli.export import tasks
+from gtok_cli.geometry.relation_answers import region_name
 from gtok_cli.geometry.relations import (
     NO,
     PREDICATES,
@@ -78,14 +79,6 @@ class _Obj:
     decoded: Geom
 
 
-def _name(region: dict[str, Any]) -> str | None:
-    for key in ("phrase", "label"):
-        v = region.get(key)
-        if isinstance(v, str) and v.strip():
-            return v.strip()
-    return None
-
-
 def _object_name(record: dict[str, Any], region: dict[str, Any], ctx: tasks.TaskContext) -> str | None:
     """The region's own ``phrase``, else an expression referring to its object (``--phrases``), else its
     label."""
@@ -97,7 +90,7 @@ def _object_name(record: dict[str, Any], region: dict[str, Any], ctx: tasks.Task
         named = ctx.phrases.name_for(region, image_id=image_id, seed=ctx.seed, record_id=record["id"])
         if named is not None:
             return named
-    return _name(region)
+    return region_name(region)
 
 
 def _decoded_boxes(groundings: list[Grounding], size: tuple[int, int], ctx: tasks.TaskContext) -> list[Any]:
@@ -146,7 +139,7 @@ def exhaustive(record: dict[str, Any]) -> bool:
         return False
     if record.get("incomplete"):
         return False
-    return not any(r.get("iscrowd") or _name(r) is None for r in record["regions"])
+    return not any(r.get("iscrowd") or region_name(r) is None for r in record["regions"])
 
 
 class _Pairs:
@@ -462,7 +455,7 @@ def _annotation_sample(
     """A human-labelled relation (Visual Genome) in the ``what`` form, with its own predicate."""
     predicate = rel.get("predicate")
     sub, obj = rel.get("subject") or {}, rel.get("object") or {}
-    names = [_name(sub), _name(obj)]
+    names = [region_name(sub), region_name(obj)]
     if not isinstance(predicate, str) or not predicate.strip() or None in names:
         return None
     for end in (sub, obj):

@@ -141,11 +141,12 @@ def named_predicate_holds(
 
 
 def region_name(region: Mapping[str, Any]) -> str | None:
-    """The name a line's text gives a meta region: the phrase it was written with, else its label."""
+    """A region's name in a relation's text: its phrase, else its label (stripped; None without either).
+    Export names record regions with it, eval finds meta regions' names in answers with it."""
     for key in ("phrase", "label"):
         v = region.get(key)
         if isinstance(v, str) and v.strip():
-            return v
+            return v.strip()
     return None
 
 
